@@ -1,0 +1,16 @@
+//! Sans-IO stream negotiation state machines for both sides (RFC 6120
+//! §4.3): stream open, features, STARTTLS, SASL, restart, resource binding
+//! and the optional legacy session.
+//!
+//! Both machines take the bytes read from the connection and return the
+//! bytes to write and events; the TLS handshake itself is the caller's
+//! (see [`crate::tls`]): on `StartTls` the caller flushes the output, runs
+//! rustls on the connection, and reports the result with
+//! `tls_established`. Time is passed in (`poll_timeout` /
+//! `handle_timeout`), never read.
+
+mod client;
+mod server;
+
+pub use client::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError};
+pub use server::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};

@@ -1,0 +1,630 @@
+//! The receiving entity's stream negotiation (RFC 6120 §4.3, §5, §6, §7).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use starling_jid::{BareJid, DomainPart, FullJid, Jid};
+use starling_stanza::{Bind, Iq, IqKind, Payload, StanzaError, error_reply};
+use starling_stream::{
+    Condition, ContentNamespace, Event, Features, Framer, FramerConfig, Session, StartTls,
+    StreamError, StreamHeader, StreamWriter, ns, random_id,
+};
+use starling_xml::{Element, Limits};
+
+use crate::sasl::{
+    Authenticated, ChannelBinding, Condition as SaslCondition, CredentialStore, Failure,
+    SaslServer, ServerConfig, ServerConnection, ServerStep,
+};
+
+/// What the server's negotiator asks of the application.
+pub trait ServerHooks {
+    /// Whether this server serves `domain` (the stream's `to`).
+    fn serves(&self, domain: &DomainPart) -> bool;
+
+    /// The domain to use when the client's header has no `to`
+    /// (RFC 6120 §4.7.2); `None` answers `host-unknown`.
+    fn default_domain(&self) -> Option<DomainPart> {
+        None
+    }
+
+    /// Binds a resource for `user` (RFC 6120 §7): `requested` is the
+    /// resource the client asked for, already checked to be a valid
+    /// resourcepart, or `None` for a server-generated one. Apply the
+    /// conflict policy here; an error is sent back as the iq error.
+    fn bind(&mut self, user: &BareJid, requested: Option<&str>) -> Result<FullJid, StanzaError>;
+}
+
+/// Settings of the server's negotiator.
+#[derive(Clone)]
+pub struct ServerSettings {
+    /// STARTTLS can be offered (a certificate is configured).
+    pub tls_available: bool,
+    /// TLS must be negotiated before SASL (RFC 6120 §5.3.1). Default: true.
+    pub tls_required: bool,
+    /// SASL policy.
+    pub sasl: Arc<ServerConfig>,
+    /// Account credentials.
+    pub store: Arc<dyn CredentialStore>,
+    /// Advertise the legacy session feature (as optional) and answer
+    /// session requests. Default: true (older clients send it).
+    pub legacy_session: bool,
+    /// Features added to the post-authentication features (roster
+    /// versioning, pre-approval, stream management, …).
+    pub extra_features: Features,
+    /// Tokenizer limits for this stream (`max_element_bytes` is the stanza
+    /// size limit).
+    pub limits: Limits,
+    /// How long negotiation may take before `connection-timeout`.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("tls_available", &self.tls_available)
+            .field("tls_required", &self.tls_required)
+            .field("legacy_session", &self.legacy_session)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSettings {
+    /// Settings with the defaults and the given credential store.
+    pub fn new(store: Arc<dyn CredentialStore>) -> Self {
+        ServerSettings {
+            tls_available: true,
+            tls_required: true,
+            sasl: Arc::new(ServerConfig::default()),
+            store,
+            legacy_session: true,
+            extra_features: Features::default(),
+            limits: Limits::default(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What happened on a server-side stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// `<proceed/>` has been written: send the output, then run the TLS
+    /// handshake on the connection and call
+    /// [`ServerNegotiator::tls_established`]. Bytes read before the
+    /// handshake were discarded.
+    StartTls,
+    /// SASL succeeded.
+    Authenticated(Authenticated),
+    /// A resource was bound: the session is ready, stanzas follow.
+    Bound(FullJid),
+    /// A stanza (or other top-level element) from the bound client; its
+    /// `from` has not been checked or stamped.
+    Stanza(Element),
+    /// The stream is over: the peer closed it (our close is in the output)
+    /// or sent a stream error (`peer_error`).
+    Closed {
+        /// The stream error the peer sent, if any.
+        peer_error: Option<StreamError>,
+    },
+    /// We sent this stream error and closed the stream.
+    Failed(StreamError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitHeader,
+    /// Features sent before authentication.
+    PreAuth,
+    TlsPending,
+    /// Features sent after authentication.
+    Bind,
+    Ready,
+    Closed,
+}
+
+/// A sans-IO server-side stream negotiator: STARTTLS, SASL, resource
+/// binding, then the bound session's stanzas.
+///
+/// Feed it the bytes read from the connection (decrypted, once TLS is on),
+/// take [`ServerEvent`]s, and write [`take_output`](Self::take_output) to
+/// the connection. It emits the right stream error or SASL failure for
+/// every out-of-order or malformed step: `<auth/>` before STARTTLS when TLS
+/// is required gets `encryption-required`; stanzas before authentication or
+/// before binding get the `not-authorized` stream error; a header for a
+/// domain not served gets `host-unknown`.
+///
+/// See the crate documentation for a complete exchange.
+pub struct ServerNegotiator<H: ServerHooks> {
+    settings: ServerSettings,
+    hooks: H,
+    framer: Framer,
+    writer: StreamWriter,
+    out: Vec<u8>,
+    events: VecDeque<ServerEvent>,
+    phase: Phase,
+    domain: Option<DomainPart>,
+    tls_active: bool,
+    channel_bindings: Vec<ChannelBinding>,
+    external_identity: Option<BareJid>,
+    sasl: Option<SaslServer>,
+    authenticated: Option<Authenticated>,
+    bound: Option<FullJid>,
+    deadline: Option<Instant>,
+}
+
+impl<H: ServerHooks> std::fmt::Debug for ServerNegotiator<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerNegotiator")
+            .field("phase", &self.phase)
+            .field("tls_active", &self.tls_active)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+fn framer_for(limits: Limits) -> Framer {
+    Framer::new(FramerConfig {
+        expected: Some(ContentNamespace::Client),
+        limits,
+    })
+}
+
+impl<H: ServerHooks> ServerNegotiator<H> {
+    /// A negotiator for a new connection accepted at `now`. `tls_active` is
+    /// true on a direct TLS listener (XEP-0368), with the channel bindings
+    /// that connection exported.
+    pub fn new(
+        settings: ServerSettings,
+        hooks: H,
+        tls: Option<Vec<ChannelBinding>>,
+        now: Instant,
+    ) -> Self {
+        let deadline = now.checked_add(settings.timeout);
+        ServerNegotiator {
+            framer: framer_for(settings.limits),
+            writer: StreamWriter::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            phase: Phase::AwaitHeader,
+            domain: None,
+            tls_active: tls.is_some(),
+            channel_bindings: tls.unwrap_or_default(),
+            external_identity: None,
+            sasl: None,
+            authenticated: None,
+            bound: None,
+            deadline,
+            settings,
+            hooks,
+        }
+    }
+
+    /// The application hooks.
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// The application hooks, mutably.
+    pub fn hooks_mut(&mut self) -> &mut H {
+        &mut self.hooks
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
+            self.framer.feed(data);
+        }
+    }
+
+    /// The connection reached end of file.
+    pub fn eof(&mut self) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.events
+                .push_back(ServerEvent::Closed { peer_error: None });
+        }
+    }
+
+    /// The bytes to write to the connection, taken.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Whether the stream is over (the output may still hold its end).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// The bound full JID, once [`ServerEvent::Bound`] has been emitted.
+    pub fn bound_jid(&self) -> Option<&FullJid> {
+        self.bound.as_ref()
+    }
+
+    /// The SASL outcome, once authenticated.
+    pub fn authenticated(&self) -> Option<&Authenticated> {
+        self.authenticated.as_ref()
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls_active
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.phase, Phase::Ready | Phase::Closed) {
+            None
+        } else {
+            self.deadline
+        }
+    }
+
+    /// Time has passed: a negotiation still unfinished at its deadline is
+    /// ended with `connection-timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = self.poll_timeout() {
+            if now >= d {
+                self.fail(
+                    StreamError::new(Condition::ConnectionTimeout)
+                        .with_text("negotiation took too long"),
+                );
+            }
+        }
+    }
+
+    /// TLS is established after [`ServerEvent::StartTls`]: the stream
+    /// restarts. `channel_bindings` are what the TLS layer exported (for
+    /// `-PLUS` mechanisms); `external_identity` is the identity verified in
+    /// the client's certificate, if any (for `EXTERNAL`).
+    pub fn tls_established(
+        &mut self,
+        channel_bindings: Vec<ChannelBinding>,
+        external_identity: Option<BareJid>,
+    ) {
+        if self.phase != Phase::TlsPending {
+            return;
+        }
+        self.tls_active = true;
+        self.channel_bindings = channel_bindings;
+        self.external_identity = external_identity;
+        self.framer = framer_for(self.settings.limits);
+        self.writer.restart();
+        self.phase = Phase::AwaitHeader;
+    }
+
+    /// Sends an element on the bound stream.
+    pub fn send(&mut self, el: &Element) {
+        if self.phase != Phase::Closed {
+            self.writer.element(el, &mut self.out);
+        }
+    }
+
+    /// Sends a stream error and closes the stream (for example
+    /// `system-shutdown`, or `conflict` when another session takes over).
+    pub fn close_with(&mut self, error: StreamError) {
+        self.fail(error);
+        // The caller initiated this: no event needed.
+        self.events.retain(|e| !matches!(e, ServerEvent::Failed(_)));
+    }
+
+    /// Closes the stream cleanly.
+    pub fn close(&mut self) {
+        if self.phase != Phase::Closed {
+            self.writer.close(&mut self.out);
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// The next event, processing buffered input; `None` when more input
+    /// (or TLS) is needed.
+    pub fn next_event(&mut self) -> Option<ServerEvent> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
+                return None;
+            }
+            match self.framer.next_event() {
+                Ok(None) => return None,
+                Ok(Some(ev)) => self.on_event(ev),
+                Err(e) => self.fail(e.error),
+            }
+        }
+    }
+
+    fn fail(&mut self, error: StreamError) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if !self.writer.is_open() {
+            // RFC 6120 §4.9.1.3: open a stream first, then send the error.
+            let from: Option<Jid> = self
+                .domain
+                .clone()
+                .or_else(|| self.hooks.default_domain())
+                .map(Jid::from);
+            let header = StreamHeader {
+                content: ContentNamespace::Client,
+                to: None,
+                from,
+                id: Some(random_id()),
+                version: Some((1, 0)),
+                lang: None,
+                dialback: false,
+            };
+            self.writer.open(&header, &mut self.out);
+        }
+        self.writer.error(&error, &mut self.out);
+        self.phase = Phase::Closed;
+        self.events.push_back(ServerEvent::Failed(error));
+    }
+
+    fn send_el(&mut self, el: &Element) {
+        self.writer.element(el, &mut self.out);
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => self.on_header(h),
+            Event::Keepalive => {}
+            Event::Closed => {
+                self.writer.close(&mut self.out);
+                self.phase = Phase::Closed;
+                self.events
+                    .push_back(ServerEvent::Closed { peer_error: None });
+            }
+            Event::Error(e) => {
+                self.writer.close(&mut self.out);
+                self.phase = Phase::Closed;
+                self.events.push_back(ServerEvent::Closed {
+                    peer_error: Some(e),
+                });
+            }
+            Event::Features(_) => self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("a client does not send stream features"),
+            ),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_header(&mut self, h: StreamHeader) {
+        let domain = match &h.to {
+            Some(to) if to.node().is_none() && to.resource().is_none() => Some(to.domain_part()),
+            Some(_) => None,
+            None => self.hooks.default_domain(),
+        };
+        let domain = match domain {
+            Some(d) if self.hooks.serves(&d) => d,
+            _ => {
+                self.fail(
+                    StreamError::new(Condition::HostUnknown)
+                        .with_text("this server does not serve that domain"),
+                );
+                return;
+            }
+        };
+        if let Some(prev) = &self.domain {
+            if *prev != domain {
+                self.fail(
+                    StreamError::new(Condition::HostUnknown)
+                        .with_text("the domain changed on restart"),
+                );
+                return;
+            }
+        }
+        self.domain = Some(domain.clone());
+        let response = StreamHeader::response(&h, Jid::from(domain.clone()), random_id());
+        self.writer.open(&response, &mut self.out);
+        if !h.is_v1() {
+            self.fail(
+                StreamError::new(Condition::UnsupportedVersion).with_text("XMPP 1.0 is required"),
+            );
+            return;
+        }
+        let features = if self.authenticated.is_some() {
+            let mut f = self.settings.extra_features.clone();
+            f.bind = true;
+            if self.settings.legacy_session {
+                f.session = Some(Session { optional: true });
+            }
+            self.phase = Phase::Bind;
+            f
+        } else {
+            if !self.tls_active && self.settings.tls_required && !self.settings.tls_available {
+                self.fail(
+                    StreamError::new(Condition::UndefinedCondition)
+                        .with_text("TLS is required but no certificate is configured"),
+                );
+                return;
+            }
+            let mut f = Features::default();
+            if !self.tls_active && self.settings.tls_available {
+                f.starttls = Some(StartTls {
+                    required: self.settings.tls_required,
+                });
+            }
+            if self.tls_active || !self.settings.tls_required {
+                let sasl = self.new_sasl(domain);
+                f.mechanisms = sasl.mechanism_names();
+                self.sasl = Some(sasl);
+            }
+            self.phase = Phase::PreAuth;
+            f
+        };
+        self.writer.features(&features, &mut self.out);
+    }
+
+    fn new_sasl(&self, domain: DomainPart) -> SaslServer {
+        let mut conn = ServerConnection::new(domain);
+        conn.tls = self.tls_active;
+        conn.channel_bindings = self.channel_bindings.clone();
+        conn.external_identity = self.external_identity.clone();
+        SaslServer::new(
+            self.settings.sasl.clone(),
+            self.settings.store.clone(),
+            conn,
+        )
+    }
+
+    fn on_element(&mut self, el: Element) {
+        match self.phase {
+            Phase::PreAuth => self.pre_auth(el),
+            Phase::Bind => self.bind_phase(el),
+            Phase::Ready => {
+                if el.is("iq", ns::CLIENT)
+                    && el.attr("type") == Some("set")
+                    && el.children().count() == 1
+                    && el.has_child("session", ns::SESSION)
+                {
+                    // Legacy session establishment: nothing to do.
+                    if let Ok(iq) = Iq::from_element(&el) {
+                        self.send_el(&iq.result(None).to_element());
+                    }
+                    return;
+                }
+                self.events.push_back(ServerEvent::Stanza(el));
+            }
+            Phase::AwaitHeader | Phase::TlsPending | Phase::Closed => {}
+        }
+    }
+
+    fn pre_auth(&mut self, el: Element) {
+        if el.is("starttls", ns::TLS) {
+            if self.tls_active || !self.settings.tls_available {
+                // RFC 6120 §5.4.2.2: failure, then close.
+                self.send_el(&Element::new("failure", ns::TLS));
+                self.writer.close(&mut self.out);
+                self.phase = Phase::Closed;
+                self.events.push_back(ServerEvent::Failed(
+                    StreamError::new(Condition::UndefinedCondition).with_text("STARTTLS refused"),
+                ));
+                return;
+            }
+            self.send_el(&Element::new("proceed", ns::TLS));
+            // Whatever followed <starttls/> in plaintext must not be read
+            // as if TLS protected it.
+            self.framer = framer_for(self.settings.limits);
+            self.phase = Phase::TlsPending;
+            self.events.push_back(ServerEvent::StartTls);
+            return;
+        }
+        if el.ns() == ns::SASL {
+            if !self.tls_active && self.settings.tls_required {
+                let f = Failure::new(SaslCondition::EncryptionRequired)
+                    .with_text("negotiate TLS first");
+                self.send_el(&f.to_element());
+                return;
+            }
+            let Some(sasl) = self.sasl.as_mut() else {
+                return;
+            };
+            let step = match sasl.receive(&el) {
+                Ok(step) => step,
+                Err(_) => {
+                    self.fail(
+                        StreamError::new(Condition::PolicyViolation)
+                            .with_text("the SASL exchange is over"),
+                    );
+                    return;
+                }
+            };
+            match step {
+                ServerStep::Challenge(c) => self.send_el(&c),
+                ServerStep::Success {
+                    element,
+                    authenticated,
+                } => {
+                    self.send_el(&element);
+                    self.authenticated = Some(authenticated.clone());
+                    self.sasl = None;
+                    // RFC 6120 §6.4.6: both sides restart; bytes already
+                    // received (a pipelined header) are kept.
+                    self.framer.restart();
+                    self.writer.restart();
+                    self.phase = Phase::AwaitHeader;
+                    self.events
+                        .push_back(ServerEvent::Authenticated(authenticated));
+                }
+                ServerStep::Failure { element, retry, .. } => {
+                    self.send_el(&element);
+                    if !retry {
+                        self.fail(
+                            StreamError::new(Condition::NotAuthorized)
+                                .with_text("too many failed attempts"),
+                        );
+                    }
+                }
+            }
+            return;
+        }
+        self.fail(StreamError::new(Condition::NotAuthorized).with_text("authenticate first"));
+    }
+
+    fn bind_phase(&mut self, el: Element) {
+        if !(el.is("iq", ns::CLIENT)
+            && el.attr("type") == Some("set")
+            && el.has_child("bind", ns::BIND))
+        {
+            self.fail(
+                StreamError::new(Condition::NotAuthorized).with_text("bind a resource first"),
+            );
+            return;
+        }
+        let iq = match Iq::from_element(&el) {
+            Ok(iq) => iq,
+            Err(e) => {
+                if let Some(reply) = error_reply(&el, &e.to_stanza_error(), false) {
+                    self.send_el(&reply);
+                }
+                return;
+            }
+        };
+        let request = match iq.payload_as::<Bind>() {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                self.send_el(&iq.error_reply(e.to_stanza_error()).to_element());
+                return;
+            }
+            None => return,
+        };
+        let Some(auth) = self.authenticated.clone() else {
+            return;
+        };
+        let user = auth.authorized_jid().bare();
+        if let Some(r) = &request.resource {
+            if starling_jid::ResourcePart::new(r).is_err() {
+                let err = StanzaError::new(starling_stanza::StanzaErrorCondition::BadRequest)
+                    .with_text("the resource is not a valid resourcepart");
+                self.send_el(&iq.error_reply(err).to_element());
+                return;
+            }
+        }
+        match self.hooks.bind(&user, request.resource.as_deref()) {
+            Ok(full) => {
+                let reply = Iq {
+                    header: starling_stanza::Header {
+                        to: None,
+                        from: None,
+                        id: iq.header.id.clone(),
+                        lang: None,
+                    },
+                    kind: IqKind::Result(Some(Bind::result(full.clone()).to_element())),
+                };
+                self.send_el(&reply.to_element());
+                self.bound = Some(full.clone());
+                self.phase = Phase::Ready;
+                self.deadline = None;
+                self.events.push_back(ServerEvent::Bound(full));
+            }
+            Err(e) => self.send_el(&iq.error_reply(e).to_element()),
+        }
+    }
+}

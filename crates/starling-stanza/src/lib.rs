@@ -1,0 +1,46 @@
+//! # starling-stanza
+//!
+//! XMPP stanzas with typed meaning (RFC 6120 §8, RFC 6121): [`Message`],
+//! [`Presence`] and [`Iq`] with their attributes typed with
+//! [`starling_jid`], every stanza error condition of RFC 6120 §8.3.3
+//! ([`StanzaError`]), and the payloads the core protocol needs: resource
+//! binding ([`Bind`]), legacy [`Session`], the [`Roster`] with versioning,
+//! [`Ping`] (XEP-0199), software [`Version`] (XEP-0092), service discovery
+//! ([`DiscoInfo`], [`DiscoItems`], XEP-0030) and [`Delay`] (XEP-0203).
+//!
+//! Conversion goes both ways between a stanza and an
+//! [`Element`](starling_xml::Element); every child the library does not model
+//! is kept unchanged in `payloads`, so a server forwards extensions as they
+//! came. Parsing an invalid stanza gives a [`ParseError`] whose condition is
+//! the stanza error to answer with, and [`error_reply`] builds that answer.
+//!
+//! No I/O, no TLS, no async runtime: this crate works on elements.
+//!
+//! ```
+//! use starling_stanza::{Stanza, StanzaErrorCondition, error_reply};
+//! use starling_xml::Element;
+//!
+//! let el: Element = "<presence xmlns='jabber:client'><priority>300</priority></presence>".parse().unwrap();
+//! let err = Stanza::from_element(&el).unwrap_err();
+//! assert_eq!(err.condition, StanzaErrorCondition::BadRequest);
+//! let reply = error_reply(&el, &err.to_stanza_error(), false).unwrap();
+//! assert_eq!(reply.attr("type"), Some("error"));
+//! ```
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod ns;
+mod payload;
+mod stanza;
+
+pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
+pub use payload::{
+    Bind, Delay, DiscoInfo, DiscoItem, DiscoItems, Identity, Payload, Ping, Roster, RosterItem,
+    Session, Subscription, Version, format_datetime, parse_datetime,
+};
+pub use stanza::{
+    Header, Iq, IqKind, LangText, Message, MessageType, Presence, PresenceType, Show, Stanza,
+    Thread, error_reply, is_stanza,
+};
+
+pub(crate) use error::Condition;

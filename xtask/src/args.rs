@@ -1,0 +1,355 @@
+//! Hand-written command-line parsing for `cargo xtask`.
+
+use crate::util::Result;
+
+/// Default number of seconds each target runs under `cargo xtask fuzz`.
+pub(crate) const DEFAULT_FUZZ_TIME: u64 = 60;
+
+/// A parsed `cargo xtask` invocation.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `cargo xtask help`.
+    Help,
+    /// `cargo xtask ci`.
+    Ci(CiOptions),
+    /// `cargo xtask fuzz`.
+    Fuzz(FuzzOptions),
+    /// `cargo xtask bench`.
+    Bench(BenchOptions),
+    /// `cargo xtask layering`.
+    Layering,
+}
+
+/// Options of `cargo xtask ci`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct CiOptions {
+    /// Steps not to run.
+    pub(crate) skip: Vec<String>,
+    /// If not empty, the only steps to run.
+    pub(crate) only: Vec<String>,
+    /// Seconds per fuzz target; `None` means the environment or the default.
+    pub(crate) fuzz_secs: Option<u64>,
+    /// Print the steps and exit.
+    pub(crate) list: bool,
+}
+
+/// Options of `cargo xtask fuzz`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FuzzOptions {
+    /// The target to run; all targets when `None`.
+    pub(crate) target: Option<String>,
+    /// Seconds per target.
+    pub(crate) time: u64,
+    /// Extra arguments for libFuzzer.
+    pub(crate) libfuzzer_args: Vec<String>,
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct BenchOptions {
+    /// Only this bench target.
+    pub(crate) name: Option<String>,
+    /// Only the benches of this package.
+    pub(crate) package: Option<String>,
+    /// Shorter warm-up and measurement times.
+    pub(crate) quick: bool,
+    /// Only print the tables of the stored results.
+    pub(crate) report: bool,
+    /// Extra arguments for the criterion bench binaries.
+    pub(crate) criterion_args: Vec<String>,
+}
+
+/// Parses the arguments that follow `cargo xtask`.
+pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Ok(Command::Help);
+    };
+    let mut parser = Parser { args, command };
+    match parser.command.as_str() {
+        "help" | "-h" | "--help" => {
+            parser.no_more()?;
+            Ok(Command::Help)
+        }
+        "ci" => parse_ci(parser).map(Command::Ci),
+        "fuzz" => parse_fuzz(parser).map(Command::Fuzz),
+        "bench" => parse_bench(parser).map(Command::Bench),
+        "layering" => {
+            parser.no_more()?;
+            Ok(Command::Layering)
+        }
+        other => bail!("unknown command `{other}`"),
+    }
+}
+
+fn parse_ci(mut parser: Parser<impl Iterator<Item = String>>) -> Result<CiOptions> {
+    let mut options = CiOptions::default();
+    while let Some(arg) = parser.next_arg()? {
+        match arg {
+            Arg::Option(name, inline) => match name.as_str() {
+                "--skip" => options
+                    .skip
+                    .extend(split_list(&parser.value(&name, inline)?)),
+                "--only" => options
+                    .only
+                    .extend(split_list(&parser.value(&name, inline)?)),
+                "--fuzz-secs" => {
+                    options.fuzz_secs = Some(parse_seconds(&name, &parser.value(&name, inline)?)?);
+                }
+                "--list" => {
+                    parser.flag(&name, inline)?;
+                    options.list = true;
+                }
+                _ => return Err(parser.unknown(&name)),
+            },
+            Arg::Positional(value) => bail!("`ci` takes no argument `{value}`"),
+            Arg::Rest(_) => bail!("`ci` takes no arguments after `--`"),
+        }
+    }
+    Ok(options)
+}
+
+fn parse_fuzz(mut parser: Parser<impl Iterator<Item = String>>) -> Result<FuzzOptions> {
+    let mut options = FuzzOptions {
+        target: None,
+        time: DEFAULT_FUZZ_TIME,
+        libfuzzer_args: Vec::new(),
+    };
+    while let Some(arg) = parser.next_arg()? {
+        match arg {
+            Arg::Option(name, inline) => match name.as_str() {
+                "--time" | "-t" => {
+                    options.time = parse_seconds(&name, &parser.value(&name, inline)?)?
+                }
+                _ => return Err(parser.unknown(&name)),
+            },
+            Arg::Positional(value) => {
+                if let Some(target) = &options.target {
+                    bail!("`fuzz` takes one target, got `{target}` and `{value}`");
+                }
+                options.target = Some(value);
+            }
+            Arg::Rest(rest) => options.libfuzzer_args = rest,
+        }
+    }
+    Ok(options)
+}
+
+fn parse_bench(mut parser: Parser<impl Iterator<Item = String>>) -> Result<BenchOptions> {
+    let mut options = BenchOptions::default();
+    while let Some(arg) = parser.next_arg()? {
+        match arg {
+            Arg::Option(name, inline) => match name.as_str() {
+                "--quick" => {
+                    parser.flag(&name, inline)?;
+                    options.quick = true;
+                }
+                "--report" => {
+                    parser.flag(&name, inline)?;
+                    options.report = true;
+                }
+                "--package" | "-p" => options.package = Some(parser.value(&name, inline)?),
+                _ => return Err(parser.unknown(&name)),
+            },
+            Arg::Positional(value) => {
+                if let Some(name) = &options.name {
+                    bail!("`bench` takes one bench name, got `{name}` and `{value}`");
+                }
+                options.name = Some(value);
+            }
+            Arg::Rest(rest) => options.criterion_args = rest,
+        }
+    }
+    if options.report && (options.name.is_some() || options.package.is_some() || options.quick) {
+        bail!(
+            "`bench --report` only prints stored results; it takes no bench name, package or --quick"
+        );
+    }
+    Ok(options)
+}
+
+/// One command-line argument, classified.
+enum Arg {
+    /// `--name` or `--name=value` (the value is the second field).
+    Option(String, Option<String>),
+    /// A plain argument.
+    Positional(String),
+    /// Everything after `--`.
+    Rest(Vec<String>),
+}
+
+/// Walks the arguments of one command.
+struct Parser<I> {
+    args: I,
+    command: String,
+}
+
+impl<I: Iterator<Item = String>> Parser<I> {
+    fn next_arg(&mut self) -> Result<Option<Arg>> {
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
+        };
+        if arg == "--" {
+            return Ok(Some(Arg::Rest(self.args.by_ref().collect())));
+        }
+        if arg.starts_with('-') && arg.len() > 1 {
+            return Ok(Some(match arg.split_once('=') {
+                Some((name, value)) => Arg::Option(name.to_owned(), Some(value.to_owned())),
+                None => Arg::Option(arg, None),
+            }));
+        }
+        Ok(Some(Arg::Positional(arg)))
+    }
+
+    /// The value of an option: inline (`--x=v`) or the next argument.
+    fn value(&mut self, name: &str, inline: Option<String>) -> Result<String> {
+        if let Some(value) = inline {
+            return Ok(value);
+        }
+        match self.args.next() {
+            Some(value) if value != "--" => Ok(value),
+            _ => bail!("`{} {name}` needs a value", self.command),
+        }
+    }
+
+    /// Checks that a flag was not given a value.
+    fn flag(&self, name: &str, inline: Option<String>) -> Result<()> {
+        match inline {
+            Some(value) => bail!("`{} {name}` takes no value (got `{value}`)", self.command),
+            None => Ok(()),
+        }
+    }
+
+    fn unknown(&self, name: &str) -> crate::util::Error {
+        format!("unknown option `{name}` for `{}`", self.command).into()
+    }
+
+    fn no_more(&mut self) -> Result<()> {
+        match self.args.next() {
+            Some(arg) => bail!("`{}` takes no arguments (got `{arg}`)", self.command),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Splits `a,b, c` into its non-empty items.
+fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+}
+
+/// Parses a positive number of seconds.
+pub(crate) fn parse_seconds(what: &str, value: &str) -> Result<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(secs),
+        _ => bail!("{what}: expected a positive whole number of seconds, got `{value}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command> {
+        parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn no_command_is_help() {
+        assert_eq!(parse_str("").unwrap(), Command::Help);
+        assert_eq!(parse_str("help").unwrap(), Command::Help);
+        assert_eq!(parse_str("--help").unwrap(), Command::Help);
+        assert!(parse_str("help me").is_err());
+    }
+
+    #[test]
+    fn unknown_command_is_an_error() {
+        let error = parse_str("frobnicate").unwrap_err().to_string();
+        assert!(error.contains("frobnicate"), "{error}");
+    }
+
+    #[test]
+    fn ci_defaults() {
+        assert_eq!(parse_str("ci").unwrap(), Command::Ci(CiOptions::default()));
+    }
+
+    #[test]
+    fn ci_skip_only_and_fuzz_secs() {
+        let Command::Ci(options) =
+            parse_str("ci --skip fuzz,doc --skip=clippy --only test, --fuzz-secs=5").unwrap()
+        else {
+            panic!("not ci");
+        };
+        assert_eq!(options.skip, ["fuzz", "doc", "clippy"]);
+        assert_eq!(options.only, ["test"]);
+        assert_eq!(options.fuzz_secs, Some(5));
+        assert!(!options.list);
+    }
+
+    #[test]
+    fn ci_rejects_bad_input() {
+        assert!(parse_str("ci --fuzz-secs").is_err());
+        assert!(parse_str("ci --fuzz-secs zero").is_err());
+        assert!(parse_str("ci --fuzz-secs 0").is_err());
+        assert!(parse_str("ci --list=yes").is_err());
+        assert!(parse_str("ci --frob").is_err());
+        assert!(parse_str("ci extra").is_err());
+        assert!(parse_str("ci -- x").is_err());
+    }
+
+    #[test]
+    fn fuzz_target_time_and_passthrough() {
+        assert_eq!(
+            parse_str("fuzz").unwrap(),
+            Command::Fuzz(FuzzOptions {
+                target: None,
+                time: DEFAULT_FUZZ_TIME,
+                libfuzzer_args: Vec::new(),
+            })
+        );
+        assert_eq!(
+            parse_str("fuzz xml_raw --time 5 -- -jobs=2 -max_len=64").unwrap(),
+            Command::Fuzz(FuzzOptions {
+                target: Some("xml_raw".into()),
+                time: 5,
+                libfuzzer_args: vec!["-jobs=2".into(), "-max_len=64".into()],
+            })
+        );
+        assert!(parse_str("fuzz a b").is_err());
+        assert!(parse_str("fuzz --time").is_err());
+        assert!(parse_str("fuzz --time -- -jobs=2").is_err());
+    }
+
+    #[test]
+    fn bench_options() {
+        assert_eq!(
+            parse_str("bench xml --quick -p starling-xml -- --sample-size 10").unwrap(),
+            Command::Bench(BenchOptions {
+                name: Some("xml".into()),
+                package: Some("starling-xml".into()),
+                quick: true,
+                report: false,
+                criterion_args: vec!["--sample-size".into(), "10".into()],
+            })
+        );
+        assert_eq!(
+            parse_str("bench --report").unwrap(),
+            Command::Bench(BenchOptions {
+                report: true,
+                ..BenchOptions::default()
+            })
+        );
+        assert!(parse_str("bench xml --report").is_err());
+        assert!(parse_str("bench a b").is_err());
+        assert!(parse_str("bench --quick=1").is_err());
+    }
+
+    #[test]
+    fn layering_takes_nothing() {
+        assert_eq!(parse_str("layering").unwrap(), Command::Layering);
+        assert!(parse_str("layering --fix").is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! Developer tooling for the Starling workspace, run as `cargo xtask <command>`.
+//!
+//! The commands are:
+//!
+//! - `ci`: the single test command (format, layering, build, clippy, tests,
+//!   docs, fuzz smoke run) with a summary table at the end;
+//! - `fuzz`: run the cargo-fuzz targets for a while and report what they did;
+//! - `bench`: run the criterion benchmarks and print comparison tables;
+//! - `layering`: check the crate layering rules.
+//!
+//! `cargo xtask help` prints the full usage.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool: its reports go to standard output"
+)]
+
+/// Returns early with a formatted error message.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(format!($($arg)*).into())
+    };
+}
+
+mod args;
+mod bench;
+mod ci;
+mod fuzz;
+mod layering;
+mod util;
+
+use std::process::ExitCode;
+
+use args::Command;
+use util::Result;
+
+/// The usage text printed by `cargo xtask help`.
+const USAGE: &str = "\
+cargo xtask <command> [options]
+
+Commands:
+  ci [--skip STEPS] [--only STEPS] [--fuzz-secs N] [--list]
+      Run every check in order: fmt, layering, build, clippy, test, doctest,
+      doc, fuzz. Each step is timed; the run goes on after a failure (steps
+      that need a failed step are skipped) and ends with a summary table.
+      STEPS is a comma-separated list of step names (see --list).
+      --fuzz-secs N  seconds per fuzz target in the fuzz step (default: the
+                     STARLING_FUZZ_SECS environment variable, else 20).
+
+  fuzz [TARGET] [--time SECONDS] [-- LIBFUZZER_ARGS...]
+      Run one fuzz target, or all of them one after another, for SECONDS
+      each (default 60), then report runs executed and crashes per target.
+      Installs cargo-fuzz when it is missing. Arguments after `--` go to
+      libFuzzer (for example `-- -jobs=2 -max_len=512`).
+
+  bench [NAME] [-p PACKAGE] [--quick] [--report] [-- CRITERION_ARGS...]
+      Run the criterion benchmarks (all, or the bench target NAME, or those
+      of PACKAGE), then print one markdown table per benchmark group: mean
+      time, throughput and Starling's speed relative to each peer.
+      --quick   shorter warm-up and measurement (1 s / 2 s per benchmark)
+      --report  do not run anything; print the tables for every result
+                already stored under target/criterion
+
+  layering
+      Check the crate layering rules: Starling crates depend only on earlier
+      layers (xml, jid, stream, stanza, auth, client, server) and the lower
+      crates pull in no async runtime, TLS or DNS resolver.
+
+  help
+      Print this text.
+";
+
+fn main() -> ExitCode {
+    let command = match args::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command. `Ok(false)` means the command ran and reported a failure
+/// itself.
+fn run(command: Command) -> Result<bool> {
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Ok(true)
+        }
+        Command::Ci(options) => ci::run(&options),
+        Command::Fuzz(options) => fuzz::run(&options),
+        Command::Bench(options) => bench::run(&options),
+        Command::Layering => {
+            let violations = layering::check(&util::workspace_root())?;
+            Ok(violations == 0)
+        }
+    }
+}
