@@ -455,3 +455,102 @@ pub fn tls_exporter<D>(conn: &rustls::ConnectionCommon<D>) -> Option<Vec<u8>> {
     conn.export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sni_selection_in_real_handshakes() {
+        use std::io::{Read, Write};
+        let (ca, ck) = generate_self_signed("a.example").unwrap();
+        let (cb, kb) = generate_self_signed("b.example").unwrap();
+        let load = |c: &str, k: &str| {
+            certified_key(
+                vec![CertificateDer::from_pem_slice(c.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(k.as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+        let server = ServerTlsBuilder::new()
+            .domain("a.example", load(&ca, &ck))
+            .domain("b.example", load(&cb, &kb))
+            .build()
+            .unwrap();
+        for (name, cert) in [("a.example", &ca), ("b.example", &cb)] {
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
+                .unwrap();
+            let client_cfg = ClientTlsBuilder::new(Trust::Roots(Arc::new(roots)))
+                .build()
+                .unwrap();
+            let mut c =
+                rustls::ClientConnection::new(client_cfg, server_name(name).unwrap()).unwrap();
+            let mut s = rustls::ServerConnection::new(server.clone()).unwrap();
+            for _ in 0..10 {
+                let mut buf = Vec::new();
+                while c.wants_write() {
+                    c.write_tls(&mut buf).unwrap();
+                }
+                let mut rd = &buf[..];
+                while !rd.is_empty() {
+                    s.read_tls(&mut rd).unwrap();
+                    s.process_new_packets().unwrap();
+                }
+                let mut buf = Vec::new();
+                while s.wants_write() {
+                    s.write_tls(&mut buf).unwrap();
+                }
+                let mut rd = &buf[..];
+                while !rd.is_empty() {
+                    c.read_tls(&mut rd).unwrap();
+                    // The client verifies the certificate for `name`: this
+                    // fails if the server picked the other domain's.
+                    c.process_new_packets().unwrap();
+                }
+            }
+            assert!(!c.is_handshaking(), "handshake for {name}");
+            c.writer().write_all(b"ping").unwrap();
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            s.read_tls(&mut &buf[..]).unwrap();
+            s.process_new_packets().unwrap();
+            let mut got = [0u8; 4];
+            s.reader().read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"ping");
+            assert_eq!(tls_exporter(&c).map(|v| v.len()), Some(32));
+            assert_eq!(tls_exporter(&c), tls_exporter(&s));
+        }
+    }
+
+    #[test]
+    fn self_signed_is_generated_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("starling-tls-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (c1, k1) = ensure_self_signed("localhost", &dir).unwrap();
+        let first = std::fs::read(&c1).unwrap();
+        let (c2, k2) = ensure_self_signed("localhost", &dir).unwrap();
+        assert_eq!((c1.clone(), k1.clone()), (c2, k2));
+        assert_eq!(std::fs::read(&c1).unwrap(), first);
+        assert!(load_certified_key(&c1, &k1).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&k1).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert!(matches!(load_certs(&k1), Err(TlsError::Pem { .. })));
+        assert!(matches!(
+            load_certs(&dir.join("missing.crt")),
+            Err(TlsError::Io { .. })
+        ));
+        assert!(matches!(
+            ServerTlsBuilder::new().build(),
+            Err(TlsError::NoCertificate)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

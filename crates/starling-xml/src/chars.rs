@@ -45,11 +45,34 @@ pub(crate) fn is_xml_char(c: u32) -> bool {
 
 /// Checks that `s` is an `NCName`.
 pub(crate) fn check_ncname(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_ascii() {
+        return match b.split_first() {
+            Some((&first, rest)) => {
+                (first.is_ascii_alphabetic() || first == b'_')
+                    && rest
+                        .iter()
+                        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+            }
+            None => false,
+        };
+    }
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if is_name_start(c) => chars.all(is_name_char),
         _ => false,
     }
+}
+
+/// String equality that never calls `memcmp` for empty strings.
+///
+/// Empty `&str`s (and empty `ByteString`s) point at a dangling, unmapped
+/// address; some `memcmp` implementations take a very slow path on such a
+/// pointer even for length 0. Names and namespaces are often empty (no
+/// prefix, no namespace), so every comparison of them goes through here.
+#[inline]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || a.as_bytes() == b.as_bytes())
 }
 
 /// XML whitespace (`S`).
@@ -63,12 +86,15 @@ pub(crate) fn is_ws(b: u8) -> bool {
 pub(crate) struct TextScan {
     pub(crate) amp: bool,
     pub(crate) cr: bool,
+    /// A tab or line feed (which attribute values normalise to spaces).
+    pub(crate) ws: bool,
 }
 
 const CLASS_PLAIN: u8 = 0;
 const CLASS_CTRL: u8 = 1;
 const CLASS_AMP: u8 = 2;
 const CLASS_CR: u8 = 3;
+const CLASS_WS: u8 = 7;
 const CLASS_BRACKET: u8 = 4;
 const CLASS_EF: u8 = 5;
 const CLASS_LT: u8 = 6;
@@ -80,8 +106,8 @@ static CLASSES: [u8; 256] = {
         t[i] = CLASS_CTRL;
         i += 1;
     }
-    t[b'\t' as usize] = CLASS_PLAIN;
-    t[b'\n' as usize] = CLASS_PLAIN;
+    t[b'\t' as usize] = CLASS_WS;
+    t[b'\n' as usize] = CLASS_WS;
     t[b'\r' as usize] = CLASS_CR;
     t[b'&' as usize] = CLASS_AMP;
     t[b']' as usize] = CLASS_BRACKET;
@@ -89,6 +115,24 @@ static CLASSES: [u8; 256] = {
     t[b'<' as usize] = CLASS_LT;
     t
 };
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether some byte of `w` is below 0x20 or is `&`, `<`, `]` or 0xEF —
+/// the bytes [`scan_text`] must look at (SWAR: a few word operations per
+/// eight bytes instead of a table lookup per byte).
+#[inline]
+fn word_has_special(w: u64) -> bool {
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    (below_space
+        | has_zero(w ^ (LO * u64::from(b'&')))
+        | has_zero(w ^ (LO * u64::from(b'<')))
+        | has_zero(w ^ (LO * u64::from(b']')))
+        | has_zero(w ^ (LO * 0xEF)))
+        != 0
+}
 
 /// Where character data stands, which decides what is special in it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -109,6 +153,15 @@ pub(crate) fn scan_text(s: &[u8], mode: Mode) -> Result<TextScan, (usize, ErrorK
     let mut found = TextScan::default();
     let mut i = 0;
     while i < s.len() {
+        // Skip eight ordinary bytes at a time.
+        if let Some(word) = s.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !word_has_special(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
         let class = CLASSES[s[i] as usize];
         if class == CLASS_PLAIN {
             i += 1;
@@ -118,6 +171,7 @@ pub(crate) fn scan_text(s: &[u8], mode: Mode) -> Result<TextScan, (usize, ErrorK
             CLASS_CTRL => return Err((i, ErrorKind::IllegalChar(u32::from(s[i])))),
             CLASS_AMP if !cdata => found.amp = true,
             CLASS_CR => found.cr = true,
+            CLASS_WS => found.ws = true,
             CLASS_BRACKET
                 if mode == Mode::Text
                     && s.get(i + 1) == Some(&b']')

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use bytestring::ByteString;
 
-use crate::chars::check_ncname;
+use crate::chars::{check_ncname, str_eq};
 use crate::error::{Error, ErrorKind};
 use crate::names::{XML_NS, XMLNS_NS};
 use crate::tokenizer::{Attribute, Limits, Token, Tokenizer};
@@ -129,7 +129,7 @@ impl Element {
 
     /// Whether this is the element `name` in namespace `ns`.
     pub fn is(&self, name: &str, ns: &str) -> bool {
-        self.name == name && self.namespace == ns
+        str_eq(&self.name, name) && str_eq(&self.namespace, ns)
     }
 
     /// The value of the attribute `name` (in no namespace).
@@ -142,7 +142,7 @@ impl Element {
     pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|a| a.name == name && a.namespace == ns)
+            .find(|a| str_eq(&a.name, name) && str_eq(&a.namespace, ns))
             .map(|a| &*a.value)
     }
 
@@ -175,7 +175,7 @@ impl Element {
         let pos = self
             .attributes
             .iter()
-            .position(|a| a.name == name && a.namespace == ns);
+            .position(|a| str_eq(&a.name, name) && str_eq(&a.namespace, ns));
         match (pos, value) {
             (Some(i), Some(v)) => self.attributes[i].value = ByteString::from(v),
             (Some(i), None) => {
@@ -203,7 +203,7 @@ impl Element {
         match self
             .attributes
             .iter_mut()
-            .find(|a| a.name == name && a.namespace.is_empty())
+            .find(|a| a.namespace.is_empty() && str_eq(&a.name, &name))
         {
             Some(a) => a.value = value,
             None => self.attributes.push(Attribute {

@@ -6,13 +6,11 @@
 
 use nom::{
     IResult, Offset, Parser,
-    bytes::complete::{tag, take_while, take_while1},
+    bytes::complete::{tag, take_while1},
     character::complete::char,
     combinator::opt,
     sequence::{delimited, preceded},
 };
-
-use crate::chars::is_name_char;
 
 type Res<'a, T> = IResult<&'a str, T>;
 
@@ -30,28 +28,82 @@ pub(crate) struct RawStart<'a> {
     pub(crate) empty: bool,
 }
 
-/// XML white space, possibly empty.
-fn ws0(i: &str) -> Res<'_, &str> {
-    take_while(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r')).parse(i)
+/// Bytes that may stand in a name: ASCII name characters and `:`, and every
+/// byte of a non-ASCII character (those are checked precisely afterwards,
+/// by `check_ncname`, only for names that have them).
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || b == b'_'
+            || b == b'-'
+            || b == b'.'
+            || b == b':'
+            || b >= 0x80;
+        i += 1;
+    }
+    t
+};
+
+/// Splits `i` after its first `n` bytes (a character boundary).
+fn split(i: &str, n: usize) -> (&str, &str) {
+    (&i[n..], &i[..n])
 }
 
-/// A qualified name as written; its structure (`prefix:local`, both NCNames)
-/// is checked by the caller.
+/// XML white space, possibly empty.
+fn ws0(i: &str) -> Res<'_, &str> {
+    let n = i
+        .bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    Ok(split(i, n))
+}
+
+/// A qualified name as written; its structure (`prefix:local`, both NCNames,
+/// and the exact classes of non-ASCII characters) is checked by the caller.
+/// Scanned byte by byte: a non-ASCII character is taken whole, since all
+/// its bytes are name bytes, so the split falls on a character boundary.
 fn qname(i: &str) -> Res<'_, &str> {
-    take_while1(|c: char| is_name_char(c) || c == ':').parse(i)
+    let n = i.bytes().take_while(|&b| NAME_BYTE[b as usize]).count();
+    if n == 0 {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
+    Ok(split(i, n))
+}
+
+/// One ASCII byte `c`.
+fn byte(c: u8) -> impl Fn(&str) -> Res<'_, u8> {
+    move |i: &str| match i.as_bytes().first() {
+        Some(&b) if b == c => Ok((&i[1..], b)),
+        _ => Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::Char,
+        ))),
+    }
 }
 
 /// `Eq ::= S? '=' S?`
-fn eq(i: &str) -> Res<'_, char> {
-    delimited(ws0, char('='), ws0).parse(i)
+fn eq(i: &str) -> Res<'_, u8> {
+    delimited(ws0, byte(b'='), ws0).parse(i)
 }
 
 /// A quoted value, either quote, without the quotes.
 fn quoted(i: &str) -> Res<'_, &str> {
-    let (i, q) = nom::branch::alt((char('"'), char('\''))).parse(i)?;
-    let (i, v) = take_while(move |c: char| c != q).parse(i)?;
-    let (i, _) = char(q).parse(i)?;
-    Ok((i, v))
+    let (i, q) = nom::branch::alt((byte(b'"'), byte(b'\''))).parse(i)?;
+    // `q` is ASCII, so where memchr finds it is a character boundary.
+    let Some(n) = memchr::memchr(q, i.as_bytes()) else {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::Char,
+        )));
+    };
+    let (rest, v) = split(i, n);
+    Ok((&rest[1..], v))
 }
 
 /// An attribute: name, `=`, quoted value.

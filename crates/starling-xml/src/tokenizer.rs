@@ -108,7 +108,7 @@ impl StartTag<'_> {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|a| a.namespace.is_empty() && a.name == name)
+            .find(|a| a.namespace.is_empty() && chars::str_eq(&a.name, name))
             .map(|a| &*a.value)
     }
 
@@ -116,7 +116,7 @@ impl StartTag<'_> {
     pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|a| a.namespace == ns && a.name == name)
+            .find(|a| chars::str_eq(&a.namespace, ns) && chars::str_eq(&a.name, name))
             .map(|a| &*a.value)
     }
 }
@@ -373,6 +373,10 @@ impl Tokenizer {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
+        // The previous start tag's attributes hold slices of the input
+        // buffer; release them so the buffer can be reused in place.
+        self.attrs.clear();
+        self.decls.clear();
         match self.step() {
             Ok(Step::Wait) => Ok(None),
             Ok(Step::Decl(d)) => Ok(Some(Token::Declaration(d))),
@@ -696,7 +700,7 @@ impl Tokenizer {
         self.bindings
             .iter()
             .rev()
-            .find(|b| b.prefix == prefix)
+            .find(|b| chars::str_eq(&b.prefix, prefix))
             .map(|b| b.namespace.clone())
     }
 
@@ -704,7 +708,37 @@ impl Tokenizer {
         if q.len() > self.limits.max_name_len {
             return self.err(ErrorKind::LimitExceeded(Limit::NameLength), at);
         }
-        let (p, l) = match memchr::memchr(b':', q.as_bytes()) {
+        // One pass: find the colon and check ASCII names completely; names
+        // with non-ASCII characters take the exact (slower) check.
+        let b = q.as_bytes();
+        let mut colon = None;
+        let mut ascii_ok = true;
+        let mut start = true;
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'a'..=b'z' | b'A'..=b'Z' | b'_' => {}
+                b'0'..=b'9' | b'-' | b'.' if !start => {}
+                b':' if colon.is_none() && i > 0 => {
+                    colon = Some(i);
+                    start = true;
+                    continue;
+                }
+                _ => {
+                    ascii_ok = false;
+                    break;
+                }
+            }
+            start = false;
+        }
+        let (p, l) = match colon {
+            Some(i) => (&q[..i], &q[i + 1..]),
+            None => ("", q),
+        };
+        if ascii_ok && !start {
+            return Ok((p, l));
+        }
+        // Non-ASCII (or invalid): split at the first colon and check exactly.
+        let (p, l) = match memchr::memchr(b':', b) {
             // A colon needs a prefix before it: `:a` is not a QName.
             Some(i) if check_ncname(&q[..i]) => (&q[..i], &q[i + 1..]),
             Some(_) => return self.err(ErrorKind::InvalidName, at),
@@ -811,7 +845,7 @@ impl Tokenizer {
             self.bindings.push(decl.clone());
             self.decls.push(decl);
         }
-        if let Some(i) = first_duplicate(&self.decls, |d| &*d.prefix) {
+        if let Some(i) = first_duplicate(&self.decls, |d| Key(&d.prefix)) {
             self.bindings.truncate(bindings_before);
             let off = raw_attrs
                 .iter()
@@ -904,7 +938,7 @@ impl Tokenizer {
             });
         }
         // Duplicates after namespace expansion.
-        if let Some(i) = first_duplicate(&self.attrs, |a| (&*a.namespace, &*a.name)) {
+        if let Some(i) = first_duplicate(&self.attrs, |a| (Key(&a.namespace), Key(&a.name))) {
             let name = |a: &RawAttr| &t[a.name.0 as usize..a.name.1 as usize];
             let off = raw_attrs
                 .iter()
@@ -920,7 +954,7 @@ impl Tokenizer {
     fn attr_value(&self, t: &ByteString, raw: &str, at: u64) -> Result<ByteString, Error> {
         let scan = chars::scan_text(raw.as_bytes(), Mode::Attr)
             .map_err(|(i, k)| Error::new(k, at + i as u64))?;
-        let needs = scan.amp || scan.cr || raw.bytes().any(|b| b == b'\t' || b == b'\n');
+        let needs = scan.amp || scan.cr || scan.ws;
         if !needs {
             return Ok(t.slice_ref(raw));
         }
@@ -1122,6 +1156,18 @@ impl Tokenizer {
 fn is_decl(name: &str) -> bool {
     name == "xmlns" || name.starts_with("xmlns:")
 }
+
+/// A string compared without `memcmp` when empty (see [`chars::str_eq`]).
+#[derive(Clone, Copy, PartialOrd, Ord)]
+struct Key<'a>(&'a str);
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        chars::str_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Key<'_> {}
 
 /// The index of the first item whose key equals an earlier item's; in
 /// O(n log n), so that a large configured attribute limit cannot make a tag

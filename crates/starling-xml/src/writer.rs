@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use crate::chars::is_xml_char;
+use crate::chars::{is_xml_char, str_eq};
 use crate::element::{Element, Node};
 use crate::names::XML_NS;
 use crate::tokenizer::{Attribute, Token};
@@ -168,7 +168,12 @@ impl Writer {
         if prefix == "xml" {
             return Some(XML_NS);
         }
-        match self.bindings.iter().rev().find(|b| b.prefix == prefix) {
+        match self
+            .bindings
+            .iter()
+            .rev()
+            .find(|b| str_eq(&b.prefix, prefix))
+        {
             Some(b) => Some(&b.ns),
             None if prefix.is_empty() => Some(""),
             None => None,
@@ -183,7 +188,7 @@ impl Writer {
             .bindings
             .iter()
             .rev()
-            .find(|b| !b.prefix.is_empty() && b.ns == ns)?;
+            .find(|b| !b.prefix.is_empty() && str_eq(&b.ns, ns))?;
         // The prefix must not be shadowed by a later binding.
         (self.lookup(&b.prefix) == Some(ns)).then_some(&*b.prefix)
     }
