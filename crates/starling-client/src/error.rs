@@ -1,0 +1,69 @@
+//! Client errors.
+
+use starling_auth::negotiate::NegotiationError;
+use starling_auth::sasl::Failure;
+use starling_stanza::StanzaError;
+use starling_stream::StreamError;
+
+/// Everything that can go wrong for a client, typed so that callers can
+/// tell a DNS failure from a refused password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Looking up the server failed (SRV or address records).
+    #[error("DNS: {0}")]
+    Dns(String),
+    /// The domain publishes "no XMPP service" (an SRV target of `.`).
+    #[error("the domain {0} offers no XMPP client service")]
+    NoService(String),
+    /// No candidate address accepted a TCP connection; the last error.
+    #[error("connection failed: {0}")]
+    Connect(std::io::Error),
+    /// The TLS handshake failed (for example the certificate did not
+    /// verify for the domain).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server refused authentication with this SASL condition.
+    #[error("authentication failed: {0}")]
+    Auth(Failure),
+    /// The requested resource is taken and the server refused it.
+    #[error("resource binding refused: {0}")]
+    BindConflict(Box<StanzaError>),
+    /// The server sent a stream error.
+    #[error("stream error: {0}")]
+    Stream(Box<StreamError>),
+    /// Stream negotiation failed for another reason.
+    #[error("negotiation failed: {0}")]
+    Negotiation(Box<NegotiationError>),
+    /// An answer did not come in time.
+    #[error("timed out")]
+    Timeout,
+    /// The session is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// The server answered a request with an error.
+    #[error("the request failed: {0}")]
+    Stanza(Box<StanzaError>),
+    /// Reading or writing failed.
+    #[error("i/o: {0}")]
+    Io(std::io::Error),
+    /// A bad argument (for example an address that is not a JID).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<NegotiationError> for Error {
+    fn from(e: NegotiationError) -> Error {
+        match e {
+            NegotiationError::AuthFailed(f) => Error::Auth(f),
+            NegotiationError::BindFailed(s)
+                if s.condition == starling_stanza::StanzaErrorCondition::Conflict =>
+            {
+                Error::BindConflict(Box::new(s))
+            }
+            NegotiationError::StreamError(s) => Error::Stream(Box::new(s)),
+            NegotiationError::Timeout => Error::Timeout,
+            other => Error::Negotiation(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The client against a small server on loopback built from the server-side
+//! negotiator of `starling-auth` (over tokio and rustls), and SRV discovery
+//! against a DNS responder on loopback. No real DNS, no external network.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use starling_auth::negotiate::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};
+use starling_auth::sasl::{Condition as SaslCondition, MemoryStore};
+use starling_auth::tls::{self, ServerTlsBuilder, Trust};
+use starling_client::{Client, Error, Event};
+use starling_jid::{BareJid, DomainPart, FullJid, Jid};
+use starling_stanza::{
+    Iq, IqKind, Ping, Roster, RosterItem, Stanza, StanzaError, StanzaErrorCondition,
+};
+use starling_xml::Element;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+const DOMAIN: &str = "example.test";
+
+struct Hooks;
+
+impl ServerHooks for Hooks {
+    fn serves(&self, d: &DomainPart) -> bool {
+        d.as_str() == DOMAIN
+    }
+    fn bind(&mut self, user: &BareJid, requested: Option<&str>) -> Result<FullJid, StanzaError> {
+        if requested == Some("taken") {
+            return Err(StanzaError::new(StanzaErrorCondition::Conflict));
+        }
+        user.with_resource_str(requested.unwrap_or("auto"))
+            .map_err(|_| StanzaError::new(StanzaErrorCondition::BadRequest))
+    }
+}
+
+type Sessions = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Element>>>>;
+
+struct TestServer {
+    addr: SocketAddr,
+    roots: Arc<rustls::RootCertStore>,
+    /// What the server observed: the client's answer to its ping.
+    observed: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_server() -> TestServer {
+    let (cert, key) = tls::generate_self_signed(DOMAIN).unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(chain[0].clone()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let tls_config = ServerTlsBuilder::new()
+        .domain(DOMAIN, tls::certified_key(chain, key).unwrap())
+        .build()
+        .unwrap();
+    let mut store = MemoryStore::new();
+    store.add_user("alice", "alice-pw", 4096).unwrap();
+    store.add_user("bob", "bob-pw", 4096).unwrap();
+    let store = Arc::new(store);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sessions: Sessions = Arc::default();
+    let observed = Arc::new(Mutex::new(Vec::new()));
+    let obs = observed.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let settings = ServerSettings::new(store.clone());
+            tokio::spawn(serve(
+                tcp,
+                settings,
+                tls_config.clone(),
+                sessions.clone(),
+                obs.clone(),
+            ));
+        }
+    });
+    TestServer {
+        addr,
+        roots: Arc::new(roots),
+        observed,
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    settings: ServerSettings,
+    tls_config: Arc<rustls::ServerConfig>,
+    sessions: Sessions,
+    observed: Arc<Mutex<Vec<String>>>,
+) {
+    let mut neg = ServerNegotiator::new(settings, Hooks, None, Instant::now());
+    let mut io: Box<dyn Io> = Box::new(tcp);
+    let mut buf = vec![0u8; 8192];
+    let (tx, mut rx) = mpsc::unbounded_channel::<Element>();
+    let mut me: Option<FullJid> = None;
+    loop {
+        let out = neg.take_output();
+        if !out.is_empty() && io.write_all(&out).await.is_err() {
+            break;
+        }
+        let _ = io.flush().await;
+        if neg.is_closed() {
+            break;
+        }
+        tokio::select! {
+            r = io.read(&mut buf) => {
+                match r {
+                    Ok(0) | Err(_) => neg.eof(),
+                    Ok(n) => neg.feed(&buf[..n]),
+                }
+            }
+            Some(el) = rx.recv() => neg.send(&el),
+        }
+        while let Some(ev) = neg.next_event() {
+            match ev {
+                ServerEvent::StartTls => {
+                    let out = neg.take_output();
+                    io.write_all(&out).await.unwrap();
+                    // `io` is the plain TCP stream here; rebuild it as TLS.
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config.clone());
+                    let plain = std::mem::replace(&mut io, Box::new(tokio::io::duplex(1).0));
+                    let tls = match acceptor.accept(plain).await {
+                        Ok(t) => t,
+                        Err(_) => return,
+                    };
+                    let cb: Vec<_> = tls::tls_exporter(tls.get_ref().1)
+                        .map(starling_auth::sasl::ChannelBinding::tls_exporter)
+                        .into_iter()
+                        .collect();
+                    io = Box::new(tls);
+                    neg.tls_established(cb, None);
+                }
+                ServerEvent::Bound(jid) => {
+                    sessions
+                        .lock()
+                        .unwrap()
+                        .insert(jid.bare().to_string(), tx.clone());
+                    // Ask the client something it must answer by itself.
+                    let ping = Iq::get("srv-ping", Ping)
+                        .with_from(Jid::from(jid.domain_part()))
+                        .with_to(Jid::from(jid.clone()));
+                    neg.send(&ping.to_element());
+                    me = Some(jid);
+                }
+                ServerEvent::Stanza(el) => {
+                    let Some(me) = &me else { continue };
+                    route(&mut neg, &sessions, me, el, &observed);
+                }
+                ServerEvent::Closed { .. } | ServerEvent::Failed(_) => {}
+                ServerEvent::Authenticated(_) => {}
+            }
+        }
+    }
+    if let Some(me) = me {
+        sessions.lock().unwrap().remove(&me.bare().to_string());
+    }
+}
+
+fn route(
+    neg: &mut ServerNegotiator<Hooks>,
+    sessions: &Sessions,
+    me: &FullJid,
+    mut el: Element,
+    observed: &Arc<Mutex<Vec<String>>>,
+) {
+    el.set_attr("from", Some(me.as_str()));
+    let stanza = match Stanza::from_element(&el) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    match stanza {
+        Stanza::Iq(iq)
+            if iq
+                .header
+                .to
+                .as_ref()
+                .is_none_or(|t| t.as_str() == DOMAIN || *t == Jid::from(me.bare())) =>
+        {
+            match &iq.kind {
+                IqKind::Get(p) if p.is("ping", "urn:xmpp:ping") => {
+                    neg.send(&iq.result(None).to_element())
+                }
+                IqKind::Get(p) if p.is("query", "jabber:iq:roster") => {
+                    let mut item = RosterItem::new("bob@example.test".parse().unwrap());
+                    item.name = Some("Bob".into());
+                    let roster = Roster {
+                        ver: Some("1".into()),
+                        items: vec![item],
+                    };
+                    neg.send(
+                        &iq.result(Some(starling_stanza::Payload::to_element(&roster)))
+                            .to_element(),
+                    );
+                }
+                IqKind::Result(_) | IqKind::Error { .. } => {
+                    observed.lock().unwrap().push(format!(
+                        "{} {}",
+                        iq.id(),
+                        el.attr("type").unwrap_or("")
+                    ));
+                }
+                _ => {
+                    let e = StanzaError::new(StanzaErrorCondition::ServiceUnavailable);
+                    neg.send(&iq.error_reply(e).to_element());
+                }
+            }
+        }
+        other => {
+            let Some(to) = other.header().to.as_ref() else {
+                return;
+            };
+            let target = sessions
+                .lock()
+                .unwrap()
+                .get(&to.bare().to_string())
+                .cloned();
+            match target {
+                Some(t) => {
+                    let _ = t.send(el);
+                }
+                None => {
+                    if let Some(reply) = starling_stanza::error_reply(
+                        &el,
+                        &StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                        false,
+                    ) {
+                        neg.send(&reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn client(server: &TestServer, user: &str, pw: &str) -> starling_client::ClientBuilder {
+    Client::builder(format!("{user}@{DOMAIN}").parse().unwrap(), pw)
+        .server(&server.addr.to_string())
+        .trust(Trust::Roots(server.roots.clone()))
+        .timeout(Duration::from_secs(10))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_message_request_and_close() {
+    let server = start_server().await;
+    let mut alice = client(&server, "alice", "alice-pw")
+        .resource("desk")
+        .connect()
+        .await
+        .unwrap();
+    let mut bob = client(&server, "bob", "bob-pw").connect().await.unwrap();
+    assert_eq!(alice.jid().as_str(), "alice@example.test/desk");
+    assert_eq!(bob.jid().as_str(), "bob@example.test/auto");
+
+    // A message from alice reaches bob with alice's full JID as `from`.
+    alice
+        .send_message("bob@example.test".parse().unwrap(), "hello bob")
+        .await
+        .unwrap();
+    let got = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bob.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Message(m)) => break m,
+            Some(_) => continue,
+            None => panic!("bob's session ended"),
+        }
+    };
+    assert_eq!(got.body(None), Some("hello bob"));
+    assert_eq!(
+        got.header.from.as_ref().unwrap().as_str(),
+        "alice@example.test/desk"
+    );
+
+    // Requests: ping, roster, and an error answer.
+    alice.ping(None).await.unwrap();
+    let roster = alice.roster().await.unwrap();
+    assert_eq!(roster.items[0].jid.as_str(), "bob@example.test");
+    let unknown =
+        Iq::get("q1", starling_stanza::Version::default()).with_to(DOMAIN.parse().unwrap());
+    match alice.request(unknown).await {
+        Err(Error::Stanza(e)) => assert_eq!(e.condition, StanzaErrorCondition::ServiceUnavailable),
+        other => panic!("{other:?}"),
+    }
+    // A message to nobody bounces with an error message.
+    alice
+        .send_message("carol@example.test".parse().unwrap(), "anyone?")
+        .await
+        .unwrap();
+    let bounced = loop {
+        match tokio::time::timeout(Duration::from_secs(10), alice.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Message(m)) => break m,
+            Some(_) => continue,
+            None => panic!("alice's session ended"),
+        }
+    };
+    assert_eq!(
+        bounced.error.unwrap().condition,
+        StanzaErrorCondition::ServiceUnavailable
+    );
+
+    // The server's ping to each client was answered by the client itself.
+    let observed = server.observed.lock().unwrap().clone();
+    assert!(
+        observed.iter().filter(|o| *o == "srv-ping result").count() >= 1,
+        "{observed:?}"
+    );
+
+    alice.close().await.unwrap();
+    assert_eq!(alice.next_event().await, Some(Event::Disconnected(None)));
+    bob.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_failures() {
+    let server = start_server().await;
+    match client(&server, "alice", "wrong").connect().await {
+        Err(Error::Auth(f)) => assert_eq!(f.condition, SaslCondition::NotAuthorized),
+        other => panic!("{other:?}"),
+    }
+    match client(&server, "alice", "alice-pw")
+        .resource("taken")
+        .connect()
+        .await
+    {
+        Err(Error::BindConflict(e)) => assert_eq!(e.condition, StanzaErrorCondition::Conflict),
+        other => panic!("{other:?}"),
+    }
+    // The certificate is for example.test: trusting nothing fails TLS.
+    let empty = Arc::new(rustls::RootCertStore::empty());
+    match client(&server, "alice", "alice-pw")
+        .trust(Trust::Roots(empty))
+        .connect()
+        .await
+    {
+        Err(Error::Tls(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // Nobody listening: a connection error.
+    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    match Client::builder("alice@example.test".parse().unwrap(), "x")
+        .server(&format!("127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+    {
+        Err(Error::Connect(_)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A DNS responder for tests: answers SRV and A queries from a table,
+/// everything else with no records.
+async fn dns_server(records: HashMap<(String, u16), Vec<Vec<u8>>>) -> SocketAddr {
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            let q = &buf[..n];
+            if q.len() < 12 {
+                continue;
+            }
+            // Question: labels, then type and class.
+            let mut i = 12;
+            let mut labels = Vec::new();
+            while i < q.len() && q[i] != 0 {
+                let l = q[i] as usize;
+                labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + l]).to_lowercase());
+                i += 1 + l;
+            }
+            let qend = i + 5;
+            if qend > q.len() {
+                continue;
+            }
+            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
+            let name = labels.join(".");
+            let answers = records.get(&(name, qtype)).cloned().unwrap_or_default();
+            let mut r = Vec::new();
+            r.extend_from_slice(&q[0..2]); // id
+            r.extend_from_slice(&[0x81, 0x80]); // response, RD, RA, NOERROR
+            r.extend_from_slice(&[0, 1]);
+            r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+            r.extend_from_slice(&[0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..qend]);
+            for rdata in answers {
+                r.extend_from_slice(&[0xC0, 12]); // the question's name
+                r.extend_from_slice(&qtype.to_be_bytes());
+                r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+                r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                r.extend_from_slice(&rdata);
+            }
+            let _ = sock.send_to(&r, peer).await;
+        }
+    });
+    addr
+}
+
+fn dns_name(name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    for l in name.trim_end_matches('.').split('.') {
+        if l.is_empty() {
+            continue;
+        }
+        v.push(l.len() as u8);
+        v.extend_from_slice(l.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
+fn srv(priority: u16, weight: u16, port: u16, target: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&priority.to_be_bytes());
+    v.extend_from_slice(&weight.to_be_bytes());
+    v.extend_from_slice(&port.to_be_bytes());
+    v.extend_from_slice(&dns_name(target));
+    v
+}
+
+const SRV: u16 = 33;
+const A: u16 = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_discovery_on_a_loopback_dns_server() {
+    let server = start_server().await;
+    // Closed port for the preferred record: the client must fall back to
+    // the second one.
+    let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut table = HashMap::new();
+    table.insert(
+        ("_xmpp-client._tcp.example.test".to_owned(), SRV),
+        vec![
+            srv(10, 0, dead_port, "down.example.test"),
+            srv(20, 0, server.addr.port(), "xmpp.example.test"),
+        ],
+    );
+    table.insert(
+        ("down.example.test".to_owned(), A),
+        vec![vec![127, 0, 0, 1]],
+    );
+    table.insert(
+        ("xmpp.example.test".to_owned(), A),
+        vec![vec![127, 0, 0, 1]],
+    );
+    let dns = dns_server(table).await;
+
+    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    let targets = starling_client::discovery::discover(&resolver, DOMAIN)
+        .await
+        .unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[0].host, "down.example.test");
+    assert_eq!(targets[1].port, server.addr.port());
+    assert!(targets.iter().all(|t| !t.direct_tls));
+
+    let client = Client::builder("alice@example.test".parse().unwrap(), "alice-pw")
+        .name_servers(vec![dns])
+        .trust(Trust::Roots(server.roots.clone()))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(client.jid().domain(), DOMAIN);
+    client.close().await.unwrap();
+
+    // "." as the only target: no service.
+    let mut table = HashMap::new();
+    table.insert(
+        ("_xmpp-client._tcp.noservice.test".to_owned(), SRV),
+        vec![srv(0, 0, 0, ".")],
+    );
+    let dns = dns_server(table).await;
+    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    assert!(matches!(
+        starling_client::discovery::discover(&resolver, "noservice.test").await,
+        Err(Error::NoService(_))
+    ));
+    // No SRV records at all: the domain itself on 5222.
+    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    let t = starling_client::discovery::discover(&resolver, "plain.test")
+        .await
+        .unwrap();
+    assert_eq!(
+        (t[0].host.as_str(), t[0].port, t[0].direct_tls),
+        ("plain.test", 5222, false)
+    );
+}
