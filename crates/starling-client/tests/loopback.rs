@@ -185,7 +185,7 @@ fn route(
                 .header
                 .to
                 .as_ref()
-                .is_none_or(|t| t.as_str() == DOMAIN || *t == Jid::from(me.bare())) =>
+                .is_none_or(|t| t.as_str() == DOMAIN || t.as_str() == me.bare().as_str()) =>
         {
             match &iq.kind {
                 IqKind::Get(p) if p.is("ping", "urn:xmpp:ping") => {
