@@ -155,6 +155,14 @@ async fn serve(
                 }
                 ServerEvent::Stanza(el) => {
                     let Some(me) = &me else { continue };
+                    // A test hook: drop the connection abruptly.
+                    if el
+                        .get_child("body", "jabber:client")
+                        .is_some_and(|b| b.text() == "drop-me")
+                    {
+                        sessions.lock().unwrap().remove(&me.bare().to_string());
+                        return;
+                    }
                     route(&mut neg, &sessions, me, el, &observed);
                 }
                 ServerEvent::Closed { .. } | ServerEvent::Failed(_) => {}
@@ -506,4 +514,35 @@ async fn srv_discovery_on_a_loopback_dns_server() {
         (t[0].host.as_str(), t[0].port, t[0].direct_tls),
         ("plain.test", 5222, false)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_the_connection_drops() {
+    let server = start_server().await;
+    let mut alice = client(&server, "alice", "alice-pw")
+        .reconnect(true)
+        .connect()
+        .await
+        .unwrap();
+    alice
+        .send_message("alice@example.test".parse().unwrap(), "drop-me")
+        .await
+        .unwrap();
+    let mut saw_disconnect = false;
+    let reconnected = loop {
+        match tokio::time::timeout(Duration::from_secs(20), alice.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Disconnected(None)) => saw_disconnect = true,
+            Some(Event::Reconnected(jid)) => break jid,
+            Some(_) => {}
+            None => panic!("the session ended instead of reconnecting"),
+        }
+    };
+    assert!(saw_disconnect);
+    assert_eq!(reconnected.bare().as_str(), "alice@example.test");
+    // The new session works.
+    alice.ping(None).await.unwrap();
+    alice.close().await.unwrap();
 }
