@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::args::{CiOptions, parse_seconds};
 use crate::util::{self, Result, Stream};
-use crate::{fuzz, layering};
+use crate::{fuzz, layering, peers};
 
 /// Seconds per fuzz target in the fuzz step unless told otherwise.
 pub(crate) const DEFAULT_FUZZ_SECS: u64 = 20;
@@ -53,6 +53,12 @@ pub(crate) const STEPS: &[Step] = &[
         about: "crate layering rules (see `cargo xtask layering`)",
         needs: &[],
         run: layering,
+    },
+    Step {
+        name: "peers",
+        about: "install the interop tests' XMPP servers (prosody, ejabberd) if missing; fatal only with CI=true",
+        needs: &[],
+        run: peers,
     },
     Step {
         name: "build",
@@ -123,6 +129,10 @@ fn layering(ctx: &mut Ctx) -> Result<()> {
         0 => Ok(()),
         n => bail!("{n} layering violation(s)"),
     }
+}
+
+fn peers(_ctx: &mut Ctx) -> Result<()> {
+    peers::ci_step()
 }
 
 fn build(ctx: &mut Ctx) -> Result<()> {
@@ -457,7 +467,9 @@ mod tests {
             .collect();
         assert_eq!(
             chosen,
-            ["fmt", "layering", "build", "clippy", "test", "doctest"]
+            [
+                "fmt", "layering", "peers", "build", "clippy", "test", "doctest"
+            ]
         );
 
         let only = select(STEPS, &names(&["test", "fmt"]), &[]).unwrap();

@@ -6,7 +6,8 @@
 //!   docs, fuzz smoke run) with a summary table at the end;
 //! - `fuzz`: run the cargo-fuzz targets for a while and report what they did;
 //! - `bench`: run the criterion benchmarks and print comparison tables;
-//! - `layering`: check the crate layering rules.
+//! - `layering`: check the crate layering rules;
+//! - `peers`: install the XMPP servers the interop tests run against.
 //!
 //! `cargo xtask help` prints the full usage.
 
@@ -27,6 +28,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod layering;
+mod peers;
 mod util;
 
 use std::process::ExitCode;
@@ -40,9 +42,10 @@ cargo xtask <command> [options]
 
 Commands:
   ci [--skip STEPS] [--only STEPS] [--fuzz-secs N] [--list]
-      Run every check in order: fmt, layering, build, clippy, test, doctest,
-      doc, fuzz. Each step is timed; the run goes on after a failure (steps
-      that need a failed step are skipped) and ends with a summary table.
+      Run every check in order: fmt, layering, peers, build, clippy, test,
+      doctest, doc, fuzz. Each step is timed; the run goes on after a
+      failure (steps that need a failed step are skipped) and ends with a
+      summary table.
       STEPS is a comma-separated list of step names (see --list).
       --fuzz-secs N  seconds per fuzz target in the fuzz step (default: the
                      STARLING_FUZZ_SECS environment variable, else 20).
@@ -66,19 +69,39 @@ Commands:
       layers (xml, jid, stream, stanza, auth, client, server) and the lower
       crates pull in no async runtime, TLS or DNS resolver.
 
+  peers
+      Install the XMPP servers that the interop tests run against (prosody,
+      ejabberd, openssl) with apt-get when any of them is missing, and stop
+      any system daemon the installation started. The `peers` step of `ci`
+      does the same, and fails only when CI=true.
+
   help
       Print this text.
 ";
 
 fn main() -> ExitCode {
-    let command = match args::parse(std::env::args().skip(1)) {
+    let mut argv = std::env::args().skip(1).peekable();
+    // `peers` takes no options, so it needs nothing from the parser.
+    if argv.peek().is_some_and(|arg| arg == "peers") {
+        if let Some(extra) = argv.nth(1) {
+            eprintln!("error: `peers` takes no arguments (got `{extra}`)\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        return report(peers::run());
+    }
+    let command = match args::parse(argv) {
         Ok(command) => command,
         Err(error) => {
             eprintln!("error: {error}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match run(command) {
+    report(run(command))
+}
+
+/// The exit code for a command's result, printing its error if any.
+fn report(result: Result<bool>) -> ExitCode {
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
