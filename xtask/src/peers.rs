@@ -20,10 +20,7 @@ use std::time::Duration;
 
 use crate::util::{self, Result};
 
-/// The Debian packages installed.
-pub(crate) const PACKAGES: &[&str] = &["prosody", "ejabberd", "openssl"];
-
-/// The programs the interop tests run, with the package that has each.
+/// The programs the interop tests run, with the Debian package that has each.
 pub(crate) const PROGRAMS: &[(&str, &str)] = &[
     ("prosody", "prosody"),
     ("prosodyctl", "prosody"),
@@ -102,20 +99,16 @@ fn ensure() -> Result<()> {
         return Ok(());
     }
     println!("missing: {}", missing.join(", "));
+    let packages = packages_for(&missing);
+    let wanted = packages.join(" ");
     if !is_root() {
-        bail!(
-            "cannot install as a non-root user; run `sudo apt-get install -y {}`",
-            PACKAGES.join(" ")
-        );
+        bail!("cannot install as a non-root user; run `sudo apt-get install -y {wanted}`");
     }
     if find(&dirs, "apt-get", is_executable).is_none() {
-        bail!(
-            "no apt-get here: install {} with the system's package manager",
-            PACKAGES.join(", ")
-        );
+        bail!("no apt-get here: install {wanted} with the system's package manager");
     }
     let before = running_daemons();
-    let installed = install();
+    let installed = install(&packages);
     // Whatever happened, do not leave daemons behind that this started.
     let started: Vec<(Daemon, u32)> = newly_started(&before, &running_daemons());
     stop_daemons(&started);
@@ -132,8 +125,21 @@ fn ensure() -> Result<()> {
     Ok(())
 }
 
+/// The packages to install for the `missing` programs, each once. Packages
+/// whose programs are all there are not named: `apt-get install` would
+/// upgrade them (and, for openssl, the system's TLS library with it).
+pub(crate) fn packages_for(missing: &[&str]) -> Vec<&'static str> {
+    let mut packages = Vec::new();
+    for &(program, package) in PROGRAMS {
+        if missing.contains(&program) && !packages.contains(&package) {
+            packages.push(package);
+        }
+    }
+    packages
+}
+
 /// The two apt-get commands, non-interactive.
-pub(crate) fn install_commands() -> [Command; 2] {
+pub(crate) fn install_commands(packages: &[&str]) -> [Command; 2] {
     let mut update = Command::new("apt-get");
     update
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -142,12 +148,12 @@ pub(crate) fn install_commands() -> [Command; 2] {
     install
         .env("DEBIAN_FRONTEND", "noninteractive")
         .args(["-q", "install", "-y"])
-        .args(PACKAGES);
+        .args(packages);
     [update, install]
 }
 
-fn install() -> Result<()> {
-    for mut command in install_commands() {
+fn install(packages: &[&str]) -> Result<()> {
+    for mut command in install_commands(packages) {
         util::run(&mut command)?;
     }
     Ok(())
@@ -275,6 +281,8 @@ fn stop_daemons(started: &[(Daemon, u32)]) {
             .join(", ")
     );
     if has(Daemon::Prosody) {
+        // Debian 12's init script reports success without stopping it (it
+        // looks for a `lua5.2` process); the PIDs below are the fallback.
         let _ = util::run(Command::new("service").args(["prosody", "stop"]));
     }
     if has(Daemon::Ejabberd) {
@@ -282,8 +290,7 @@ fn stop_daemons(started: &[(Daemon, u32)]) {
         // Waits for the node to stop, then ends epmd if no node is left.
         let _ = util::run(Command::new("ejabberdctl").arg("stopped"));
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let left: Vec<(Daemon, u32)> = {
+    let still_running = || -> Vec<(Daemon, u32)> {
         let now = running_daemons();
         started
             .iter()
@@ -291,9 +298,22 @@ fn stop_daemons(started: &[(Daemon, u32)]) {
             .filter(|entry| now.contains(entry))
             .collect()
     };
-    for (daemon, pid) in left {
+    let wait = || {
+        for _ in 0..100 {
+            if still_running().is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait();
+    for (daemon, pid) in still_running() {
         println!("{daemon:?} {pid} is still running; sending it SIGTERM");
         let _ = util::run(Command::new("kill").arg(pid.to_string()));
+    }
+    wait();
+    for (daemon, pid) in still_running() {
+        println!("warning: {daemon:?} {pid} did not stop");
     }
 }
 
@@ -370,25 +390,31 @@ mod tests {
     }
 
     #[test]
-    fn every_program_comes_from_an_installed_package_or_the_base_system() {
-        for (program, package) in PROGRAMS {
-            assert!(
-                PACKAGES.contains(package) || *package == "util-linux",
-                "{program} comes from {package}, which is not installed"
-            );
-        }
+    fn installs_only_the_packages_of_missing_programs() {
+        assert_eq!(
+            packages_for(&["prosodyctl", "ejabberdctl", "prosody"]),
+            ["prosody", "ejabberd"]
+        );
+        assert_eq!(packages_for(&["openssl"]), ["openssl"]);
+        assert!(packages_for(&[]).is_empty());
+        let all: Vec<&str> = PROGRAMS.iter().map(|&(program, _)| program).collect();
+        assert_eq!(
+            packages_for(&all),
+            ["prosody", "ejabberd", "openssl", "util-linux"]
+        );
     }
 
     #[test]
     fn install_commands_are_non_interactive() {
-        for command in install_commands() {
+        let packages = ["prosody", "ejabberd", "openssl"];
+        for command in install_commands(&packages) {
             let text = util::describe(&command);
             assert!(
                 text.starts_with("DEBIAN_FRONTEND=noninteractive apt-get "),
                 "{text}"
             );
         }
-        let [update, install] = install_commands();
+        let [update, install] = install_commands(&packages);
         assert_eq!(
             util::describe(&update),
             "DEBIAN_FRONTEND=noninteractive apt-get -q update"

@@ -596,3 +596,47 @@ fn too_many_failed_attempts_close_the_stream() {
         matches!(events.last(), Some(ServerEvent::Failed(e)) if e.condition == Condition::NotAuthorized)
     );
 }
+
+/// What a client on direct TLS (with a tls-exporter binding) sends for the
+/// given features.
+fn client_auth_for(features: &str) -> String {
+    let cb = ChannelBinding::tls_exporter(vec![7; 32]);
+    let mut client = ClientNegotiator::new(
+        ClientSettings::new("juliet@localhost".parse().unwrap()),
+        ClientConfig::password("juliet", "pw"),
+        Some(Some(cb)),
+        Instant::now(),
+    );
+    client.start();
+    let _ = client.take_output();
+    client.feed(
+        format!(
+            "<stream:stream from='localhost' id='1' version='1.0' xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams'><stream:features>{features}</stream:features>"
+        )
+        .as_bytes(),
+    );
+    while client.next_event().is_some() {}
+    String::from_utf8(client.take_output()).unwrap()
+}
+
+#[test]
+fn plus_only_with_a_channel_binding_the_server_advertises() {
+    let mechs = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+        <mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms>";
+    // No XEP-0440: plain SCRAM, and the gs2 flag `n` (base64 "biws" is
+    // "n,,"), so a server that offered -PLUS sees no downgrade.
+    let out = client_auth_for(mechs);
+    assert!(out.contains("mechanism='SCRAM-SHA-256'>biws"), "{out}");
+    // XEP-0440 naming another binding only: the same.
+    let other = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-unique'/></sasl-channel-binding>";
+    let out = client_auth_for(&format!("{mechs}{other}"));
+    assert!(out.contains("mechanism='SCRAM-SHA-256'>biws"), "{out}");
+    // XEP-0440 naming tls-exporter: -PLUS with `p=tls-exporter`.
+    let exporter = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>";
+    let out = client_auth_for(&format!("{mechs}{exporter}"));
+    assert!(
+        out.contains("mechanism='SCRAM-SHA-256-PLUS'>cD10bHMtZXhwb3J0ZXIs"),
+        "{out}"
+    );
+}

@@ -124,6 +124,19 @@ enum Phase {
 }
 
 const BIND_ID: &str = "bind_1";
+
+/// The namespace of XEP-0440 (SASL Channel-Binding Type Capability).
+pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
+
+/// The channel-binding types a server advertises (XEP-0440).
+fn channel_binding_types(f: &Features) -> Vec<String> {
+    f.other
+        .iter()
+        .filter(|e| e.is("sasl-channel-binding", SASL_CB_NS))
+        .flat_map(|e| e.children().filter(|c| c.is("channel-binding", SASL_CB_NS)))
+        .filter_map(|c| c.attr("type").map(str::to_owned))
+        .collect()
+}
 const SESSION_ID: &str = "sess_1";
 
 /// A sans-IO client-side stream negotiator: stream open, features,
@@ -399,9 +412,17 @@ impl ClientNegotiator {
             }
         }
         if !self.authenticated {
+            // Channel binding only with a type the server says it supports
+            // (XEP-0440): servers that offer -PLUS without saying which
+            // binding they implement often refuse the one we would pick.
+            let advertised = channel_binding_types(&f);
+            let channel_binding = self
+                .channel_binding
+                .clone()
+                .filter(|cb| advertised.iter().any(|t| t == cb.kind().as_str()));
             let conn = ClientConnection {
                 tls: self.tls_active,
-                channel_binding: self.channel_binding.clone(),
+                channel_binding,
             };
             let mut sasl = SaslClient::new(self.sasl_config.clone(), conn);
             match sasl.start(&f.mechanisms) {

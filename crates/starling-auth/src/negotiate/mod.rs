@@ -12,5 +12,5 @@
 mod client;
 mod server;
 
-pub use client::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError};
+pub use client::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError, SASL_CB_NS};
 pub use server::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};

@@ -455,6 +455,16 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 let sasl = self.new_sasl(domain);
                 f.mechanisms = sasl.mechanism_names();
                 self.sasl = Some(sasl);
+                if !self.channel_bindings.is_empty() {
+                    // XEP-0440: say which channel bindings -PLUS may use.
+                    let mut cb = Element::new("sasl-channel-binding", super::client::SASL_CB_NS);
+                    for b in &self.channel_bindings {
+                        let mut t = Element::new("channel-binding", super::client::SASL_CB_NS);
+                        t.set_attr("type", Some(b.kind().as_str()));
+                        cb.append_child(t);
+                    }
+                    f.other.push(cb);
+                }
             }
             self.phase = Phase::PreAuth;
             f

@@ -3,8 +3,8 @@
 //! clients on a free port of 127.0.0.1, with a certificate for `localhost`
 //! signed by a test CA made for that run.
 //!
-//! This module uses only the standard library, so that client, server and
-//! federation tests can all include it.
+//! This module uses only the standard library (and its parent's helpers),
+//! so that client, server and federation tests can all include it.
 //!
 //! ```ignore
 //! let Some(peer) = Peer::start_prosody().unwrap_or_else(|e| panic!("{e}")) else {
@@ -42,7 +42,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{note, run_with_limit};
 
 /// The accounts [`Peer::register_test_users`] creates on [`Peer::domain`]:
 /// `(localpart, password)`.
@@ -352,7 +354,10 @@ impl Peer {
         if left.is_empty() {
             Ok(())
         } else {
-            Err(format!("{}: processes {left:?} survived SIGKILL", self.name))
+            Err(format!(
+                "{}: processes {left:?} survived SIGKILL",
+                self.name
+            ))
         }
     }
 
@@ -400,7 +405,7 @@ impl Peer {
             &format!(
                 "subjectAltName = {}\n\
                  basicConstraints = critical, CA:FALSE\n\
-                 keyUsage = critical, digitalSignature, keyEncipherment\n\
+                 keyUsage = critical, digitalSignature\n\
                  extendedKeyUsage = serverAuth\n",
                 san.join(", ")
             ),
@@ -626,7 +631,11 @@ impl Drop for Peer {
         if std::env::var_os("STARLING_KEEP_PEER_DIR").is_some() {
             eprintln!("{}: kept {}", self.name, self.dir.display());
         } else if let Err(error) = fs::remove_dir_all(&self.dir) {
-            eprintln!("{}: cannot remove {}: {error}", self.name, self.dir.display());
+            eprintln!(
+                "{}: cannot remove {}: {error}",
+                self.name,
+                self.dir.display()
+            );
         }
     }
 }
@@ -787,48 +796,16 @@ fn plain_path(path: &Path) -> Result<String, String> {
     }
 }
 
-/// Runs a command to completion within `limit`, returning its standard
+/// Runs an administration command within `limit`, returning its standard
 /// output; a non-zero exit or the time running out is an error that
 /// includes both output streams.
-pub fn run_bounded(command: &mut Command, limit: Duration) -> Result<String, String> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-    let readers = [
-        child.stdout.take().map(|pipe| read_in_thread(Box::new(pipe))),
-        child.stderr.take().map(|pipe| read_in_thread(Box::new(pipe))),
-    ];
-    let deadline = Instant::now() + limit;
-    let status = wait_child_until(&mut child, deadline);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
+fn run_bounded(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let finished = run_with_limit(command, limit)?;
+    if finished.success() {
+        Ok(finished.stdout)
+    } else {
+        Err(format!("{command:?}: {}", finished.describe()))
     }
-    let [stdout, stderr] = readers.map(|reader| {
-        reader
-            .and_then(|handle| handle.join().ok())
-            .unwrap_or_default()
-    });
-    match status {
-        Some(status) if status.success() => Ok(stdout),
-        Some(status) => Err(format!(
-            "{command:?} failed ({status}):\n{stdout}{stderr}"
-        )),
-        None => Err(format!(
-            "{command:?} did not finish within {} s:\n{stdout}{stderr}",
-            limit.as_secs()
-        )),
-    }
-}
-
-fn read_in_thread(mut pipe: Box<dyn Read + Send>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running.
@@ -910,14 +887,6 @@ fn signal(pids: &[u32], name: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// Writes a line to standard error even while the test harness captures
-/// output (it captures only the print macros), for messages that must be
-/// seen when a test passes, such as why it was skipped.
-pub fn note(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
