@@ -43,6 +43,8 @@ type Sessions = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Element>>>>;
 
 struct TestServer {
     addr: SocketAddr,
+    /// The direct TLS (XEP-0368) port.
+    direct_addr: SocketAddr,
     roots: Arc<rustls::RootCertStore>,
     /// What the server observed: the client's answer to its ping.
     observed: Arc<Mutex<Vec<String>>>,
@@ -65,6 +67,8 @@ async fn start_server() -> TestServer {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sessions: Sessions = Arc::default();
+    let (tls_config_direct, store_direct, sessions_direct) =
+        (tls_config.clone(), store.clone(), sessions.clone());
     let observed = Arc::new(Mutex::new(Vec::new()));
     let obs = observed.clone();
     tokio::spawn(async move {
@@ -74,7 +78,8 @@ async fn start_server() -> TestServer {
             };
             let settings = ServerSettings::new(store.clone());
             tokio::spawn(serve(
-                tcp,
+                Box::new(tcp),
+                None,
                 settings,
                 tls_config.clone(),
                 sessions.clone(),
@@ -82,8 +87,49 @@ async fn start_server() -> TestServer {
             ));
         }
     });
+    // A direct TLS listener (XEP-0368): TLS first, with ALPN.
+    let direct = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let direct_addr = direct.local_addr().unwrap();
+    let mut direct_config = (*tls_config_direct).clone();
+    direct_config.alpn_protocols = vec![tls::ALPN_XMPP_CLIENT.to_vec()];
+    let direct_config = Arc::new(direct_config);
+    let (store2, sessions2, obs2) = (store_direct, sessions_direct, observed.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = direct.accept().await else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(direct_config.clone());
+            let (store, sessions, obs, cfg) = (
+                store2.clone(),
+                sessions2.clone(),
+                obs2.clone(),
+                direct_config.clone(),
+            );
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(tls::ALPN_XMPP_CLIENT));
+                let cb: Vec<_> = tls::tls_exporter(tls.get_ref().1)
+                    .map(starling_auth::sasl::ChannelBinding::tls_exporter)
+                    .into_iter()
+                    .collect();
+                serve(
+                    Box::new(tls),
+                    Some(cb),
+                    ServerSettings::new(store),
+                    cfg,
+                    sessions,
+                    obs,
+                )
+                .await;
+            });
+        }
+    });
     TestServer {
         addr,
+        direct_addr,
         roots: Arc::new(roots),
         observed,
     }
@@ -93,14 +139,14 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 async fn serve(
-    tcp: tokio::net::TcpStream,
+    mut io: Box<dyn Io>,
+    initial_tls: Option<Vec<starling_auth::sasl::ChannelBinding>>,
     settings: ServerSettings,
     tls_config: Arc<rustls::ServerConfig>,
     sessions: Sessions,
     observed: Arc<Mutex<Vec<String>>>,
 ) {
-    let mut neg = ServerNegotiator::new(settings, Hooks, None, Instant::now());
-    let mut io: Box<dyn Io> = Box::new(tcp);
+    let mut neg = ServerNegotiator::new(settings, Hooks, initial_tls, Instant::now());
     let mut buf = vec![0u8; 8192];
     let (tx, mut rx) = mpsc::unbounded_channel::<Element>();
     let mut me: Option<FullJid> = None;
@@ -545,4 +591,19 @@ async fn reconnects_after_the_connection_drops() {
     // The new session works.
     alice.ping(None).await.unwrap();
     alice.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_tls_with_alpn() {
+    let server = start_server().await;
+    let client = Client::builder(format!("alice@{DOMAIN}").parse().unwrap(), "alice-pw")
+        .server(&server.direct_addr.to_string())
+        .direct_tls(true)
+        .trust(Trust::Roots(server.roots.clone()))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    client.ping(None).await.unwrap();
+    client.close().await.unwrap();
 }
