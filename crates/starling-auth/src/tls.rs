@@ -27,6 +27,8 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
+use crate::sasl::ChannelBinding;
+
 /// ALPN protocol name for client-to-server direct TLS (XEP-0368).
 pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
 /// ALPN protocol name for server-to-server direct TLS (XEP-0368).
@@ -452,8 +454,12 @@ pub fn tls_exporter<D>(conn: &rustls::ConnectionCommon<D>) -> Option<Vec<u8>> {
     if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
         return None;
     }
-    conn.export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
-        .ok()
+    conn.export_keying_material(
+        vec![0u8; ChannelBinding::TLS_EXPORTER_LEN],
+        ChannelBinding::TLS_EXPORTER_LABEL.as_bytes(),
+        None,
+    )
+    .ok()
 }
 
 #[cfg(test)]

@@ -559,7 +559,7 @@ impl Task {
                             return End::Lost(None);
                         }
                     } else {
-                        let id = format!("keepalive{}", rand_suffix());
+                        let id = format!("keepalive-{}", starling_stream::random_id());
                         let iq = Iq::get(id.clone(), Ping).with_to(Jid::from(self.jid.domain_part()));
                         neg.send(&iq.to_element());
                         ping_sent = Some((id, Instant::now()));
@@ -645,11 +645,4 @@ impl Task {
             },
         }
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    h.finish()
 }

@@ -11,6 +11,7 @@ use starling_stream::{
 };
 use starling_xml::{Element, Limits};
 
+use super::SASL_CB_NS;
 use crate::sasl::{
     ChannelBinding, ClientConfig, ClientConnection, ClientError, ClientStep, Failure, SaslClient,
 };
@@ -124,9 +125,6 @@ enum Phase {
 }
 
 const BIND_ID: &str = "bind_1";
-
-/// The namespace of XEP-0440 (SASL Channel-Binding Type Capability).
-pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
 
 /// The channel-binding types a server advertises (XEP-0440).
 fn channel_binding_types(f: &Features) -> Vec<String> {

@@ -12,5 +12,10 @@
 mod client;
 mod server;
 
-pub use client::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError, SASL_CB_NS};
+pub use client::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError};
+
+/// The namespace of XEP-0440 (SASL Channel-Binding Type Capability): the
+/// server lists the channel bindings its `-PLUS` mechanisms accept, and the
+/// client uses `-PLUS` only with one of them.
+pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
 pub use server::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};

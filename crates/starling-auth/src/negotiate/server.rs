@@ -308,9 +308,8 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     /// Sends a stream error and closes the stream (for example
     /// `system-shutdown`, or `conflict` when another session takes over).
     pub fn close_with(&mut self, error: StreamError) {
-        self.fail(error);
         // The caller initiated this: no event needed.
-        self.events.retain(|e| !matches!(e, ServerEvent::Failed(_)));
+        self.write_error(&error);
     }
 
     /// Closes the stream cleanly.
@@ -339,9 +338,18 @@ impl<H: ServerHooks> ServerNegotiator<H> {
         }
     }
 
+    /// Sends a stream error and closes the stream, then reports it.
     fn fail(&mut self, error: StreamError) {
+        if self.write_error(&error) {
+            self.events.push_back(ServerEvent::Failed(error));
+        }
+    }
+
+    /// Sends a stream error and closes the stream (opening one first if
+    /// needed); false if the stream was already closed.
+    fn write_error(&mut self, error: &StreamError) -> bool {
         if self.phase == Phase::Closed {
-            return;
+            return false;
         }
         if !self.writer.is_open() {
             // RFC 6120 §4.9.1.3: open a stream first, then send the error.
@@ -361,9 +369,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             };
             self.writer.open(&header, &mut self.out);
         }
-        self.writer.error(&error, &mut self.out);
+        self.writer.error(error, &mut self.out);
         self.phase = Phase::Closed;
-        self.events.push_back(ServerEvent::Failed(error));
+        true
     }
 
     fn send_el(&mut self, el: &Element) {
@@ -457,9 +465,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 self.sasl = Some(sasl);
                 if !self.channel_bindings.is_empty() {
                     // XEP-0440: say which channel bindings -PLUS may use.
-                    let mut cb = Element::new("sasl-channel-binding", super::client::SASL_CB_NS);
+                    let mut cb = Element::new("sasl-channel-binding", super::SASL_CB_NS);
                     for b in &self.channel_bindings {
-                        let mut t = Element::new("channel-binding", super::client::SASL_CB_NS);
+                        let mut t = Element::new("channel-binding", super::SASL_CB_NS);
                         t.set_attr("type", Some(b.kind().as_str()));
                         cb.append_child(t);
                     }
