@@ -14,6 +14,7 @@ use starling_auth::sasl::{
     StoreError,
 };
 use starling_xml::Element;
+use starling_jid::DomainPart;
 
 fn cond(step: ServerStep) -> Condition {
     failure(step).0.condition
@@ -929,16 +930,21 @@ struct BrokenStore {
 impl CredentialStore for BrokenStore {
     fn scram(
         &self,
+        domain: &DomainPart,
         username: &str,
         hash: ScramHash,
     ) -> Result<Option<ScramCredentials>, StoreError> {
         if self.scram_fails {
             return Err(StoreError("database unavailable".into()));
         }
-        store().scram(username, hash)
+        store().scram(domain, username, hash)
     }
 
-    fn account_state(&self, _username: &str) -> Result<AccountState, StoreError> {
+    fn account_state(
+        &self,
+        _domain: &DomainPart,
+        _username: &str,
+    ) -> Result<AccountState, StoreError> {
         Err(StoreError("database unavailable".into()))
     }
 }

@@ -525,7 +525,7 @@ impl SaslServer {
         user: &NodePart,
         hash: ScramHash,
     ) -> Result<Option<ScramCredentials>, Failure> {
-        match self.store.scram(user.as_str(), hash) {
+        match self.store.scram(&self.conn.domain, user.as_str(), hash) {
             Ok(Some(c)) if c.is_consistent(hash) => Ok(Some(c)),
             Ok(Some(_)) => Err(Failure::new(Condition::TemporaryAuthFailure)
                 .with_text("inconsistent stored credentials")),
@@ -562,7 +562,7 @@ impl SaslServer {
         authzid: Option<&str>,
     ) -> Result<Authenticated, Failure> {
         if let Some(user) = user {
-            match self.store.account_state(user.as_str()) {
+            match self.store.account_state(&self.conn.domain, user.as_str()) {
                 Ok(AccountState::Active) => {}
                 Ok(AccountState::Disabled) => return Err(Failure::new(Condition::AccountDisabled)),
                 Ok(AccountState::CredentialsExpired) => {

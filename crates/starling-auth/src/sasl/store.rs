@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use starling_jid::NodePart;
+use starling_jid::{DomainPart, NodePart};
 
 use super::scram::{CredentialError, ScramCredentials, ScramHash};
 
@@ -33,27 +33,33 @@ pub struct StoreError(pub String);
 /// `UsernameCaseMapped` profile (RFC 7622 §3.3; [`NodePart::as_str`]): the
 /// server prepares what the client sent before it asks.
 ///
+/// Every lookup names the domain the client authenticates to (the
+/// stream's `to`), so that one store can serve several virtual hosts.
+///
 /// The lookups are synchronous because the SASL exchange is sans-IO; a
 /// store backed by a database should answer from a cache, or the caller
 /// can run the exchange step on a blocking thread.
 ///
 /// ```
 /// use starling_auth::sasl::{AccountState, CredentialStore, ScramCredentials, ScramHash, StoreError};
+/// use starling_jid::DomainPart;
 ///
 /// struct OneUser(ScramCredentials);
 ///
 /// impl CredentialStore for OneUser {
-///     fn scram(&self, username: &str, hash: ScramHash) -> Result<Option<ScramCredentials>, StoreError> {
-///         Ok((username == "juliet" && hash == self.0.hash).then(|| self.0.clone()))
+///     fn scram(&self, domain: &DomainPart, username: &str, hash: ScramHash) -> Result<Option<ScramCredentials>, StoreError> {
+///         let found = domain.as_str() == "capulet.lit" && username == "juliet" && hash == self.0.hash;
+///         Ok(found.then(|| self.0.clone()))
 ///     }
-///     fn account_state(&self, _username: &str) -> Result<AccountState, StoreError> {
+///     fn account_state(&self, _domain: &DomainPart, _username: &str) -> Result<AccountState, StoreError> {
 ///         Ok(AccountState::Active)
 ///     }
 /// }
 ///
 /// let store = OneUser(ScramCredentials::derive("r0m30", b"0123456789abcdef", 4096, ScramHash::Sha256).unwrap());
-/// assert!(store.scram("juliet", ScramHash::Sha256).unwrap().is_some());
-/// assert!(store.scram("juliet", ScramHash::Sha1).unwrap().is_none());
+/// let capulet = DomainPart::new("capulet.lit").unwrap();
+/// assert!(store.scram(&capulet, "juliet", ScramHash::Sha256).unwrap().is_some());
+/// assert!(store.scram(&capulet, "juliet", ScramHash::Sha1).unwrap().is_none());
 /// ```
 pub trait CredentialStore: Send + Sync {
     /// The SCRAM credentials of `username` for `hash`; `None` if there is
@@ -61,14 +67,19 @@ pub trait CredentialStore: Send + Sync {
     /// against these too (SHA-256 first, then SHA-1).
     fn scram(
         &self,
+        domain: &DomainPart,
         username: &str,
         hash: ScramHash,
     ) -> Result<Option<ScramCredentials>, StoreError>;
 
     /// The state of the account `username`. The default says every account
     /// is active.
-    fn account_state(&self, username: &str) -> Result<AccountState, StoreError> {
-        let _ = username;
+    fn account_state(
+        &self,
+        domain: &DomainPart,
+        username: &str,
+    ) -> Result<AccountState, StoreError> {
+        let _ = (domain, username);
         Ok(AccountState::Active)
     }
 }
@@ -81,18 +92,20 @@ struct Account {
 }
 
 /// A [`CredentialStore`] in memory, for tests, examples and small fixed
-/// deployments.
+/// deployments. Its accounts exist on every domain.
 ///
 /// ```
 /// use starling_auth::sasl::{AccountState, CredentialStore, MemoryStore, ScramHash};
+/// use starling_jid::DomainPart;
 ///
 /// let mut store = MemoryStore::new();
 /// store.add_user("Juliet", "r0m30myr0m30", 4096)?;
+/// let capulet = DomainPart::new("capulet.lit").unwrap();
 /// // The name is prepared as a localpart.
-/// let creds = store.scram("juliet", ScramHash::Sha256).unwrap().unwrap();
+/// let creds = store.scram(&capulet, "juliet", ScramHash::Sha256).unwrap().unwrap();
 /// assert!(creds.verify_password("r0m30myr0m30"));
 /// store.set_state("juliet", AccountState::Disabled);
-/// assert_eq!(store.account_state("juliet").unwrap(), AccountState::Disabled);
+/// assert_eq!(store.account_state(&capulet, "juliet").unwrap(), AccountState::Disabled);
 /// # Ok::<(), starling_auth::sasl::CredentialError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -159,6 +172,7 @@ impl MemoryStore {
 impl CredentialStore for MemoryStore {
     fn scram(
         &self,
+        _domain: &DomainPart,
         username: &str,
         hash: ScramHash,
     ) -> Result<Option<ScramCredentials>, StoreError> {
@@ -168,7 +182,11 @@ impl CredentialStore for MemoryStore {
         }))
     }
 
-    fn account_state(&self, username: &str) -> Result<AccountState, StoreError> {
+    fn account_state(
+        &self,
+        _domain: &DomainPart,
+        username: &str,
+    ) -> Result<AccountState, StoreError> {
         Ok(self
             .accounts
             .get(username)

@@ -1,0 +1,272 @@
+//! `starling`: run the XMPP server, manage its accounts, check its
+//! configuration.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use starling_jid::DomainPart;
+use starling_server::admin;
+use starling_server::config::{Config, LogFormat};
+use starling_server::server;
+use starling_server::storage::Storage;
+
+/// The Starling XMPP server.
+#[derive(Parser)]
+#[command(name = "starling", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without it: the embedded defaults.
+    #[arg(long, global = true, env = "STARLING_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Served domain (repeat for several; replaces the config's hosts).
+    #[arg(long = "domain", global = true)]
+    domains: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or SIGINT.
+    Serve {
+        /// STARTTLS client listener (repeat; replaces the config's).
+        #[arg(long = "c2s")]
+        c2s: Vec<SocketAddr>,
+        /// Direct TLS client listener (repeat; replaces the config's).
+        #[arg(long = "c2s-tls")]
+        c2s_tls: Vec<SocketAddr>,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Check the configuration and exit.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Add {
+        /// The account, user@domain.
+        jid: String,
+        /// The password (asked for, or read from standard input, if absent).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Change an account's password.
+    Passwd {
+        /// The account.
+        jid: String,
+        /// The new password (asked for if absent).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete an account with its roster and stored messages.
+    Remove {
+        /// The account.
+        jid: String,
+    },
+    /// List accounts, one per line.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+    /// Create accounts from a file of "JID PASSWORD" lines ("-": stdin).
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = d.clone();
+    }
+    let mut domains = Vec::new();
+    for d in &cli.domains {
+        domains.push(DomainPart::new(d).map_err(|e| format!("--domain {d}: {e}"))?);
+    }
+    config.set_domains(&domains);
+    Ok(config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("STARLING_LOG")
+        .ok()
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::try_new(&config.log.level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn read_password(given: Option<String>, confirm: bool) -> Result<String, String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        if confirm {
+            let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+            if again != p {
+                return Err("the passwords differ".to_owned());
+            }
+        }
+        Ok(p)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn out(line: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+}
+
+fn user_command(config: &Config, cmd: UserCommand) -> Result<(), String> {
+    let db = server::open_storage(config).map_err(|e| e.to_string())?;
+    let db: &dyn Storage = &*db;
+    match cmd {
+        UserCommand::Add { jid, password } => {
+            let pw = read_password(password, true)?;
+            let j = admin::add_user(db, config, &jid, &pw).map_err(|e| e.to_string())?;
+            out(&format!("created {j}"));
+        }
+        UserCommand::Passwd { jid, password } => {
+            let pw = read_password(password, true)?;
+            let j = admin::set_password(db, config, &jid, &pw).map_err(|e| e.to_string())?;
+            out(&format!("password changed for {j}"));
+        }
+        UserCommand::Remove { jid } => {
+            let j = admin::remove_user(db, config, &jid).map_err(|e| e.to_string())?;
+            out(&format!("removed {j}"));
+        }
+        UserCommand::List { domain } => {
+            let d = match domain {
+                Some(d) => Some(DomainPart::new(&d).map_err(|e| format!("{d}: {e}"))?),
+                None => None,
+            };
+            for j in admin::list_users(db, d.as_ref()).map_err(|e| e.to_string())? {
+                out(j.as_str());
+            }
+        }
+        UserCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| e.to_string())?;
+                s
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?
+            };
+            let mut n = 0usize;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let Some((jid, pw)) = line.split_once(char::is_whitespace) else {
+                    return Err(format!(
+                        "{}:{}: expected \"JID PASSWORD\"",
+                        file.display(),
+                        i + 1
+                    ));
+                };
+                admin::add_user(db, config, jid, pw.trim())
+                    .map_err(|e| format!("{}:{}: {e}", file.display(), i + 1))?;
+                n += 1;
+            }
+            out(&format!("created {n} accounts"));
+        }
+    }
+    Ok(())
+}
+
+fn serve(mut config: Config, c2s: Vec<SocketAddr>, c2s_tls: Vec<SocketAddr>) -> Result<(), String> {
+    if !c2s.is_empty() {
+        config.c2s.listen = c2s;
+    }
+    if !c2s_tls.is_empty() {
+        config.c2s.listen_tls = c2s_tls;
+    }
+    init_logging(&config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let domains: Vec<&str> = config.hosts.iter().map(|h| h.domain.as_str()).collect();
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            domains = ?domains,
+            data_dir = %config.data_dir.display(),
+            "starting"
+        );
+        let running = server::start(config).await.map_err(|e| e.to_string())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+        running.shutdown(Duration::from_secs(5)).await;
+        Ok(())
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("starling: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { c2s, c2s_tls } => serve(config, c2s, c2s_tls),
+        Command::User { command } => user_command(&config, command),
+        Command::CheckConfig => {
+            let mut ok = Ok(());
+            if let Err(e) = server::certificate_files_exist(&config) {
+                ok = Err(e);
+            }
+            if ok.is_ok() {
+                out("configuration OK");
+            }
+            ok
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("starling: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The sessions of the server, found by bare JID through a sharded
+//! concurrent map: delivering a stanza locks one shard briefly to clone the
+//! handles of one account, never the whole registry.
+//!
+//! Each session has a bounded queue. A stanza for a session whose queue is
+//! full is not waited for: the session is told to close with
+//! `policy-violation` (a reader too slow to keep up), so that one slow
+//! client never holds up the sender or the rest of the server.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use starling_jid::{BareJid, FullJid};
+use starling_stream::StreamError;
+use starling_xml::Element;
+use tokio::sync::{Notify, mpsc};
+
+/// What is queued for a session.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A stanza to write.
+    Stanza(Element),
+}
+
+/// One bound session as others see it.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// The bound full JID.
+    pub jid: FullJid,
+    /// Unique per connection.
+    pub id: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Sent initial presence and not since unavailable.
+    available: AtomicBool,
+    /// Presence priority (valid while available).
+    priority: AtomicI32,
+    /// Requested the roster (receives roster pushes).
+    interested: AtomicBool,
+    /// The last available presence broadcast (answers probes).
+    last_presence: Mutex<Option<Element>>,
+    /// Asked to close: the stream error to send.
+    close: Mutex<Option<StreamError>>,
+    /// Wakes the session when `close` is set.
+    pub(crate) close_notify: Notify,
+}
+
+impl SessionHandle {
+    /// A handle and the receiving end of its queue.
+    pub fn new(
+        jid: FullJid,
+        id: u64,
+        queue: usize,
+    ) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let h = SessionHandle {
+            jid,
+            id,
+            tx,
+            available: AtomicBool::new(false),
+            priority: AtomicI32::new(0),
+            interested: AtomicBool::new(false),
+            last_presence: Mutex::new(None),
+            close: Mutex::new(None),
+            close_notify: Notify::new(),
+        };
+        (Arc::new(h), rx)
+    }
+
+    /// Queues a stanza; a full queue closes the session (slow reader).
+    pub fn deliver(&self, el: Element) {
+        match self.tx.try_send(Outbound::Stanza(el)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(jid = %self.jid, "outbound queue full: closing the session");
+                self.request_close(
+                    StreamError::new(starling_stream::Condition::PolicyViolation)
+                        .with_text("too many stanzas waiting: the client reads too slowly"),
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Asks the session to send `error` and close.
+    pub fn request_close(&self, error: StreamError) {
+        if let Ok(mut c) = self.close.lock() {
+            if c.is_none() {
+                *c = Some(error);
+            }
+        }
+        self.close_notify.notify_one();
+    }
+
+    /// The close request, if any.
+    pub(crate) fn take_close(&self) -> Option<StreamError> {
+        self.close.lock().ok().and_then(|mut c| c.take())
+    }
+
+    /// Whether the session is available (sent presence).
+    pub fn is_available(&self) -> bool {
+        self.available.load(Ordering::Acquire)
+    }
+
+    /// The presence priority.
+    pub fn priority(&self) -> i32 {
+        self.priority.load(Ordering::Acquire)
+    }
+
+    /// Records the session's broadcast presence (`None`: unavailable).
+    pub fn set_presence(&self, presence: Option<(Element, i32)>) {
+        match presence {
+            Some((el, prio)) => {
+                self.priority.store(prio, Ordering::Release);
+                if let Ok(mut p) = self.last_presence.lock() {
+                    *p = Some(el);
+                }
+                self.available.store(true, Ordering::Release);
+            }
+            None => {
+                self.available.store(false, Ordering::Release);
+                if let Ok(mut p) = self.last_presence.lock() {
+                    *p = None;
+                }
+            }
+        }
+    }
+
+    /// The last broadcast presence.
+    pub fn presence(&self) -> Option<Element> {
+        self.last_presence.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// Whether it receives roster pushes.
+    pub fn is_interested(&self) -> bool {
+        self.interested.load(Ordering::Acquire)
+    }
+
+    /// Marks that it requested the roster.
+    pub fn set_interested(&self) {
+        self.interested.store(true, Ordering::Release);
+    }
+}
+
+/// Sessions by account.
+#[derive(Debug, Default)]
+pub struct Registry {
+    accounts: DashMap<BareJid, Vec<Arc<SessionHandle>>>,
+    next_id: AtomicU64,
+}
+
+/// How binding a new resource went.
+#[derive(Debug)]
+pub enum Insert {
+    /// Bound; the replaced session (same resource) if any.
+    Bound(Option<Arc<SessionHandle>>),
+    /// The account has too many sessions.
+    TooMany,
+    /// The resource is in use and replacing is refused.
+    Conflict,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// A fresh connection id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Adds a session, applying the conflict policy and the resource limit.
+    pub fn insert(&self, handle: Arc<SessionHandle>, replace: bool, max: usize) -> Insert {
+        let mut entry = self.accounts.entry(handle.jid.bare()).or_default();
+        let list = entry.value_mut();
+        if let Some(pos) = list.iter().position(|h| h.jid == handle.jid) {
+            if !replace {
+                return Insert::Conflict;
+            }
+            let old = list.remove(pos);
+            list.push(handle);
+            return Insert::Bound(Some(old));
+        }
+        if list.len() >= max {
+            return Insert::TooMany;
+        }
+        list.push(handle);
+        Insert::Bound(None)
+    }
+
+    /// Whether `jid` is bound now.
+    pub fn is_bound(&self, jid: &FullJid) -> bool {
+        self.get(jid).is_some()
+    }
+
+    /// Removes a session (only this connection's, not a replacement's).
+    pub fn remove(&self, jid: &FullJid, id: u64) {
+        let bare = jid.bare();
+        let empty = match self.accounts.get_mut(&bare) {
+            Some(mut list) => {
+                list.retain(|h| h.id != id);
+                list.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.accounts.remove_if(&bare, |_, l| l.is_empty());
+        }
+    }
+
+    /// The sessions of an account.
+    pub fn sessions(&self, bare: &BareJid) -> Vec<Arc<SessionHandle>> {
+        self.accounts
+            .get(bare)
+            .map(|l| l.value().clone())
+            .unwrap_or_default()
+    }
+
+    /// One session.
+    pub fn get(&self, jid: &FullJid) -> Option<Arc<SessionHandle>> {
+        self.accounts
+            .get(&jid.bare())
+            .and_then(|l| l.iter().find(|h| &h.jid == jid).cloned())
+    }
+
+    /// Every session (for shutdown).
+    pub fn all(&self) -> Vec<Arc<SessionHandle>> {
+        self.accounts
+            .iter()
+            .flat_map(|e| e.value().clone())
+            .collect()
+    }
+
+    /// Number of bound sessions.
+    pub fn len(&self) -> usize {
+        self.accounts.iter().map(|e| e.value().len()).sum()
+    }
+
+    /// Whether no session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> FullJid {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn insert_replace_refuse_limit() {
+        let r = Registry::new();
+        let (a, _ra) = SessionHandle::new(jid("a@x/1"), 1, 4);
+        let (b, _rb) = SessionHandle::new(jid("a@x/1"), 2, 4);
+        let (c, _rc) = SessionHandle::new(jid("a@x/2"), 3, 4);
+        assert!(matches!(r.insert(a, true, 2), Insert::Bound(None)));
+        assert!(matches!(r.insert(b.clone(), false, 2), Insert::Conflict));
+        assert!(matches!(r.insert(b, true, 2), Insert::Bound(Some(old)) if old.id == 1));
+        assert!(matches!(r.insert(c, true, 2), Insert::Bound(None)));
+        let (d, _rd) = SessionHandle::new(jid("a@x/3"), 4, 4);
+        assert!(matches!(r.insert(d, true, 2), Insert::TooMany));
+        assert_eq!(r.len(), 2);
+        // Removing the replaced connection's id leaves the new one.
+        r.remove(&jid("a@x/1"), 1);
+        assert!(r.is_bound(&jid("a@x/1")));
+        r.remove(&jid("a@x/1"), 2);
+        r.remove(&jid("a@x/2"), 3);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn full_queue_asks_to_close() {
+        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
+        a.deliver(Element::new("message", "jabber:client"));
+        assert!(a.take_close().is_none());
+        a.deliver(Element::new("message", "jabber:client"));
+        assert!(a.take_close().is_some());
+        assert!(rx.try_recv().is_ok());
+    }
+}
