@@ -210,6 +210,11 @@ pub enum ClientAuth {
     /// accept connections without one (server-to-server: SASL EXTERNAL when
     /// the certificate verifies, dialback otherwise).
     Optional(Arc<RootCertStore>),
+    /// Ask for a certificate and accept any (or none) during the
+    /// handshake; the application checks it afterwards with
+    /// [`verify_peer`] for the domain the peer claims (server-to-server,
+    /// where a certificate that does not verify still allows dialback).
+    RequestAny,
 }
 
 /// Builds a server [`ServerConfig`] that selects a certificate by SNI.
@@ -279,6 +284,9 @@ impl ServerTlsBuilder {
                     .build()
                     .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
                 builder.with_client_cert_verifier(verifier)
+            }
+            ClientAuth::RequestAny => {
+                builder.with_client_cert_verifier(Arc::new(AcceptAnyClient(provider())))
             }
         };
         let mut config = builder.with_cert_resolver(Arc::new(SniResolver {
@@ -389,6 +397,107 @@ impl ClientTlsBuilder {
         };
         config.alpn_protocols = self.alpn;
         Ok(Arc::new(config))
+    }
+}
+
+/// Checks a peer's certificate chain (as sent in the handshake, leaf
+/// first) against `roots` for `domain` (its DNS-ID, RFC 6125), as a
+/// server certificate. Used after handshakes that accepted any certificate
+/// ([`ClientAuth::RequestAny`], [`Trust::InsecureAcceptAnything`]) to decide
+/// between SASL EXTERNAL and dialback on server-to-server streams.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rustls::pki_types::{CertificateDer, pem::PemObject};
+/// use starling_auth::tls::{generate_self_signed, verify_peer};
+///
+/// let (cert, _key) = generate_self_signed("example.org").unwrap();
+/// let leaf = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+/// let mut roots = rustls::RootCertStore::empty();
+/// // A self-signed certificate is its own root only if it is a CA; ours is
+/// // not, so it does not verify even against itself.
+/// let _ = roots.add(leaf.clone());
+/// assert!(verify_peer(&[leaf], &Arc::new(roots), "example.org").is_err());
+/// ```
+pub fn verify_peer(
+    chain: &[CertificateDer<'static>],
+    roots: &Arc<RootCertStore>,
+    domain: &str,
+) -> Result<(), TlsError> {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return Err(TlsError::Rustls(rustls::Error::NoCertificatesPresented));
+    };
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+    verifier
+        .verify_server_cert(
+            leaf,
+            intermediates,
+            &server_name(domain)?,
+            &[],
+            UnixTime::now(),
+        )
+        .map(|_| ())
+        .map_err(TlsError::Rustls)
+}
+
+#[derive(Debug)]
+struct AcceptAnyClient(Arc<CryptoProvider>);
+
+impl rustls::server::danger::ClientCertVerifier for AcceptAnyClient {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

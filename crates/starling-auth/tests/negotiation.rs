@@ -13,8 +13,8 @@ use starling_auth::sasl::{
     ScramCredentials, ScramHash, ScramServerError, ServerConfig, ServerError, ServerStep,
     StoreError,
 };
-use starling_xml::Element;
 use starling_jid::DomainPart;
+use starling_xml::Element;
 
 fn cond(step: ServerStep) -> Condition {
     failure(step).0.condition

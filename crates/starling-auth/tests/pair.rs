@@ -593,7 +593,7 @@ fn too_many_failed_attempts_close_the_stream() {
     let (out, events) = raw_server(settings, &format!("{HEADER}{bad}{bad}{bad}{bad}"));
     assert_eq!(out.matches("<not-authorized/>").count(), 3, "{out}");
     assert!(
-        matches!(events.last(), Some(ServerEvent::Failed(e)) if e.condition == Condition::NotAuthorized)
+        matches!(events.last(), Some(ServerEvent::Failed(e)) if e.condition == Condition::PolicyViolation)
     );
 }
 

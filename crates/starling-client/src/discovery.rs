@@ -132,11 +132,42 @@ async fn srv(
     }
 }
 
+/// Which service to look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Client-to-server: `_xmpps-client._tcp`, `_xmpp-client._tcp`, port
+    /// 5222 by default.
+    Client,
+    /// Server-to-server: `_xmpps-server._tcp`, `_xmpp-server._tcp`, port
+    /// 5269 by default.
+    Server,
+}
+
+impl Service {
+    fn labels(self) -> (&'static str, &'static str, u16) {
+        match self {
+            Service::Client => ("_xmpps-client._tcp", "_xmpp-client._tcp", 5222),
+            Service::Server => ("_xmpps-server._tcp", "_xmpp-server._tcp", 5269),
+        }
+    }
+}
+
 /// The targets to try for `domain`, in order: SRV records for direct TLS
 /// and STARTTLS ordered together, else the domain itself on port 5222
 /// (RFC 6120 §3.2.2). A single SRV record whose target is `.` means the
 /// domain offers no service.
 pub async fn discover(resolver: &TokioResolver, domain: &str) -> Result<Vec<Target>, Error> {
+    discover_service(resolver, domain, Service::Client).await
+}
+
+/// [`discover`] for either service: client-to-server or server-to-server
+/// (RFC 6120 §3.2, §13.9.1; XEP-0368).
+pub async fn discover_service(
+    resolver: &TokioResolver,
+    domain: &str,
+    service: Service,
+) -> Result<Vec<Target>, Error> {
+    let (direct_label, starttls_label, default_port) = service.labels();
     if domain.parse::<IpAddr>().is_ok() || domain.starts_with('[') {
         let host = domain
             .trim_start_matches('[')
@@ -144,17 +175,17 @@ pub async fn discover(resolver: &TokioResolver, domain: &str) -> Result<Vec<Targ
             .to_owned();
         return Ok(vec![Target {
             host,
-            port: 5222,
+            port: default_port,
             direct_tls: false,
         }]);
     }
     let fqdn = format!("{}.", domain.trim_end_matches('.'));
-    let mut records = srv(resolver, &format!("_xmpps-client._tcp.{fqdn}"), true).await?;
-    records.extend(srv(resolver, &format!("_xmpp-client._tcp.{fqdn}"), false).await?);
+    let mut records = srv(resolver, &format!("{direct_label}.{fqdn}"), true).await?;
+    records.extend(srv(resolver, &format!("{starttls_label}.{fqdn}"), false).await?);
     if records.is_empty() {
         return Ok(vec![Target {
             host: domain.to_owned(),
-            port: 5222,
+            port: default_port,
             direct_tls: false,
         }]);
     }

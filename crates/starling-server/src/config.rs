@@ -52,6 +52,8 @@ pub struct Config {
     pub hosts: Vec<HostConfig>,
     /// Client connections.
     pub c2s: C2sConfig,
+    /// Server-to-server connections (federation).
+    pub s2s: S2sConfig,
     /// Limits.
     pub limits: Limits,
     /// Storage.
@@ -95,6 +97,58 @@ pub struct C2sConfig {
     pub resource_conflict: ConflictPolicy,
     /// PBKDF2 iterations for new credentials.
     pub scram_iterations: u32,
+}
+
+/// Server-to-server settings (federation).
+#[derive(Debug, Clone)]
+pub struct S2sConfig {
+    /// Federation on or off. Off: stanzas for other domains bounce with
+    /// `remote-server-not-found` and no s2s listener runs.
+    pub enabled: bool,
+    /// STARTTLS s2s listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Direct TLS s2s listeners (XEP-0368, ALPN `xmpp-server`).
+    pub listen_tls: Vec<SocketAddr>,
+    /// TLS on every s2s stream.
+    pub require_tls: bool,
+    /// Dialback (XEP-0220) when a certificate does not verify; `false`
+    /// accepts and makes only certificate-authenticated (SASL EXTERNAL)
+    /// streams.
+    pub dialback: bool,
+    /// The dialback secret; `None`: generated in the data directory.
+    pub dialback_secret: Option<String>,
+    /// Extra trust anchors (PEM) for peer certificates, besides the
+    /// Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// Domains whose server is at a fixed address (no DNS).
+    pub host_map: Vec<(DomainPart, String)>,
+    /// Time to connect and authenticate an outgoing stream.
+    pub connect_timeout: Duration,
+    /// An s2s stream with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Stanzas queued per remote domain while its stream is set up.
+    pub queue: usize,
+    /// DNS servers to use instead of the system's (tests).
+    pub name_servers: Vec<SocketAddr>,
+}
+
+impl Default for S2sConfig {
+    fn default() -> S2sConfig {
+        S2sConfig {
+            enabled: false,
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5269))],
+            listen_tls: Vec::new(),
+            require_tls: true,
+            dialback: true,
+            dialback_secret: None,
+            ca_file: None,
+            host_map: Vec::new(),
+            connect_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(600),
+            queue: 1000,
+            name_servers: Vec::new(),
+        }
+    }
 }
 
 /// Resource limits (see `docs/configuration.md`).
@@ -179,6 +233,7 @@ impl Default for Config {
                 resource_conflict: ConflictPolicy::Replace,
                 scram_iterations: 4096,
             },
+            s2s: S2sConfig::default(),
             limits: Limits::default(),
             storage: StorageConfig {
                 path: PathBuf::from("starling.db"),
@@ -197,6 +252,7 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     hosts: Option<Vec<RawHost>>,
     c2s: Option<RawC2s>,
+    s2s: Option<RawS2s>,
     limits: Option<RawLimits>,
     storage: Option<RawStorage>,
     log: Option<RawLog>,
@@ -218,6 +274,23 @@ struct RawC2s {
     require_tls: Option<toml::Spanned<bool>>,
     resource_conflict: Option<ConflictPolicy>,
     scram_iterations: Option<toml::Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS2s {
+    enabled: Option<bool>,
+    listen: Option<Vec<SocketAddr>>,
+    listen_tls: Option<Vec<SocketAddr>>,
+    require_tls: Option<bool>,
+    dialback: Option<bool>,
+    dialback_secret: Option<toml::Spanned<String>>,
+    ca_file: Option<PathBuf>,
+    hosts: Option<std::collections::BTreeMap<String, toml::Spanned<String>>>,
+    connect_timeout: Option<toml::Spanned<u64>>,
+    idle_timeout: Option<toml::Spanned<u64>>,
+    queue: Option<toml::Spanned<u64>>,
+    name_servers: Option<Vec<SocketAddr>>,
 }
 
 #[derive(Deserialize)]
@@ -371,6 +444,60 @@ impl Config {
                 }
             }
         }
+        if let Some(r) = raw.s2s {
+            let c = &mut config.s2s;
+            if let Some(v) = r.enabled {
+                c.enabled = v;
+            }
+            if let Some(v) = r.listen {
+                c.listen = v;
+            }
+            if let Some(v) = r.listen_tls {
+                c.listen_tls = v;
+            }
+            if let Some(v) = r.require_tls {
+                c.require_tls = v;
+            }
+            if let Some(v) = r.dialback {
+                c.dialback = v;
+            }
+            if let Some(v) = r.dialback_secret {
+                if v.get_ref().len() < 16 {
+                    return ck.err(v.span(), "dialback_secret must be at least 16 characters");
+                }
+                c.dialback_secret = Some(v.into_inner());
+            }
+            if let Some(v) = r.ca_file {
+                c.ca_file = Some(v);
+            }
+            if let Some(hosts) = r.hosts {
+                for (domain, addr) in hosts {
+                    let d = DomainPart::new(&domain).or_else(|e| {
+                        ck.err(addr.span(), format!("invalid domain {domain:?}: {e}"))
+                    })?;
+                    let a = addr.get_ref();
+                    let ok = a
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                    if !ok {
+                        return ck.err(addr.span(), format!("{a:?} is not HOST:PORT"));
+                    }
+                    c.host_map.push((d, a.clone()));
+                }
+            }
+            if let Some(v) = &r.connect_timeout {
+                c.connect_timeout = Duration::from_secs(ck.range(v, 1, 600, "connect_timeout")?);
+            }
+            if let Some(v) = &r.idle_timeout {
+                c.idle_timeout = Duration::from_secs(ck.range(v, 1, 7 * 86400, "idle_timeout")?);
+            }
+            if let Some(v) = &r.queue {
+                c.queue = ck.range(v, 1, 1 << 20, "queue")? as usize;
+            }
+            if let Some(v) = r.name_servers {
+                c.name_servers = v;
+            }
+        }
         if let Some(l) = raw.limits {
             let lim = &mut config.limits;
             let usize_max = usize::MAX as u64;
@@ -514,6 +641,19 @@ outbound_queue = 64
 [storage]
 backend = "sqlite"
 path = "/tmp/x.db"
+[s2s]
+enabled = true
+listen = ["127.0.0.1:5269"]
+listen_tls = ["127.0.0.1:5270"]
+dialback = false
+dialback_secret = "0123456789abcdef0123"
+ca_file = "/etc/ca.pem"
+connect_timeout = 5
+idle_timeout = 60
+queue = 10
+name_servers = ["127.0.0.1:5353"]
+[s2s.hosts]
+"example.com" = "127.0.0.1:15269"
 [log]
 level = "debug,starling_server=trace"
 format = "json"
@@ -527,6 +667,10 @@ format = "json"
         assert_eq!(c.limits.max_offline_messages, 0);
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.database_path(), PathBuf::from("/tmp/x.db"));
+        assert!(c.s2s.enabled && !c.s2s.dialback);
+        assert_eq!(c.s2s.host_map[0].0.as_str(), "example.com");
+        assert_eq!(c.s2s.host_map[0].1, "127.0.0.1:15269");
+        assert_eq!(c.s2s.queue, 10);
     }
 
     fn err(text: &str) -> (usize, String) {
@@ -563,5 +707,7 @@ format = "json"
                 .1
                 .contains("together")
         );
+        assert_eq!(err("[s2s]\n[s2s.hosts]\n\"x.org\" = \"nope\"\n").0, 3);
+        assert_eq!(err("[s2s]\ndialback_secret = \"short\"\n").0, 2);
     }
 }

@@ -214,6 +214,31 @@ impl Element {
         }
     }
 
+    /// Moves this element and every descendant in namespace `from` into
+    /// namespace `to` (for example a stanza from `jabber:client` to
+    /// `jabber:server` when it crosses to a server-to-server stream,
+    /// RFC 6120 §4.8.3). Other namespaces are left alone.
+    ///
+    /// ```
+    /// use starling_xml::Element;
+    ///
+    /// let mut el: Element = "<message xmlns='jabber:client'><body>hi</body><x xmlns='urn:x'/></message>"
+    ///     .parse()
+    ///     .unwrap();
+    /// el.rename_namespace("jabber:client", "jabber:server");
+    /// assert!(el.is("message", "jabber:server"));
+    /// assert!(el.has_child("body", "jabber:server"));
+    /// assert!(el.has_child("x", "urn:x"));
+    /// ```
+    pub fn rename_namespace(&mut self, from: &str, to: &str) {
+        if str_eq(&self.namespace, from) {
+            self.namespace = ByteString::from(to);
+        }
+        for c in self.children_mut() {
+            c.rename_namespace(from, to);
+        }
+    }
+
     /// All child nodes, in order.
     pub fn nodes(&self) -> &[Node] {
         &self.children

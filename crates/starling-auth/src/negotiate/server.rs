@@ -574,8 +574,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 ServerStep::Failure { element, retry, .. } => {
                     self.send_el(&element);
                     if !retry {
+                        // RFC 6120 §6.4.5: retries exhausted.
                         self.fail(
-                            StreamError::new(Condition::NotAuthorized)
+                            StreamError::new(Condition::PolicyViolation)
                                 .with_text("too many failed attempts"),
                         );
                     }
