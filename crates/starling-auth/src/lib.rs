@@ -7,6 +7,8 @@
 //!   turn the client's and server's SASL elements into the next element to
 //!   send — bytes and elements in, elements out, no sockets, no async
 //!   runtime, no TLS library.
+//! * [`dialback`]: Server Dialback keys (XEP-0185); the server-to-server
+//!   negotiators are in [`negotiate`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -29,6 +31,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod dialback;
 pub mod negotiate;
 pub mod sasl;
 pub mod tls;

@@ -413,11 +413,15 @@ impl ClientTlsBuilder {
 ///
 /// let (cert, _key) = generate_self_signed("example.org").unwrap();
 /// let leaf = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+/// // Not trusted: no root.
+/// let empty = Arc::new(rustls::RootCertStore::empty());
+/// assert!(verify_peer(&[leaf.clone()], &empty, "example.org").is_err());
+/// // Trusted as its own anchor: valid for its name only.
 /// let mut roots = rustls::RootCertStore::empty();
-/// // A self-signed certificate is its own root only if it is a CA; ours is
-/// // not, so it does not verify even against itself.
-/// let _ = roots.add(leaf.clone());
-/// assert!(verify_peer(&[leaf], &Arc::new(roots), "example.org").is_err());
+/// roots.add(leaf.clone()).unwrap();
+/// let roots = Arc::new(roots);
+/// assert!(verify_peer(&[leaf.clone()], &roots, "example.org").is_ok());
+/// assert!(verify_peer(&[leaf], &roots, "example.net").is_err());
 /// ```
 pub fn verify_peer(
     chain: &[CertificateDer<'static>],

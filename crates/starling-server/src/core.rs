@@ -48,6 +48,8 @@ pub struct Core {
     pub storage: Arc<dyn Storage>,
     /// Bound sessions.
     pub registry: Registry,
+    /// Federation, when enabled.
+    pub s2s: std::sync::OnceLock<Arc<crate::s2s::S2s>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -112,6 +114,7 @@ impl Core {
             config,
             storage,
             registry: Registry::new(),
+            s2s: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,6 +143,10 @@ impl Core {
     /// A stanza for a domain this server does not serve: there is no
     /// server-to-server connection, so it bounces (RFC 6120 §10.4).
     fn to_remote(&self, el: Element) {
+        if let Some(s2s) = self.s2s.get() {
+            s2s.send(el);
+            return;
+        }
         // Presence broadcasts and probes are not answered with errors.
         if el.name() == "presence"
             && matches!(
@@ -154,15 +161,15 @@ impl Core {
 
     /// Sends the error reply to a stanza back to its sender.
     pub fn bounce(&self, el: &Element, cond: Cond) {
-        self.bounce_with(el, StanzaError::new(cond));
+        self.bounce_error(el, StanzaError::new(cond));
     }
 
-    fn bounce_with(&self, el: &Element, err: StanzaError) {
+    /// Sends the error reply to a stanza back to its sender, local or
+    /// remote (never for an error stanza).
+    pub fn bounce_error(&self, el: &Element, err: StanzaError) {
         if let Some(reply) = error_reply(el, &err, el.name() == "message") {
-            if let Some(to) = attr_jid(&reply, "to") {
-                if self.serves(to.domain()) {
-                    self.deliver_local(reply, to);
-                }
+            if reply.attr("to").is_some() {
+                self.route(reply);
             }
         }
     }
@@ -294,14 +301,14 @@ impl Core {
             Ok(true) => {}
             Ok(false) => {
                 el.remove_child(Delay::NAME, Delay::NS);
-                self.bounce_with(
+                self.bounce_error(
                     &el,
                     StanzaError::new(Cond::ServiceUnavailable).with_text("offline storage is full"),
                 );
             }
             Err(e) => {
                 el.remove_child(Delay::NAME, Delay::NS);
-                self.bounce_with(&el, storage_err(&e));
+                self.bounce_error(&el, storage_err(&e));
             }
         }
     }

@@ -22,7 +22,9 @@
 pub mod admin;
 pub mod config;
 pub mod core;
+mod net;
 pub mod registry;
+pub mod s2s;
 pub mod server;
 mod session;
 pub mod storage;

@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::core::Core;
+use crate::s2s::S2s;
 use crate::storage::{SqliteStorage, Storage};
 
 /// The server could not start.
@@ -158,11 +159,23 @@ pub fn open_storage(config: &Config) -> Result<Arc<SqliteStorage>, StartError> {
     Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
 }
 
-fn tls_setup(config: &Config, storage: Arc<dyn Storage>) -> Result<TlsSetup, StartError> {
+/// A host's certificate: domain, chain, rustls key, key file.
+pub(crate) type Identity = (
+    DomainPart,
+    Vec<CertificateDer<'static>>,
+    Arc<rustls::sign::CertifiedKey>,
+    PathBuf,
+);
+
+fn tls_setup(
+    config: &Config,
+    storage: Arc<dyn Storage>,
+) -> Result<(TlsSetup, Vec<Identity>), StartError> {
     let mut starttls = ServerTlsBuilder::new();
     let mut direct = ServerTlsBuilder::new().alpn(tls::ALPN_XMPP_CLIENT);
     let mut leaves = HashMap::new();
     let mut default_leaf = None;
+    let mut identities = Vec::new();
     for (domain, cert, key) in certificate_files(config)? {
         let chain = tls::load_certs(&cert)?;
         if let Some(leaf) = chain.first() {
@@ -173,7 +186,8 @@ fn tls_setup(config: &Config, storage: Arc<dyn Storage>) -> Result<TlsSetup, Sta
         }
         let ck = tls::load_certified_key(&cert, &key)?;
         starttls = starttls.domain(domain.as_str(), ck.clone());
-        direct = direct.domain(domain.as_str(), ck);
+        direct = direct.domain(domain.as_str(), ck.clone());
+        identities.push((domain, chain, ck, key));
     }
     let sasl = SaslConfig {
         scram_iterations: config.c2s.scram_iterations,
@@ -186,7 +200,7 @@ fn tls_setup(config: &Config, storage: Arc<dyn Storage>) -> Result<TlsSetup, Sta
         pre_approval: true,
         ..Features::default()
     };
-    Ok(TlsSetup {
+    let setup = TlsSetup {
         starttls: starttls.build()?,
         direct: direct.build()?,
         leaves,
@@ -194,7 +208,8 @@ fn tls_setup(config: &Config, storage: Arc<dyn Storage>) -> Result<TlsSetup, Sta
         sasl: Arc::new(sasl),
         store: Arc::new(StorageCredentials(storage)),
         features,
-    })
+    };
+    Ok((setup, identities))
 }
 
 /// Open connections per remote address.
@@ -250,8 +265,8 @@ async fn refuse(mut tcp: TcpStream) {
 pub struct RunningServer {
     core: Arc<Core>,
     stop: watch::Sender<bool>,
-    /// The bound addresses: (STARTTLS, direct TLS).
-    pub addresses: (Vec<SocketAddr>, Vec<SocketAddr>),
+    /// The bound addresses: (c2s STARTTLS, c2s direct TLS, s2s).
+    pub addresses: (Vec<SocketAddr>, Vec<SocketAddr>, Vec<SocketAddr>),
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -267,12 +282,25 @@ impl std::fmt::Debug for RunningServer {
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let storage = open_storage(&config)?;
     let storage: Arc<dyn Storage> = storage;
-    let setup = Arc::new(tls_setup(&config, storage.clone())?);
+    let (setup, identities) = tls_setup(&config, storage.clone())?;
+    let setup = Arc::new(setup);
     let core = Arc::new(Core::new(config, storage));
     let (stop, stop_rx) = watch::channel(false);
+    let s2s = if core.config.s2s.enabled {
+        let s = Arc::new(S2s::new(
+            Arc::downgrade(&core),
+            &core.config,
+            &identities,
+            stop_rx.clone(),
+        )?);
+        let _ = core.s2s.set(s.clone());
+        Some(s)
+    } else {
+        None
+    };
     let per_ip = Arc::new(PerIp::default());
     let mut tasks = tokio::task::JoinSet::new();
-    let mut addresses = (Vec::new(), Vec::new());
+    let mut addresses = (Vec::new(), Vec::new(), Vec::new());
     let listeners = core
         .config
         .c2s
@@ -322,6 +350,52 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 });
             }
         });
+    }
+    if let Some(s2s) = s2s {
+        let listeners = core
+            .config
+            .s2s
+            .listen
+            .iter()
+            .map(|a| (*a, false))
+            .chain(core.config.s2s.listen_tls.iter().map(|a| (*a, true)))
+            .collect::<Vec<_>>();
+        for (addr, direct) in listeners {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let local = listener.local_addr().unwrap_or(addr);
+            addresses.2.push(local);
+            info!(addr = %local, kind = if direct { "direct TLS" } else { "STARTTLS" }, "listening for servers");
+            let (s2s, per_ip, mut stop_rx) = (s2s.clone(), per_ip.clone(), stop_rx.clone());
+            let max = core.config.limits.max_connections_per_ip;
+            tasks.spawn(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        _ = stop_rx.changed() => return,
+                        a = listener.accept() => a,
+                    };
+                    let (tcp, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Some(guard) = per_ip.acquire(peer.ip(), max) else {
+                        warn!(%peer, "connection limit for this address reached");
+                        tokio::spawn(refuse(tcp));
+                        continue;
+                    };
+                    let s2s = s2s.clone();
+                    tokio::spawn(async move {
+                        s2s.inbound(tcp, peer, direct).await;
+                        drop(guard);
+                    });
+                }
+            });
+        }
     }
     Ok(RunningServer {
         core,

@@ -15,14 +15,13 @@ use starling_stanza::{
 };
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
 use crate::config::ConflictPolicy;
 use crate::core::{Core, SessionState};
+use crate::net::Io;
 use crate::registry::{Insert, Outbound, SessionHandle};
 use crate::server::TlsSetup;
 
@@ -30,44 +29,6 @@ use crate::server::TlsSetup;
 const READ_CHUNK: usize = 4096;
 /// Offline messages sent per batch.
 const OFFLINE_BATCH: usize = 100;
-
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl Io {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Io::Plain(s) => s.read(buf).await,
-            Io::Tls(s) => s.read(buf).await,
-            Io::Gone => Ok(0),
-        }
-    }
-
-    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Io::Plain(s) => {
-                s.write_all(data).await?;
-                s.flush().await
-            }
-            Io::Tls(s) => {
-                s.write_all(data).await?;
-                s.flush().await
-            }
-            Io::Gone => Ok(()),
-        }
-    }
-
-    async fn shutdown(&mut self) {
-        let _ = match self {
-            Io::Plain(s) => s.shutdown().await,
-            Io::Tls(s) => s.shutdown().await,
-            Io::Gone => Ok(()),
-        };
-    }
-}
 
 /// The negotiator's view of the server.
 struct Hooks {
@@ -205,7 +166,7 @@ pub(crate) async fn run(
         match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
             Ok(Ok(s)) => {
                 let cb = channel_bindings(s.get_ref().1, &setup);
-                (Io::Tls(Box::new(s)), Some(cb))
+                (Io::ServerTls(Box::new(s)), Some(cb))
             }
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "TLS handshake failed");
@@ -285,7 +246,7 @@ impl Conn {
                         match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
                             Ok(Ok(s)) => {
                                 let cb = channel_bindings(s.get_ref().1, setup);
-                                *io = Io::Tls(Box::new(s));
+                                *io = Io::ServerTls(Box::new(s));
                                 neg.tls_established(cb, None);
                             }
                             _ => {

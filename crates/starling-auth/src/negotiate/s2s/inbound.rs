@@ -1,0 +1,884 @@
+//! The receiving side of a server-to-server stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use starling_jid::{BareJid, DomainPart, Jid};
+use starling_stanza::StanzaErrorCondition;
+use starling_stream::{
+    Condition, Event, Features, Framer, StartTls, StreamError, StreamHeader, StreamWriter, ns,
+    random_id,
+};
+use starling_xml::Element;
+
+use super::{
+    AuthMethod, PeerTls, S2sHooks, S2sSettings, dialback_feature, framer_for, is_stanza,
+    server_header, write_or_defer,
+};
+use crate::dialback::{self, DbElement, DbKind, DbParseError};
+use crate::sasl::{
+    Condition as SaslCondition, Failure, Mechanism, MemoryStore, OsRandom, SaslServer,
+    ServerConfig, ServerConnection, ServerStep,
+};
+
+/// What happened on an incoming server-to-server stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundEvent {
+    /// `<proceed/>` has been written: send the output, run the TLS
+    /// handshake (asking for the peer's certificate), then call
+    /// [`S2sInbound::tls_established`].
+    StartTls,
+    /// The domain pair (`from`, `to`) is authenticated: stanzas from
+    /// `from` to `to` are accepted on this stream. For dialback this
+    /// follows the application's own [`S2sInbound::dialback_result`].
+    Authenticated {
+        /// The peer's domain (the Sender Domain).
+        from: DomainPart,
+        /// Our domain (the Target Domain).
+        to: DomainPart,
+        /// How.
+        method: AuthMethod,
+    },
+    /// The peer asks to send from `from` to `to` with this dialback key
+    /// (XEP-0220 §2.2.1). Verify it — usually by sending `<db:verify/>`
+    /// with `key` and `stream_id` to `from`'s Authoritative Server through
+    /// an [`S2sOutbound::verifier`](super::S2sOutbound::verifier) — then
+    /// call [`S2sInbound::dialback_result`] (or
+    /// [`dialback_error`](S2sInbound::dialback_error)).
+    DialbackRequest {
+        /// The Sender Domain.
+        from: DomainPart,
+        /// The Target Domain (one we serve).
+        to: DomainPart,
+        /// The key, to be verified.
+        key: String,
+        /// The id of this stream (our header's).
+        stream_id: String,
+    },
+    /// A `<db:verify/>` request (we are the Authoritative Server for `to`)
+    /// was answered with the dialback secret: `valid` is the answer sent.
+    VerifyAnswered {
+        /// The asking server's domain (the Receiving Server).
+        from: DomainPart,
+        /// Our domain (the Sender Domain of the key).
+        to: DomainPart,
+        /// The stream id the key was made for.
+        id: String,
+        /// Whether the key was valid.
+        valid: bool,
+    },
+    /// A stanza of an authenticated domain pair: its `from` and `to`
+    /// domains have been checked; it is in `jabber:server`.
+    Stanza(Element),
+    /// The peer closed the stream (our close is in the output) or sent a
+    /// stream error (`peer_error`).
+    Closed {
+        /// The stream error the peer sent, if any.
+        peer_error: Option<StreamError>,
+    },
+    /// We sent this stream error and closed the stream.
+    Failed(StreamError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitHeader,
+    /// Our header (and features) are out.
+    Open,
+    TlsPending,
+    Closed,
+}
+
+/// A sans-IO negotiator for a server-to-server connection another server
+/// opened to us (RFC 6120, XEP-0220), in the `jabber:server` namespace.
+///
+/// Feed it the bytes read from the connection (decrypted once TLS is on),
+/// take [`InboundEvent`]s, and write [`take_output`](Self::take_output)
+/// to the connection.
+///
+/// * The header's `to` must be a domain we [serve](S2sHooks::serves)
+///   (else `host-unknown`); its `from` is optional but needed for SASL
+///   `EXTERNAL`. A header without `version` (a pre-XMPP-1.0 server) gets
+///   no features: only dialback is possible then.
+/// * Before TLS the features are STARTTLS (with `<required/>` by
+///   default, and then nothing else); after TLS, `EXTERNAL` when the
+///   certificate was verified for the header's `from`, and dialback
+///   (`urn:xmpp:features:dialback` with `<errors/>`) when allowed. After
+///   SASL the stream restarts and offers dialback again, for more pairs.
+/// * `<db:result/>` is checked (addressing, TLS policy, target served,
+///   pair limit — each failure a dialback error, which keeps the stream)
+///   and handed to the application as [`InboundEvent::DialbackRequest`];
+///   `<db:verify/>` is answered here with the dialback secret.
+/// * Stanzas are accepted only for authenticated pairs: no `from`/`to` or
+///   malformed addresses get `improper-addressing`; a `from` domain not
+///   authenticated, `invalid-from`; a `to` domain not served,
+///   `host-unknown`; a served `to` not paired with that `from`,
+///   `improper-addressing`; anything before authentication,
+///   `not-authorized`.
+///
+/// A complete dialback, with the three servers in memory (no TLS, which
+/// the settings allow):
+///
+/// ```
+/// use std::time::Instant;
+/// use starling_auth::negotiate::{
+///     InboundEvent, OutboundEvent, S2sHooks, S2sInbound, S2sOutbound, S2sSettings,
+/// };
+/// use starling_jid::DomainPart;
+///
+/// struct Serves(&'static str);
+/// impl S2sHooks for Serves {
+///     fn serves(&self, d: &DomainPart) -> bool { d.as_str() == self.0 }
+/// }
+/// fn settings(secret: &[u8]) -> S2sSettings {
+///     let mut s = S2sSettings::new(secret.to_vec());
+///     s.tls_required = false; // loopback only: no TLS at all
+///     s.tls_available = false;
+///     s
+/// }
+/// // Shuttles bytes between two negotiators until neither has any.
+/// fn pump<H: S2sHooks>(out: &mut S2sOutbound, inb: &mut S2sInbound<H>)
+///     -> (Vec<OutboundEvent>, Vec<InboundEvent>) {
+///     let (mut o, mut i) = (Vec::new(), Vec::new());
+///     loop {
+///         let (a, b) = (out.take_output(), inb.take_output());
+///         if a.is_empty() && b.is_empty() { return (o, i); }
+///         inb.feed(&a);
+///         out.feed(&b);
+///         o.extend(std::iter::from_fn(|| out.next_event()));
+///         i.extend(std::iter::from_fn(|| inb.next_event()));
+///     }
+/// }
+/// let (a, b): (DomainPart, DomainPart) = ("a.example".parse().unwrap(), "b.example".parse().unwrap());
+/// let now = Instant::now();
+///
+/// // a.example connects to b.example and sends a dialback key.
+/// let mut a_out = S2sOutbound::new(settings(b"a-secret"), a.clone(), b.clone(), None, now);
+/// let mut b_in = S2sInbound::new(settings(b"b-secret"), Serves("b.example"), None, now);
+/// let (_, events) = pump(&mut a_out, &mut b_in);
+/// let Some(InboundEvent::DialbackRequest { from, to, key, stream_id }) = events.last().cloned()
+///     else { panic!("{events:?}") };
+///
+/// // b.example asks a.example's Authoritative Server about the key…
+/// let mut b_verifier = S2sOutbound::verifier(settings(b"b-secret"), b.clone(), a.clone(), None, now);
+/// let mut a_in = S2sInbound::new(settings(b"a-secret"), Serves("a.example"), None, now);
+/// b_verifier.verify(&stream_id, &key, now);
+/// let (events, _) = pump(&mut b_verifier, &mut a_in);
+/// assert!(events.iter().any(|e| matches!(e, OutboundEvent::Verified { valid: true, .. })));
+///
+/// // …and reports the result on the first stream: a.example may now send.
+/// assert!(b_in.dialback_result(&from, &to, true));
+/// let (events, _) = pump(&mut a_out, &mut b_in);
+/// assert!(matches!(events.last(), Some(OutboundEvent::Ready { .. })));
+/// assert!(b_in.is_authenticated(&a, &b));
+/// ```
+pub struct S2sInbound<H: S2sHooks> {
+    settings: S2sSettings,
+    hooks: H,
+    framer: Framer,
+    writer: StreamWriter,
+    out: Vec<u8>,
+    events: VecDeque<InboundEvent>,
+    phase: Phase,
+    tls: Option<PeerTls>,
+    /// The header's `to`: our domain on this stream.
+    local: Option<DomainPart>,
+    /// The header's `from`.
+    peer: Option<DomainPart>,
+    /// The peer's header had no `version`: no features, no TLS, no SASL.
+    legacy: bool,
+    stream_id: Option<String>,
+    sasl: Option<SaslServer>,
+    /// The pair SASL authenticated (the stream restarted for it).
+    sasl_pair: Option<(DomainPart, DomainPart)>,
+    pairs: Vec<(DomainPart, DomainPart)>,
+    pending: Vec<(DomainPart, DomainPart)>,
+    /// Elements to send once our next header is out (after a restart).
+    deferred: Vec<Element>,
+    deadline: Option<Instant>,
+}
+
+impl<H: S2sHooks> std::fmt::Debug for S2sInbound<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S2sInbound")
+            .field("phase", &self.phase)
+            .field("tls", &self.tls)
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("pairs", &self.pairs)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SASL as a server-to-server stream uses it: `EXTERNAL` only, two tries
+/// (RFC 6120 §6.4.5 asks for at least two).
+fn sasl_config() -> Arc<ServerConfig> {
+    Arc::new(ServerConfig {
+        mechanisms: vec![Mechanism::External],
+        anonymous: false,
+        plain_without_tls: false,
+        scram_iterations: 4096,
+        max_attempts: 2,
+        // Only SCRAM uses it, and SCRAM is never offered here.
+        fake_salt_secret: [0; 32],
+        authz_policy: None,
+        random: Arc::new(OsRandom),
+    })
+}
+
+impl<H: S2sHooks> S2sInbound<H> {
+    /// A negotiator for a connection accepted at `now`. `tls` is `Some` on
+    /// a direct TLS listener (XEP-0368), where the handshake already took
+    /// place.
+    pub fn new(settings: S2sSettings, hooks: H, tls: Option<PeerTls>, now: Instant) -> Self {
+        S2sInbound {
+            framer: framer_for(settings.limits),
+            writer: StreamWriter::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            phase: Phase::AwaitHeader,
+            tls,
+            local: None,
+            peer: None,
+            legacy: false,
+            stream_id: None,
+            sasl: None,
+            sasl_pair: None,
+            pairs: Vec::new(),
+            pending: Vec::new(),
+            deferred: Vec::new(),
+            deadline: now.checked_add(settings.timeout),
+            settings,
+            hooks,
+        }
+    }
+
+    /// The application hooks.
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// The application hooks, mutably.
+    pub fn hooks_mut(&mut self) -> &mut H {
+        &mut self.hooks
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
+            self.framer.feed(data);
+        }
+    }
+
+    /// The connection reached end of file.
+    pub fn eof(&mut self) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.events
+                .push_back(InboundEvent::Closed { peer_error: None });
+        }
+    }
+
+    /// The bytes to write to the connection, taken.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Whether the stream is over (the output may still hold its end).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// What TLS established about the peer, once it is on.
+    pub fn peer_tls(&self) -> Option<&PeerTls> {
+        self.tls.as_ref()
+    }
+
+    /// The `from` of the peer's latest stream header: the domain to verify
+    /// its certificate for when TLS completes.
+    pub fn peer_domain(&self) -> Option<&DomainPart> {
+        self.peer.as_ref()
+    }
+
+    /// The `to` of the peer's stream header: our domain on this stream.
+    pub fn local_domain(&self) -> Option<&DomainPart> {
+        self.local.as_ref()
+    }
+
+    /// The id of our current stream header.
+    pub fn stream_id(&self) -> Option<&str> {
+        self.stream_id.as_deref()
+    }
+
+    /// The authenticated domain pairs, as (`from`, `to`).
+    pub fn authenticated_pairs(&self) -> &[(DomainPart, DomainPart)] {
+        &self.pairs
+    }
+
+    /// Whether stanzas from `from` to `to` are accepted.
+    pub fn is_authenticated(&self, from: &DomainPart, to: &DomainPart) -> bool {
+        self.pairs.iter().any(|(f, t)| f == from && t == to)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next:
+    /// until a first pair is authenticated.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            None
+        } else {
+            self.deadline
+        }
+    }
+
+    /// Time has passed: a stream with no authenticated pair at its
+    /// deadline is ended with `connection-timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|d| now >= d) {
+            self.fail(
+                StreamError::new(Condition::ConnectionTimeout)
+                    .with_text("server-to-server negotiation took too long"),
+            );
+        }
+    }
+
+    /// TLS is established after [`InboundEvent::StartTls`]: the stream
+    /// restarts.
+    pub fn tls_established(&mut self, peer: PeerTls) {
+        if self.phase != Phase::TlsPending {
+            return;
+        }
+        self.tls = Some(peer);
+        self.framer = framer_for(self.settings.limits);
+        self.writer.restart();
+        self.phase = Phase::AwaitHeader;
+    }
+
+    /// Reports the verification of a [`InboundEvent::DialbackRequest`]
+    /// (XEP-0220 §2.2.1): `<db:result type='valid'/>` authenticates the
+    /// pair (and [`InboundEvent::Authenticated`] follows);
+    /// `type='invalid'` is sent and the stream closed with
+    /// `not-authorized`, as the XEP requires (no event follows:
+    /// [`is_closed`](Self::is_closed) is true). False (and nothing sent)
+    /// if no such request is pending on this stream.
+    pub fn dialback_result(&mut self, from: &DomainPart, to: &DomainPart, valid: bool) -> bool {
+        if !self.take_pending(from, to) {
+            return false;
+        }
+        let el = dialback::answer(DbKind::Result, to, from, None, valid);
+        self.send_or_defer(el);
+        if valid {
+            self.authenticate(from.clone(), to.clone(), AuthMethod::Dialback);
+        } else {
+            self.write_error(
+                &StreamError::new(Condition::NotAuthorized)
+                    .with_text("dialback authentication failed"),
+            );
+        }
+        true
+    }
+
+    /// Answers a [`InboundEvent::DialbackRequest`] with a dialback error
+    /// (XEP-0220 §2.4) instead: `remote-connection-failed`,
+    /// `remote-server-not-found` or `remote-server-timeout` when the
+    /// Authoritative Server could not be asked, `forbidden` to refuse a
+    /// key found invalid without closing the stream. The stream stays
+    /// open. False if no such request is pending.
+    pub fn dialback_error(
+        &mut self,
+        from: &DomainPart,
+        to: &DomainPart,
+        condition: StanzaErrorCondition,
+    ) -> bool {
+        if !self.take_pending(from, to) {
+            return false;
+        }
+        self.send_or_defer(dialback::error(DbKind::Result, to, from, None, condition));
+        true
+    }
+
+    /// Sends an element on the stream (held back while the stream
+    /// restarts). Server-to-server streams carry stanzas one way only: this
+    /// is for stream-level elements, not for routing.
+    pub fn send(&mut self, el: &Element) {
+        if self.phase != Phase::Closed {
+            self.send_or_defer(el.clone());
+        }
+    }
+
+    /// Sends a stream error and closes the stream (for example
+    /// `system-shutdown`).
+    pub fn close_with(&mut self, error: StreamError) {
+        self.write_error(&error);
+    }
+
+    /// Closes the stream cleanly.
+    pub fn close(&mut self) {
+        if self.phase != Phase::Closed {
+            self.writer.close(&mut self.out);
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// The next event, processing buffered input; `None` when more input
+    /// (or TLS) is needed.
+    pub fn next_event(&mut self) -> Option<InboundEvent> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
+                return None;
+            }
+            match self.framer.next_event() {
+                Ok(None) => return None,
+                Ok(Some(ev)) => self.on_event(ev),
+                Err(e) => self.fail(e.error),
+            }
+        }
+    }
+
+    fn take_pending(&mut self, from: &DomainPart, to: &DomainPart) -> bool {
+        if self.phase == Phase::Closed {
+            return false;
+        }
+        match self.pending.iter().position(|(f, t)| f == from && t == to) {
+            Some(i) => {
+                self.pending.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn authenticate(&mut self, from: DomainPart, to: DomainPart, method: AuthMethod) {
+        if !self.is_authenticated(&from, &to) {
+            self.pairs.push((from.clone(), to.clone()));
+        }
+        self.deadline = None;
+        self.events
+            .push_back(InboundEvent::Authenticated { from, to, method });
+    }
+
+    fn send_or_defer(&mut self, el: Element) {
+        write_or_defer(&mut self.writer, &mut self.out, &mut self.deferred, el);
+    }
+
+    /// Sends a stream error and closes the stream, then reports it.
+    fn fail(&mut self, error: StreamError) {
+        if self.write_error(&error) {
+            self.events.push_back(InboundEvent::Failed(error));
+        }
+    }
+
+    /// Sends a stream error and closes the stream (opening one first if
+    /// needed); false if the stream was already closed.
+    fn write_error(&mut self, error: &StreamError) -> bool {
+        if self.phase == Phase::Closed {
+            return false;
+        }
+        if !self.writer.is_open() {
+            // RFC 6120 §4.9.1.3: open a stream first, then send the error.
+            let header = server_header(self.local.as_ref(), None, Some(random_id()), true);
+            self.writer.open(&header, &mut self.out);
+        }
+        self.writer.error(error, &mut self.out);
+        self.phase = Phase::Closed;
+        true
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => self.on_header(h),
+            Event::Keepalive => {}
+            Event::Closed => {
+                self.writer.close(&mut self.out);
+                self.phase = Phase::Closed;
+                self.events
+                    .push_back(InboundEvent::Closed { peer_error: None });
+            }
+            Event::Error(e) => {
+                self.writer.close(&mut self.out);
+                self.phase = Phase::Closed;
+                self.events.push_back(InboundEvent::Closed {
+                    peer_error: Some(e),
+                });
+            }
+            Event::Features(_) => self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("the initiating server does not send stream features"),
+            ),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_header(&mut self, h: StreamHeader) {
+        let local = match &h.to {
+            Some(to) if to.node().is_none() && to.resource().is_none() => {
+                Some(to.domain_part()).filter(|d| self.hooks.serves(d))
+            }
+            _ => None,
+        };
+        let Some(local) = local else {
+            self.fail(
+                StreamError::new(Condition::HostUnknown)
+                    .with_text("this server does not serve that domain"),
+            );
+            return;
+        };
+        if self.local.as_ref().is_some_and(|prev| *prev != local) {
+            self.fail(
+                StreamError::new(Condition::HostUnknown).with_text("the domain changed on restart"),
+            );
+            return;
+        }
+        self.local = Some(local.clone());
+        let peer = match &h.from {
+            None => None,
+            Some(f) if f.node().is_none() && f.resource().is_none() => Some(f.domain_part()),
+            Some(_) => {
+                self.fail(
+                    StreamError::new(Condition::InvalidFrom)
+                        .with_text("the 'from' of a server stream is a domain"),
+                );
+                return;
+            }
+        };
+        if let (Some((authenticated, _)), Some(p)) = (&self.sasl_pair, &peer) {
+            if authenticated != p {
+                self.fail(
+                    StreamError::new(Condition::InvalidFrom)
+                        .with_text("the 'from' changed after authentication"),
+                );
+                return;
+            }
+        }
+        self.peer = peer;
+        // RFC 6120 §4.7.5: no version from the peer, none in our answer
+        // and no features.
+        self.legacy = h.version.is_none();
+        let id = random_id();
+        self.stream_id = Some(id.clone());
+        let header = server_header(Some(&local), self.peer.as_ref(), Some(id), !self.legacy);
+        self.writer.open(&header, &mut self.out);
+        self.phase = Phase::Open;
+        self.sasl = None;
+        if !self.legacy {
+            let Some(features) = self.features(local) else {
+                return;
+            };
+            self.writer.features(&features, &mut self.out);
+        }
+        for el in std::mem::take(&mut self.deferred) {
+            self.writer.element(&el, &mut self.out);
+        }
+    }
+
+    /// The features to offer on the stream just opened (and sets up SASL);
+    /// `None` if the stream failed.
+    fn features(&mut self, local: DomainPart) -> Option<Features> {
+        let mut f = Features::default();
+        if self.tls.is_none() {
+            if self.settings.tls_required && !self.settings.tls_available {
+                self.fail(
+                    StreamError::new(Condition::UndefinedCondition)
+                        .with_text("TLS is required but no certificate is configured"),
+                );
+                return None;
+            }
+            if self.settings.tls_available {
+                f.starttls = Some(StartTls {
+                    required: self.settings.tls_required,
+                });
+            }
+            // RFC 6120 §5.3.1: with TLS mandatory, offer nothing else.
+            if !self.settings.tls_required && self.settings.dialback_allowed {
+                f.other.push(dialback_feature());
+            }
+            return Some(f);
+        }
+        if self.sasl_pair.is_none() {
+            let verified = self
+                .peer
+                .clone()
+                .filter(|p| self.tls.as_ref().is_some_and(|t| t.verified_for(p)));
+            let mut conn = ServerConnection::new(local);
+            conn.tls = true;
+            conn.external_identity = verified.map(BareJid::from);
+            let sasl = SaslServer::new(sasl_config(), Arc::new(MemoryStore::new()), conn);
+            f.mechanisms = sasl.mechanism_names();
+            self.sasl = Some(sasl);
+        }
+        if self.settings.dialback_allowed {
+            f.other.push(dialback_feature());
+        }
+        Some(f)
+    }
+
+    fn on_element(&mut self, el: Element) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        match el.ns() {
+            ns::TLS if el.name() == "starttls" => self.on_starttls(),
+            ns::SASL => self.on_sasl(&el),
+            ns::DIALBACK => match DbElement::parse(&el) {
+                Some(Ok(db)) => self.on_dialback(db),
+                Some(Err(DbParseError::Addressing)) => self.fail(
+                    StreamError::new(Condition::ImproperAddressing)
+                        .with_text("a dialback element needs 'from' and 'to' domains (and 'id')"),
+                ),
+                Some(Err(DbParseError::BadType)) => self.fail(
+                    StreamError::new(Condition::InvalidXml).with_text("unknown dialback 'type'"),
+                ),
+                None => self.fail(
+                    StreamError::new(Condition::UnsupportedStanzaType)
+                        .with_text("unknown dialback element"),
+                ),
+            },
+            _ if is_stanza(&el) => self.on_stanza(el),
+            _ if self.pairs.is_empty() => self
+                .fail(StreamError::new(Condition::NotAuthorized).with_text("authenticate first")),
+            _ => self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("not a stanza of a server stream"),
+            ),
+        }
+    }
+
+    fn on_starttls(&mut self) {
+        let possible = !self.legacy
+            && self.tls.is_none()
+            && self.settings.tls_available
+            && self.pairs.is_empty()
+            && self.pending.is_empty();
+        if !possible {
+            // RFC 6120 §5.4.2.2: failure, then close.
+            self.writer
+                .element(&Element::new("failure", ns::TLS), &mut self.out);
+            self.writer.close(&mut self.out);
+            self.phase = Phase::Closed;
+            self.events.push_back(InboundEvent::Failed(
+                StreamError::new(Condition::UndefinedCondition).with_text("STARTTLS refused"),
+            ));
+            return;
+        }
+        self.writer
+            .element(&Element::new("proceed", ns::TLS), &mut self.out);
+        // Whatever followed <starttls/> in plaintext must not be read as
+        // if TLS protected it.
+        self.framer = framer_for(self.settings.limits);
+        self.phase = Phase::TlsPending;
+        self.events.push_back(InboundEvent::StartTls);
+    }
+
+    fn on_sasl(&mut self, el: &Element) {
+        if self.tls.is_none() {
+            let f =
+                Failure::new(SaslCondition::EncryptionRequired).with_text("negotiate TLS first");
+            self.writer.element(&f.to_element(), &mut self.out);
+            return;
+        }
+        let Some(sasl) = self.sasl.as_mut() else {
+            self.fail(
+                StreamError::new(Condition::PolicyViolation)
+                    .with_text("SASL is not offered on this stream"),
+            );
+            return;
+        };
+        let step = match sasl.receive(el) {
+            Ok(step) => step,
+            Err(_) => {
+                self.fail(
+                    StreamError::new(Condition::PolicyViolation)
+                        .with_text("the SASL exchange is over"),
+                );
+                return;
+            }
+        };
+        match step {
+            ServerStep::Challenge(c) => self.writer.element(&c, &mut self.out),
+            ServerStep::Success {
+                element,
+                authenticated,
+            } => {
+                self.writer.element(&element, &mut self.out);
+                self.sasl = None;
+                let (Some(to), from) = (self.local.clone(), authenticated.jid.domain_part()) else {
+                    return;
+                };
+                self.sasl_pair = Some((from.clone(), to.clone()));
+                // RFC 6120 §6.4.6: both sides restart; bytes already
+                // received (a pipelined header) are kept.
+                self.framer.restart();
+                self.writer.restart();
+                self.phase = Phase::AwaitHeader;
+                self.authenticate(from, to, AuthMethod::External);
+            }
+            ServerStep::Failure { element, retry, .. } => {
+                self.writer.element(&element, &mut self.out);
+                if !retry {
+                    // RFC 6120 §6.4.5: retries exhausted.
+                    self.fail(
+                        StreamError::new(Condition::PolicyViolation)
+                            .with_text("too many failed attempts"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_dialback(&mut self, db: DbElement) {
+        if db.answer.is_some() {
+            // XEP-0220 §2.2: only requests travel this way (answers on an
+            // incoming stream are the "unsolicited dialback" attack).
+            self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("dialback answers are not accepted on an incoming stream"),
+            );
+            return;
+        }
+        match db.kind {
+            DbKind::Result => self.on_db_result(db),
+            DbKind::Verify => self.on_db_verify(db),
+        }
+    }
+
+    /// XEP-0220 §2.2.1: the peer asks to send from `db.from` to `db.to`.
+    fn on_db_result(&mut self, db: DbElement) {
+        let DbElement { from, to, key, .. } = db;
+        let refuse = if !self.settings.dialback_allowed {
+            Some(StanzaErrorCondition::NotAuthorized)
+        } else if self.tls.is_none() && self.settings.tls_required {
+            Some(StanzaErrorCondition::PolicyViolation)
+        } else if !self.hooks.serves(&to) {
+            Some(StanzaErrorCondition::ItemNotFound)
+        } else {
+            None
+        };
+        if let Some(c) = refuse {
+            self.send_or_defer(dialback::error(DbKind::Result, &to, &from, None, c));
+            return;
+        }
+        if self.is_authenticated(&from, &to) {
+            self.send_or_defer(dialback::answer(DbKind::Result, &to, &from, None, true));
+            return;
+        }
+        if self.pending.iter().any(|(f, t)| *f == from && *t == to) {
+            // Already being verified: the answer to the first request
+            // answers this one too.
+            return;
+        }
+        if self.pairs.len() + self.pending.len() >= self.settings.max_domain_pairs {
+            self.send_or_defer(dialback::error(
+                DbKind::Result,
+                &to,
+                &from,
+                None,
+                StanzaErrorCondition::ResourceConstraint,
+            ));
+            return;
+        }
+        let Some(stream_id) = self.stream_id.clone() else {
+            return;
+        };
+        self.pending.push((from.clone(), to.clone()));
+        self.events.push_back(InboundEvent::DialbackRequest {
+            from,
+            to,
+            key,
+            stream_id,
+        });
+    }
+
+    /// XEP-0220 §2.2.2: we are the Authoritative Server for `db.to`.
+    fn on_db_verify(&mut self, db: DbElement) {
+        let DbElement {
+            from, to, id, key, ..
+        } = db;
+        let Some(id) = id else { return };
+        let refuse = if self.tls.is_none()
+            && self.settings.tls_required
+            && !self.settings.verify_without_tls
+        {
+            Some(StanzaErrorCondition::PolicyViolation)
+        } else if !self.hooks.serves(&to) {
+            Some(StanzaErrorCondition::ItemNotFound)
+        } else {
+            None
+        };
+        if let Some(c) = refuse {
+            self.send_or_defer(dialback::error(DbKind::Verify, &to, &from, Some(&id), c));
+            return;
+        }
+        let valid = dialback::verify(
+            &self.settings.dialback_secret,
+            from.as_str(),
+            to.as_str(),
+            &id,
+            &key,
+        );
+        self.send_or_defer(dialback::answer(
+            DbKind::Verify,
+            &to,
+            &from,
+            Some(&id),
+            valid,
+        ));
+        self.events.push_back(InboundEvent::VerifyAnswered {
+            from,
+            to,
+            id,
+            valid,
+        });
+    }
+
+    fn on_stanza(&mut self, el: Element) {
+        if self.pairs.is_empty() {
+            self.fail(StreamError::new(Condition::NotAuthorized).with_text("authenticate first"));
+            return;
+        }
+        let address = |name: &str| el.attr(name).and_then(|v| Jid::new(v).ok());
+        let (Some(from), Some(to)) = (address("from"), address("to")) else {
+            self.fail(
+                StreamError::new(Condition::ImproperAddressing)
+                    .with_text("a stanza between servers needs valid 'from' and 'to' addresses"),
+            );
+            return;
+        };
+        let (from, to) = (from.domain_part(), to.domain_part());
+        let condition = if !self.pairs.iter().any(|(f, _)| *f == from) {
+            Some((
+                Condition::InvalidFrom,
+                "the 'from' domain is not authenticated on this stream",
+            ))
+        } else if !self.hooks.serves(&to) {
+            Some((
+                Condition::HostUnknown,
+                "this server does not serve the 'to' domain",
+            ))
+        } else if !self.is_authenticated(&from, &to) {
+            Some((
+                Condition::ImproperAddressing,
+                "this domain pair is not authenticated on this stream",
+            ))
+        } else {
+            None
+        };
+        match condition {
+            Some((c, text)) => self.fail(StreamError::new(c).with_text(text)),
+            None => self.events.push_back(InboundEvent::Stanza(el)),
+        }
+    }
+}

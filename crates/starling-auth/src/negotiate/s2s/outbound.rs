@@ -1,0 +1,866 @@
+//! The initiating side of a server-to-server stream.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use starling_jid::DomainPart;
+use starling_stream::{Condition, Event, Features, Framer, StreamError, StreamWriter, ns};
+use starling_xml::Element;
+
+use super::{AuthMethod, PeerTls, S2sError, S2sSettings, framer_for, server_header};
+use crate::dialback::{self, DbElement, DbKind, DbParseError, DbType};
+use crate::sasl::{ClientConfig, ClientConnection, ClientStep, Mechanism, SaslClient};
+
+/// What happened on an outgoing server-to-server stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundEvent {
+    /// `<proceed/>` arrived: run the TLS handshake (SNI and certificate
+    /// verification for the remote domain, our certificate presented if we
+    /// have one), then call [`S2sOutbound::tls_established`].
+    StartTls,
+    /// The first domain pair is authenticated: stanzas from `local` to
+    /// `remote` may be sent.
+    Ready {
+        /// Our domain (the Sender Domain).
+        local: DomainPart,
+        /// The peer's domain (the Target Domain).
+        remote: DomainPart,
+        /// How.
+        method: AuthMethod,
+    },
+    /// A further pair asked for with
+    /// [`authenticate_additional`](S2sOutbound::authenticate_additional)
+    /// is authenticated.
+    PairReady {
+        /// Our domain.
+        local: DomainPart,
+        /// The peer's domain.
+        remote: DomainPart,
+    },
+    /// A further pair was refused. After [`S2sError::DialbackInvalid`] the
+    /// peer closes the stream; after a dialback error the stream stays.
+    PairFailed {
+        /// Our domain.
+        local: DomainPart,
+        /// The peer's domain.
+        remote: DomainPart,
+        /// Why.
+        error: S2sError,
+    },
+    /// The Authoritative Server answered a [`S2sOutbound::verify`] request.
+    Verified {
+        /// The stream id the request was about.
+        stream_id: String,
+        /// Whether the key is valid.
+        valid: bool,
+    },
+    /// A [`S2sOutbound::verify`] request got no answer: a dialback error,
+    /// the stream closing, or the timeout.
+    VerifyFailed {
+        /// The stream id the request was about.
+        stream_id: String,
+        /// Why.
+        error: S2sError,
+    },
+    /// The stream is over after it was established (our close is in the
+    /// output); `error` is the stream error the peer sent, if any.
+    Closed {
+        /// The peer's stream error.
+        error: Option<StreamError>,
+    },
+    /// Negotiation failed; the stream is closed.
+    Failed(S2sError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitHeader,
+    AwaitFeatures,
+    AwaitProceed,
+    TlsPending,
+    Sasl,
+    /// `<db:result/>` for the first pair is out.
+    Dialback,
+    /// Established: stanzas (authenticating stream) or verification
+    /// requests (verifier) may be sent.
+    Ready,
+    Closed,
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// Our domain (a pair), or the stream id (a verification).
+    what: String,
+    deadline: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct QueuedVerify {
+    stream_id: String,
+    key: String,
+    deadline: Option<Instant>,
+}
+
+/// A sans-IO negotiator for a server-to-server connection we opened, to
+/// send stanzas from `local` to `remote` — or, as a
+/// [verifier](Self::verifier), to ask `remote`'s Authoritative Server about
+/// dialback keys.
+///
+/// The stream header (`from` = local, `to` = remote, with the dialback
+/// prefix) is written when it is created; feed it what the peer sends, act
+/// on [`OutboundEvent`]s and write [`take_output`](Self::take_output).
+///
+/// 1. STARTTLS when offered (for a verifier with
+///    [`S2sSettings::verify_without_tls`], only when the peer requires it);
+///    without it, [`S2sError::TlsUnavailable`] if TLS is required.
+/// 2. SASL `EXTERNAL` (authzid: our domain, XEP-0178) when TLS is on, we
+///    present a certificate ([`S2sSettings::have_client_cert`]) and the
+///    peer offers it; after a SASL failure, dialback if possible.
+/// 3. Otherwise dialback, when allowed and the peer supports it (the
+///    `urn:xmpp:features:dialback` feature, or the dialback prefix on its
+///    header — the only sign a pre-1.0 server gives): `<db:result/>` with
+///    the XEP-0185 key for the peer's stream id.
+///
+/// See [`S2sInbound`](super::S2sInbound) for a complete dialback exchange.
+pub struct S2sOutbound {
+    settings: S2sSettings,
+    local: DomainPart,
+    remote: DomainPart,
+    verifier: bool,
+    framer: Framer,
+    writer: StreamWriter,
+    out: Vec<u8>,
+    events: VecDeque<OutboundEvent>,
+    phase: Phase,
+    tls: Option<PeerTls>,
+    stream_id: Option<String>,
+    /// The peer's header declared the dialback prefix.
+    header_dialback: bool,
+    /// The peer does dialback (header prefix or feature).
+    peer_dialback: bool,
+    sasl: Option<SaslClient>,
+    sasl_done: bool,
+    sasl_failed: bool,
+    method: Option<AuthMethod>,
+    /// Authenticated local domains.
+    pairs: Vec<DomainPart>,
+    pending_pairs: Vec<Pending>,
+    queued_verifies: Vec<QueuedVerify>,
+    pending_verifies: Vec<Pending>,
+    deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for S2sOutbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S2sOutbound")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("verifier", &self.verifier)
+            .field("phase", &self.phase)
+            .field("tls", &self.tls)
+            .field("pairs", &self.pairs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S2sOutbound {
+    /// A stream from `local` to `remote` on a connection made at `now`;
+    /// `tls` is `Some` for direct TLS (XEP-0368), where the handshake
+    /// already took place. The header is in the output.
+    pub fn new(
+        settings: S2sSettings,
+        local: DomainPart,
+        remote: DomainPart,
+        tls: Option<PeerTls>,
+        now: Instant,
+    ) -> Self {
+        Self::build(settings, local, remote, tls, now, false)
+    }
+
+    /// A verify-only stream (XEP-0220 §2.1.2): `local` is our domain (the
+    /// Target Domain of the keys to verify), `remote` the domain whose
+    /// Authoritative Server is asked. Queue requests with
+    /// [`verify`](Self::verify); close the stream when the answers are in.
+    pub fn verifier(
+        settings: S2sSettings,
+        local: DomainPart,
+        remote: DomainPart,
+        tls: Option<PeerTls>,
+        now: Instant,
+    ) -> Self {
+        Self::build(settings, local, remote, tls, now, true)
+    }
+
+    fn build(
+        settings: S2sSettings,
+        local: DomainPart,
+        remote: DomainPart,
+        tls: Option<PeerTls>,
+        now: Instant,
+        verifier: bool,
+    ) -> Self {
+        let mut s = S2sOutbound {
+            framer: framer_for(settings.limits),
+            writer: StreamWriter::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            phase: Phase::AwaitHeader,
+            tls,
+            stream_id: None,
+            header_dialback: false,
+            peer_dialback: false,
+            sasl: None,
+            sasl_done: false,
+            sasl_failed: false,
+            method: None,
+            pairs: Vec::new(),
+            pending_pairs: Vec::new(),
+            queued_verifies: Vec::new(),
+            pending_verifies: Vec::new(),
+            deadline: now.checked_add(settings.timeout),
+            settings,
+            local,
+            remote,
+            verifier,
+        };
+        s.open();
+        s
+    }
+
+    fn open(&mut self) {
+        let header = server_header(Some(&self.local), Some(&self.remote), None, true);
+        self.writer.open(&header, &mut self.out);
+        self.phase = Phase::AwaitHeader;
+    }
+
+    /// Our domain.
+    pub fn local(&self) -> &DomainPart {
+        &self.local
+    }
+
+    /// The peer's domain.
+    pub fn remote(&self) -> &DomainPart {
+        &self.remote
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
+            self.framer.feed(data);
+        }
+    }
+
+    /// The connection reached end of file.
+    pub fn eof(&mut self) {
+        if self.phase != Phase::Closed {
+            self.terminate(None);
+        }
+    }
+
+    /// The bytes to write, taken.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Whether the stream is over.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Whether the stream is established: a pair is authenticated (or, for
+    /// a verifier, requests can be sent).
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// What TLS established about the peer, once it is on.
+    pub fn peer_tls(&self) -> Option<&PeerTls> {
+        self.tls.as_ref()
+    }
+
+    /// The peer's stream id.
+    pub fn stream_id(&self) -> Option<&str> {
+        self.stream_id.as_deref()
+    }
+
+    /// How the first pair was authenticated.
+    pub fn method(&self) -> Option<AuthMethod> {
+        self.method
+    }
+
+    /// Our domains authenticated to send to [`remote`](Self::remote).
+    pub fn authenticated_domains(&self) -> &[DomainPart] {
+        &self.pairs
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        let requests = self
+            .pending_pairs
+            .iter()
+            .chain(&self.pending_verifies)
+            .filter_map(|p| p.deadline)
+            .chain(self.queued_verifies.iter().filter_map(|q| q.deadline));
+        self.deadline.into_iter().chain(requests).min()
+    }
+
+    /// Time has passed: an unfinished negotiation fails with
+    /// [`S2sError::Timeout`]; requests unanswered at their deadline fail
+    /// alone ([`OutboundEvent::PairFailed`],
+    /// [`OutboundEvent::VerifyFailed`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.fail(S2sError::Timeout);
+            return;
+        }
+        let expired = |d: Option<Instant>| d.is_some_and(|d| now >= d);
+        let mut i = 0;
+        while i < self.pending_pairs.len() {
+            if expired(self.pending_pairs[i].deadline) {
+                let p = self.pending_pairs.remove(i);
+                self.pair_failed(&p.what, S2sError::Timeout);
+            } else {
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.pending_verifies.len() {
+            if expired(self.pending_verifies[i].deadline) {
+                let p = self.pending_verifies.remove(i);
+                self.events.push_back(OutboundEvent::VerifyFailed {
+                    stream_id: p.what,
+                    error: S2sError::Timeout,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.queued_verifies.len() {
+            if expired(self.queued_verifies[i].deadline) {
+                let q = self.queued_verifies.remove(i);
+                self.events.push_back(OutboundEvent::VerifyFailed {
+                    stream_id: q.stream_id,
+                    error: S2sError::Timeout,
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// TLS is established after [`OutboundEvent::StartTls`]: the stream
+    /// restarts (a new header is in the output).
+    pub fn tls_established(&mut self, peer: PeerTls) {
+        if self.phase != Phase::TlsPending {
+            return;
+        }
+        self.tls = Some(peer);
+        self.framer = framer_for(self.settings.limits);
+        self.writer.restart();
+        self.open();
+    }
+
+    /// Sends a stanza once [`Ready`](OutboundEvent::Ready); false (nothing
+    /// sent) before, after the close, and on a verifier. Its `from` must be
+    /// one of the [authenticated domains](Self::authenticated_domains) and
+    /// its `to` at [`remote`](Self::remote).
+    pub fn send(&mut self, el: &Element) -> bool {
+        if self.phase != Phase::Ready || self.verifier {
+            return false;
+        }
+        self.writer.element(el, &mut self.out);
+        true
+    }
+
+    /// Sends a whitespace keepalive on an established stream.
+    pub fn keepalive(&mut self) {
+        if self.phase == Phase::Ready {
+            self.writer.keepalive(&mut self.out);
+        }
+    }
+
+    /// Asks to authenticate another of our domains to `remote` on this
+    /// stream (XEP-0220 §2.5.1, sender multiplexing), by dialback; the
+    /// answer is [`OutboundEvent::PairReady`] or
+    /// [`OutboundEvent::PairFailed`], due before `now` plus the timeout.
+    /// False (nothing sent) if the stream is not established, is a
+    /// verifier, dialback is not allowed or not supported by the peer, or
+    /// the pair is already authenticated or pending.
+    pub fn authenticate_additional(&mut self, local: DomainPart, now: Instant) -> bool {
+        let possible = self.phase == Phase::Ready
+            && !self.verifier
+            && self.settings.dialback_allowed
+            && self.peer_dialback
+            && !self.pairs.contains(&local)
+            && !self.pending_pairs.iter().any(|p| p.what == local.as_str());
+        if !possible {
+            return false;
+        }
+        self.send_db_result(local, now.checked_add(self.settings.timeout))
+    }
+
+    /// Asks `remote`'s Authoritative Server whether `key` is the dialback
+    /// key for the stream `stream_id` from `remote` to `local` (XEP-0220
+    /// §2.1.2); the answer is [`OutboundEvent::Verified`] or
+    /// [`OutboundEvent::VerifyFailed`], due before `now` plus the timeout.
+    /// Requests made before the stream is established wait for it. False
+    /// if the stream is closed or a request for `stream_id` is
+    /// outstanding.
+    pub fn verify(&mut self, stream_id: &str, key: &str, now: Instant) -> bool {
+        let outstanding = self.pending_verifies.iter().any(|p| p.what == stream_id)
+            || self
+                .queued_verifies
+                .iter()
+                .any(|q| q.stream_id == stream_id);
+        if self.phase == Phase::Closed || outstanding {
+            return false;
+        }
+        self.queued_verifies.push(QueuedVerify {
+            stream_id: stream_id.to_owned(),
+            key: key.to_owned(),
+            deadline: now.checked_add(self.settings.timeout),
+        });
+        if self.phase == Phase::Ready {
+            self.flush_verifies();
+        }
+        true
+    }
+
+    /// Closes the stream (`</stream:stream>`); the peer's close follows as
+    /// [`OutboundEvent::Closed`].
+    pub fn close(&mut self) {
+        if self.writer.is_open() {
+            self.writer.close(&mut self.out);
+        }
+    }
+
+    /// Sends a stream error and closes the stream (for example
+    /// `system-shutdown`); no event follows.
+    pub fn close_with(&mut self, error: StreamError) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.writer.is_open() {
+            self.writer.error(&error, &mut self.out);
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// The next event; `None` when more input (or TLS) is needed.
+    pub fn next_event(&mut self) -> Option<OutboundEvent> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
+                return None;
+            }
+            match self.framer.next_event() {
+                Ok(None) => return None,
+                Ok(Some(ev)) => self.on_event(ev),
+                Err(e) => {
+                    self.writer.error(&e.error, &mut self.out);
+                    self.fail(S2sError::Protocol(e.error));
+                }
+            }
+        }
+    }
+
+    /// Ends the stream: outstanding requests fail, then `Closed` (if it was
+    /// established) or `Failed`.
+    fn terminate(&mut self, peer_error: Option<StreamError>) {
+        let established = self.phase == Phase::Ready;
+        if self.writer.is_open() {
+            self.writer.close(&mut self.out);
+        }
+        self.phase = Phase::Closed;
+        self.fail_outstanding(&S2sError::Closed);
+        self.events.push_back(if established {
+            OutboundEvent::Closed { error: peer_error }
+        } else {
+            OutboundEvent::Failed(peer_error.map_or(S2sError::Closed, S2sError::StreamError))
+        });
+    }
+
+    fn fail(&mut self, e: S2sError) {
+        if self.writer.is_open() {
+            self.writer.close(&mut self.out);
+        }
+        self.phase = Phase::Closed;
+        self.fail_outstanding(&e);
+        self.events.push_back(OutboundEvent::Failed(e));
+    }
+
+    /// Pending requests fail with `error` (XEP-0220 §2.1.2: a closed
+    /// connection fails them).
+    fn fail_outstanding(&mut self, error: &S2sError) {
+        let pairs: Vec<_> = self.pending_pairs.drain(..).collect();
+        for p in pairs {
+            if self.method.is_some() {
+                self.pair_failed(&p.what, error.clone());
+            }
+        }
+        let verifies: Vec<String> = self
+            .pending_verifies
+            .drain(..)
+            .map(|p| p.what)
+            .chain(self.queued_verifies.drain(..).map(|q| q.stream_id))
+            .collect();
+        for stream_id in verifies {
+            self.events.push_back(OutboundEvent::VerifyFailed {
+                stream_id,
+                error: error.clone(),
+            });
+        }
+    }
+
+    fn pair_failed(&mut self, local: &str, error: S2sError) {
+        if let Ok(local) = DomainPart::new(local) {
+            self.events.push_back(OutboundEvent::PairFailed {
+                local,
+                remote: self.remote.clone(),
+                error,
+            });
+        }
+    }
+
+    fn violation(&mut self, condition: Condition, text: &str) {
+        let err = StreamError::new(condition).with_text(text);
+        if self.writer.is_open() {
+            self.writer.error(&err, &mut self.out);
+        }
+        self.fail(S2sError::Protocol(err));
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => {
+                if self.phase != Phase::AwaitHeader {
+                    return;
+                }
+                let Some(id) = h.id.filter(|id| !id.is_empty()) else {
+                    self.violation(Condition::InvalidXml, "the response header has no 'id'");
+                    return;
+                };
+                self.stream_id = Some(id);
+                self.header_dialback = h.dialback;
+                if h.version.is_none() {
+                    // RFC 6120 §4.7.5: a pre-1.0 server sends no features.
+                    self.on_features(None);
+                } else {
+                    self.phase = Phase::AwaitFeatures;
+                }
+            }
+            Event::Features(f) if self.phase == Phase::AwaitFeatures => self.on_features(Some(f)),
+            Event::Features(_) => self.violation(
+                Condition::UnsupportedStanzaType,
+                "unexpected stream features",
+            ),
+            Event::Keepalive => {}
+            Event::Error(e) => self.terminate(Some(e)),
+            Event::Closed => self.terminate(None),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_features(&mut self, f: Option<Features>) {
+        let starttls = f.as_ref().and_then(|f| f.starttls);
+        self.peer_dialback = self.header_dialback || f.as_ref().is_some_and(|f| f.dialback);
+        if self.tls.is_none() {
+            let plaintext_verify = self.verifier && self.settings.verify_without_tls;
+            let use_tls = match starttls {
+                Some(s) => s.required || !plaintext_verify,
+                None => false,
+            };
+            if use_tls {
+                self.writer
+                    .element(&Element::new("starttls", ns::TLS), &mut self.out);
+                self.phase = Phase::AwaitProceed;
+                return;
+            }
+            if self.settings.tls_required && !plaintext_verify {
+                self.fail(S2sError::TlsUnavailable);
+                return;
+            }
+        }
+        if self.verifier {
+            if !self.peer_dialback {
+                self.fail(S2sError::NoAuthMethod);
+                return;
+            }
+            self.established();
+            return;
+        }
+        if self.sasl_done {
+            self.ready(AuthMethod::External);
+            return;
+        }
+        let mechanisms = f.map(|f| f.mechanisms).unwrap_or_default();
+        let external = self.tls.is_some()
+            && self.settings.have_client_cert
+            && mechanisms.iter().any(|m| m == Mechanism::External.as_str());
+        if external {
+            // XEP-0178 §3: the authzid is the domain of our header's 'from'.
+            let config = ClientConfig {
+                authzid: Some(self.local.to_string()),
+                ..ClientConfig::external()
+            };
+            let conn = ClientConnection {
+                tls: true,
+                channel_binding: None,
+            };
+            let mut sasl = SaslClient::new(config, conn);
+            match sasl.start_mechanism(Mechanism::External, false) {
+                Ok(auth) => {
+                    self.writer.element(&auth, &mut self.out);
+                    self.sasl = Some(sasl);
+                    self.phase = Phase::Sasl;
+                }
+                Err(e) => self.fail(S2sError::Sasl(e)),
+            }
+            return;
+        }
+        self.start_dialback(None);
+    }
+
+    /// Dialback for the first pair, or the failure that nothing is left.
+    fn start_dialback(&mut self, sasl_failure: Option<crate::sasl::Failure>) {
+        if self.settings.dialback_allowed && self.peer_dialback {
+            self.send_db_result(self.local.clone(), None);
+            self.phase = Phase::Dialback;
+        } else {
+            self.fail(sasl_failure.map_or(S2sError::NoAuthMethod, S2sError::AuthFailed));
+        }
+    }
+
+    fn send_db_result(&mut self, local: DomainPart, deadline: Option<Instant>) -> bool {
+        let Some(id) = self.stream_id.as_deref() else {
+            return false;
+        };
+        let key = dialback::key(
+            &self.settings.dialback_secret,
+            self.remote.as_str(),
+            local.as_str(),
+            id,
+        );
+        let el = dialback::request(DbKind::Result, &local, &self.remote, None, &key);
+        self.writer.element(&el, &mut self.out);
+        self.pending_pairs.push(Pending {
+            what: local.to_string(),
+            deadline,
+        });
+        true
+    }
+
+    fn established(&mut self) {
+        self.phase = Phase::Ready;
+        self.deadline = None;
+        self.flush_verifies();
+    }
+
+    fn ready(&mut self, method: AuthMethod) {
+        self.method = Some(method);
+        if !self.pairs.contains(&self.local) {
+            self.pairs.push(self.local.clone());
+        }
+        self.events.push_back(OutboundEvent::Ready {
+            local: self.local.clone(),
+            remote: self.remote.clone(),
+            method,
+        });
+        self.established();
+    }
+
+    fn flush_verifies(&mut self) {
+        let queued: Vec<_> = self.queued_verifies.drain(..).collect();
+        for q in queued {
+            if !self.peer_dialback {
+                self.events.push_back(OutboundEvent::VerifyFailed {
+                    stream_id: q.stream_id,
+                    error: S2sError::NoAuthMethod,
+                });
+                continue;
+            }
+            let el = dialback::request(
+                DbKind::Verify,
+                &self.local,
+                &self.remote,
+                Some(&q.stream_id),
+                &q.key,
+            );
+            self.writer.element(&el, &mut self.out);
+            self.pending_verifies.push(Pending {
+                what: q.stream_id,
+                deadline: q.deadline,
+            });
+        }
+    }
+
+    fn on_element(&mut self, el: Element) {
+        match self.phase {
+            Phase::AwaitProceed => {
+                if el.is("proceed", ns::TLS) {
+                    self.framer = framer_for(self.settings.limits);
+                    self.phase = Phase::TlsPending;
+                    self.events.push_back(OutboundEvent::StartTls);
+                } else if el.is("failure", ns::TLS) {
+                    self.fail(S2sError::TlsRefused);
+                } else {
+                    self.violation(Condition::UnsupportedStanzaType, "expected <proceed/>");
+                }
+            }
+            Phase::Sasl if el.ns() == ns::SASL => self.on_sasl(&el),
+            Phase::Dialback | Phase::Ready if el.ns() == ns::DIALBACK => {
+                match DbElement::parse(&el) {
+                    Some(Ok(db)) => self.on_dialback(db),
+                    Some(Err(DbParseError::Addressing)) => self.violation(
+                        Condition::ImproperAddressing,
+                        "a dialback element needs 'from' and 'to' domains (and 'id')",
+                    ),
+                    Some(Err(DbParseError::BadType)) => {
+                        self.violation(Condition::InvalidXml, "unknown dialback 'type'")
+                    }
+                    None => {
+                        self.violation(Condition::UnsupportedStanzaType, "unknown dialback element")
+                    }
+                }
+            }
+            // Server-to-server streams carry stanzas one way only.
+            _ => self.violation(
+                Condition::UnsupportedStanzaType,
+                "unexpected element on an outgoing server stream",
+            ),
+        }
+    }
+
+    fn on_sasl(&mut self, el: &Element) {
+        let Some(sasl) = self.sasl.as_mut() else {
+            return;
+        };
+        match sasl.receive(el) {
+            Ok(ClientStep::Response(r)) => self.writer.element(&r, &mut self.out),
+            Ok(ClientStep::Abort { element, .. }) => self.writer.element(&element, &mut self.out),
+            Ok(ClientStep::Success) => {
+                self.sasl = None;
+                self.sasl_done = true;
+                // RFC 6120 §6.4.6: both sides restart.
+                self.framer.restart();
+                self.writer.restart();
+                self.open();
+            }
+            Ok(ClientStep::Failure(f)) => {
+                self.sasl = None;
+                self.sasl_failed = true;
+                self.start_dialback(Some(f));
+            }
+            Err(e) => self.fail(S2sError::Sasl(e)),
+        }
+    }
+
+    fn on_dialback(&mut self, db: DbElement) {
+        let Some(answer) = db.answer else {
+            // Requests come on the peer's own outgoing streams.
+            self.violation(
+                Condition::UnsupportedStanzaType,
+                "dialback requests are not accepted on an outgoing stream",
+            );
+            return;
+        };
+        if db.from != self.remote {
+            self.violation(
+                Condition::InvalidFrom,
+                "the dialback answer does not come from the peer's domain",
+            );
+            return;
+        }
+        match db.kind {
+            DbKind::Result => {
+                let Some(i) = self
+                    .pending_pairs
+                    .iter()
+                    .position(|p| p.what == db.to.as_str())
+                else {
+                    self.violation(
+                        Condition::UnsupportedStanzaType,
+                        "unsolicited dialback result",
+                    );
+                    return;
+                };
+                self.pending_pairs.remove(i);
+                self.on_db_result(db.to, answer);
+            }
+            DbKind::Verify => {
+                let id = db.id.unwrap_or_default();
+                let position = self.pending_verifies.iter().position(|p| p.what == id);
+                let (Some(i), true) = (position, db.to == self.local) else {
+                    self.violation(
+                        Condition::UnsupportedStanzaType,
+                        "unsolicited dialback verification",
+                    );
+                    return;
+                };
+                self.pending_verifies.remove(i);
+                self.events.push_back(match answer {
+                    DbType::Valid => OutboundEvent::Verified {
+                        stream_id: id,
+                        valid: true,
+                    },
+                    DbType::Invalid => OutboundEvent::Verified {
+                        stream_id: id,
+                        valid: false,
+                    },
+                    DbType::Error(c) => OutboundEvent::VerifyFailed {
+                        stream_id: id,
+                        error: S2sError::DialbackError(c),
+                    },
+                });
+            }
+        }
+    }
+
+    fn on_db_result(&mut self, local: DomainPart, answer: DbType) {
+        let first = self.method.is_none();
+        let error = match answer {
+            DbType::Valid if first => {
+                self.ready(AuthMethod::Dialback);
+                return;
+            }
+            DbType::Valid => {
+                self.pairs.push(local.clone());
+                self.events.push_back(OutboundEvent::PairReady {
+                    local,
+                    remote: self.remote.clone(),
+                });
+                return;
+            }
+            DbType::Invalid => S2sError::DialbackInvalid,
+            DbType::Error(c) => S2sError::DialbackError(c),
+        };
+        if first {
+            self.fail(error);
+        } else {
+            self.events.push_back(OutboundEvent::PairFailed {
+                local,
+                remote: self.remote.clone(),
+                error,
+            });
+        }
+    }
+}
