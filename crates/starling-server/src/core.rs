@@ -167,6 +167,10 @@ impl Core {
     /// Sends the error reply to a stanza back to its sender, local or
     /// remote (never for an error stanza).
     pub fn bounce_error(&self, el: &Element, err: StanzaError) {
+        // RFC 6120 §8.2.3: results and errors are never answered.
+        if el.name() == "iq" && matches!(el.attr("type"), Some("result" | "error")) {
+            return;
+        }
         if let Some(reply) = error_reply(el, &err, el.name() == "message") {
             if reply.attr("to").is_some() {
                 self.route(reply);
@@ -467,6 +471,11 @@ impl Core {
                 return Ok(());
             };
             if !item.ask {
+                if item.subscription.has_to() {
+                    // Already subscribed (the contact's server answered a
+                    // repeated request): confirm it, nothing changes.
+                    self.to_resources(user, &el);
+                }
                 return Ok(());
             }
             item.ask = false;

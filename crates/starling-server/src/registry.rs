@@ -16,6 +16,22 @@ use starling_stream::StreamError;
 use starling_xml::Element;
 use tokio::sync::{Notify, mpsc};
 
+/// A stanza that did not fit in its recipient's queue, held by the
+/// sending session until there is room (see [`SessionHandle::deliver`]).
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    pub(crate) jid: FullJid,
+    pub(crate) id: u64,
+    pub(crate) el: Element,
+}
+
+tokio::task_local! {
+    /// The stanzas the current session task must get into full queues
+    /// before it reads more from its own client (backpressure).
+    pub(crate) static BACKLOG: std::cell::RefCell<Vec<Held>>;
+}
+
 /// What is queued for a session.
 #[derive(Debug)]
 pub enum Outbound {
@@ -67,18 +83,51 @@ impl SessionHandle {
         (Arc::new(h), rx)
     }
 
-    /// Queues a stanza; a full queue closes the session (slow reader).
+    /// Queues a stanza.
+    ///
+    /// When the queue is full and the sender is a client session, the
+    /// stanza is handed to that session, which stops reading from its
+    /// client until the stanza fits (backpressure: a fast sender is slowed
+    /// down to the pace of its recipient); a recipient that makes a sender
+    /// wait for too long is closed as a slow reader. Other senders (the
+    /// server itself, federation) close a recipient whose queue is full.
     pub fn deliver(&self, el: Element) {
+        // Keep the order: once one stanza for this session waits, the
+        // following ones wait behind it.
+        let waiting = BACKLOG
+            .try_with(|b| b.borrow().iter().any(|h| h.tx.same_channel(&self.tx)))
+            .unwrap_or(false);
+        if waiting {
+            self.hold(el);
+            return;
+        }
         match self.tx.try_send(Outbound::Stanza(el)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(jid = %self.jid, "outbound queue full: closing the session");
-                self.request_close(
-                    StreamError::new(starling_stream::Condition::PolicyViolation)
-                        .with_text("too many stanzas waiting: the client reads too slowly"),
-                );
-            }
+            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(el))) => self.hold(el),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Hands a stanza for this (full) queue to the sending session, or, when
+    /// the sender is not a session, closes this one as a slow reader.
+    fn hold(&self, el: Element) {
+        let held = Held {
+            tx: self.tx.clone(),
+            jid: self.jid.clone(),
+            id: self.id,
+            el,
+        };
+        let mut held = Some(held);
+        let _ = BACKLOG.try_with(|b| {
+            if let Some(h) = held.take() {
+                b.borrow_mut().push(h);
+            }
+        });
+        if held.is_some() {
+            self.request_close(
+                StreamError::new(starling_stream::Condition::PolicyViolation)
+                    .with_text("too many stanzas waiting: the client reads too slowly"),
+            );
         }
     }
 
@@ -86,6 +135,7 @@ impl SessionHandle {
     pub fn request_close(&self, error: StreamError) {
         if let Ok(mut c) = self.close.lock() {
             if c.is_none() {
+                tracing::info!(jid = %self.jid, condition = error.condition.name(), "closing the session");
                 *c = Some(error);
             }
         }
@@ -271,6 +321,25 @@ mod tests {
         r.remove(&jid("a@x/1"), 2);
         r.remove(&jid("a@x/2"), 3);
         assert!(r.is_empty());
+    }
+
+    #[tokio::test]
+    async fn full_queue_holds_for_a_session_sender() {
+        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
+        let held = BACKLOG
+            .scope(std::cell::RefCell::new(Vec::new()), async {
+                a.deliver(Element::new("message", "jabber:client"));
+                a.deliver(Element::new("presence", "jabber:client"));
+                a.deliver(Element::new("iq", "jabber:client"));
+                BACKLOG.with(|b| b.take())
+            })
+            .await;
+        // The first fits; the others wait, in order; nobody is closed.
+        assert!(a.take_close().is_none());
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[0].el.name(), "presence");
+        assert_eq!(held[1].el.name(), "iq");
+        assert!(rx.try_recv().is_ok());
     }
 
     #[test]

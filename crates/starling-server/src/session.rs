@@ -22,13 +22,16 @@ use tracing::{debug, info, warn};
 use crate::config::ConflictPolicy;
 use crate::core::{Core, SessionState};
 use crate::net::Io;
-use crate::registry::{Insert, Outbound, SessionHandle};
+use crate::registry::{BACKLOG, Held, Insert, Outbound, SessionHandle};
 use crate::server::TlsSetup;
 
 /// Read buffer size: small, so that idle sessions stay small.
 const READ_CHUNK: usize = 4096;
 /// Offline messages sent per batch.
 const OFFLINE_BATCH: usize = 100;
+/// How long a sender waits for room in a recipient's full queue before
+/// the recipient is closed as a slow reader.
+const SLOW_READER_GRACE: Duration = Duration::from_secs(10);
 
 /// The negotiator's view of the server.
 struct Hooks {
@@ -194,7 +197,12 @@ pub(crate) async fn run(
         st: SessionState::default(),
         peer,
     };
-    conn.drive(&mut io, &mut neg, &setup, &mut shutdown).await;
+    BACKLOG
+        .scope(
+            std::cell::RefCell::new(Vec::new()),
+            conn.drive(&mut io, &mut neg, &setup, &mut shutdown),
+        )
+        .await;
     conn.finish();
     io.shutdown().await;
 }
@@ -265,7 +273,14 @@ impl Conn {
                             self.rx = Some(rx);
                         }
                     }
-                    ServerEvent::Stanza(el) => self.on_stanza(neg, el),
+                    ServerEvent::Stanza(el) => {
+                        self.on_stanza(neg, el);
+                        if BACKLOG.with(|b| !b.borrow().is_empty())
+                            && !self.flush_backlog(io, neg).await
+                        {
+                            return;
+                        }
+                    }
                     ServerEvent::Closed { peer_error } => {
                         if let Some(e) = peer_error {
                             debug!(peer = %self.peer, condition = e.condition.name(), "peer sent a stream error");
@@ -374,6 +389,62 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Waits until the stanzas this session's last stanza produced fit in
+    /// their recipients' full queues (reading nothing from our client
+    /// meanwhile, but still writing what is queued for it). A recipient
+    /// that does not make room within [`SLOW_READER_GRACE`] is closed.
+    /// False if our own connection failed.
+    async fn flush_backlog(&mut self, io: &mut Io, neg: &mut ServerNegotiator<Hooks>) -> bool {
+        let held: Vec<Held> = BACKLOG.with(|b| b.take());
+        let mut rx = self.rx.take();
+        let mut given_up: Vec<mpsc::Sender<Outbound>> = Vec::new();
+        let mut ok = true;
+        'each: for h in held {
+            if given_up.iter().any(|g| g.same_channel(&h.tx)) {
+                continue;
+            }
+            let deadline = tokio::time::Instant::now() + SLOW_READER_GRACE;
+            loop {
+                let own = async {
+                    match &mut rx {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    permit = h.tx.reserve() => {
+                        if let Ok(p) = permit {
+                            p.send(Outbound::Stanza(h.el));
+                        }
+                        continue 'each;
+                    }
+                    Some(Outbound::Stanza(o)) = own => {
+                        neg.send(&o);
+                        let out = neg.take_output();
+                        if io.write_all(&out).await.is_err() {
+                            ok = false;
+                            break 'each;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        if let Some(s) = self.core.registry.get(&h.jid) {
+                            if s.id == h.id {
+                                s.request_close(
+                                    StreamError::new(Condition::PolicyViolation)
+                                        .with_text("too many stanzas waiting: the client reads too slowly"),
+                                );
+                            }
+                        }
+                        given_up.push(h.tx.clone());
+                        continue 'each;
+                    }
+                }
+            }
+        }
+        self.rx = rx;
+        ok
     }
 
     /// Delivers stored messages after initial presence; each batch is

@@ -1,0 +1,886 @@
+//! Interop with a third-party client: slixmpp (Python) against the real
+//! `starling` binary.
+//!
+//! Each test starts its own server (`common::Server`), creates `alice` and
+//! `bob` with `starling user add`, and runs one scenario of
+//! `tests/slixmpp/interop.py` with the virtualenv's Python. The script
+//! connects over STARTTLS to 127.0.0.1, verifies the server's generated
+//! self-signed certificate (`certs/localhost.crt`, the only CA it trusts)
+//! for the name `localhost`, and prints one JSON object: named checks (each
+//! with what was expected, the RFC or XEP section, and what happened) and
+//! facts. A test passes when the script exits with 0 and every check it
+//! names passed; otherwise the failure shows the failed checks, the
+//! script's standard error, the tail of slixmpp's debug log (every stanza)
+//! and the server's log.
+//!
+//! The client comes from PyPI, pinned in `tests/slixmpp/requirements.txt`,
+//! installed once into `<target>/slixmpp-venv` (`python3 -m venv`, then
+//! pip) and reused while the pinned requirements are unchanged. When
+//! Python, venv or pip is missing, or the install fails, the tests print
+//! why and pass, unless `CI=true`: then they fail.
+//!
+//! ```sh
+//! cargo test -p starling-server --test slixmpp
+//! ```
+//!
+//! Set `STARLING_PYTHON` to use another interpreter than `python3` for the
+//! virtualenv.
+
+mod common;
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::Server;
+use common::support::{self, Finished, note, run_with_limit};
+
+/// The pinned client (its text is part of the venv's freshness stamp).
+const REQUIREMENTS: &str = include_str!("slixmpp/requirements.txt");
+
+/// The requirements file given to pip.
+const REQUIREMENTS_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/slixmpp/requirements.txt"
+);
+
+/// The scenarios.
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slixmpp/interop.py");
+
+/// The file in the venv recording the requirements it was made from.
+const STAMP: &str = "starling-requirements.txt";
+
+/// Passwords of the two accounts every scenario gets.
+const ALICE_PASSWORD: &str = "alice-Interop-Secret-1";
+const BOB_PASSWORD: &str = "bob-Interop-Secret-2";
+
+/// The script's limit for one wait or request (the machine is shared and
+/// small, so this is generous; it is never a measured duration).
+const STEP_TIMEOUT_SECS: u32 = 20;
+/// The script's limit for a whole scenario.
+const SCENARIO_TIMEOUT_SECS: u32 = 150;
+/// Ours for the script's process (after its own watchdog at +30 s).
+const PROCESS_LIMIT: Duration = Duration::from_secs(240);
+
+/// Lines of slixmpp's log shown with a failure.
+const LOG_TAIL_LINES: usize = 150;
+
+// ---------------------------------------------------------------------------
+// The tests
+
+/// Default mechanism choice: slixmpp takes the strongest it can do, which
+/// must be SCRAM-SHA-256 (its -PLUS forms need channel-binding data that
+/// Python's ssl module cannot give on TLS 1.3, so slixmpp skips them).
+#[test]
+fn login_starttls_scram_sha256() {
+    let Some(run) = Scenario::new("login").run() else {
+        return;
+    };
+    run.assert_checks(&LOGIN_CHECKS);
+    let mechanism = run.fact_str("mechanism");
+    assert!(
+        mechanism.is_some_and(|m| m == "SCRAM-SHA-256" || m == "SCRAM-SHA-256-PLUS"),
+        "mechanism used: {mechanism:?}"
+    );
+    let tls = run.fact_str("tls_version");
+    assert!(
+        tls.is_some_and(|v| v.starts_with("TLSv1.")),
+        "TLS version: {tls:?}"
+    );
+}
+
+#[test]
+fn login_starttls_scram_sha1() {
+    let Some(run) = Scenario::new("login")
+        .args(&["--mech", "SCRAM-SHA-1"])
+        .run()
+    else {
+        return;
+    };
+    run.assert_checks(&LOGIN_CHECKS);
+    assert_eq!(run.fact_str("mechanism"), Some("SCRAM-SHA-1"));
+}
+
+const LOGIN_CHECKS: [&str; 8] = [
+    "logged_in",
+    "tls_in_use",
+    "mechanism_used",
+    "scram_mechanisms_offered",
+    "server_signature_verified",
+    "bound_jid",
+    "ping_after_login",
+    "stream_close_acknowledged",
+];
+
+#[test]
+fn wrong_password_fails_auth() {
+    let Some(run) = Scenario::new("wrong-password").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "login_refused",
+        "failed_auth_event",
+        "failure_not_authorized",
+        "no_session",
+        "right_password_still_works",
+    ]);
+}
+
+#[test]
+fn roster_get_add_update_remove() {
+    let Some(run) = Scenario::new("roster").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "initial_roster_empty",
+        "add_push_result",
+        "add_push",
+        "roster_after_add",
+        "update_push_result",
+        "update_push",
+        "roster_after_update",
+        "remove_push_result",
+        "remove_push",
+        "roster_after_remove",
+        "roster_versioning",
+    ]);
+}
+
+#[test]
+fn subscription_alice_bob_both() {
+    let Some(run) = Scenario::new("subscription").run() else {
+        return;
+    };
+    let mut checks = vec![
+        "alice_logged_in",
+        "bob_logged_in",
+        "alice_online",
+        "bob_online",
+    ];
+    checks.extend(SUBSCRIPTION_STEPS);
+    checks.extend(["alice_roster_both", "bob_roster_both"]);
+    run.assert_checks(&checks);
+}
+
+/// The checks of the script's `befriend` (a mutual subscription).
+const SUBSCRIPTION_STEPS: [&str; 11] = [
+    "a_push_pending_out",
+    "b_gets_subscribe",
+    "b_push_from",
+    "a_gets_subscribed",
+    "a_push_to",
+    "a_gets_contact_presence",
+    "b_push_from_pending_out",
+    "a_gets_subscribe",
+    "a_push_both",
+    "b_push_both",
+    "b_gets_contact_presence",
+];
+
+#[test]
+fn presence_broadcast() {
+    let Some(run) = Scenario::new("presence").run() else {
+        return;
+    };
+    let setup: Vec<String> = SUBSCRIPTION_STEPS
+        .iter()
+        .map(|step| format!("setup_{step}"))
+        .collect();
+    let mut checks = vec![
+        "alice_logged_in",
+        "bob_logged_in",
+        "alice_online",
+        "bob_online",
+    ];
+    checks.extend(setup.iter().map(String::as_str));
+    checks.extend([
+        "bob_sees_away",
+        "bob_sees_available",
+        "bob_sees_unavailable",
+        "bob_sees_available_again",
+        "alice_gets_probe_answer",
+        "bob_sees_unavailable_on_disconnect",
+    ]);
+    run.assert_checks(&checks);
+}
+
+#[test]
+fn messages_both_ways() {
+    let Some(run) = Scenario::new("messages").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "bob_logged_in",
+        "alice_online",
+        "bob_online",
+        "alice_to_bob_bare",
+        "bob_to_alice_full",
+        "alice_to_bob_full",
+        "bob_to_alice_bare_normal",
+    ]);
+}
+
+#[test]
+fn offline_delivery_with_delay() {
+    let Some(run) = Scenario::new("offline").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "alice_online",
+        "messages_sent",
+        "bob_logged_in",
+        "not_before_presence",
+        "offline_chat_delivered",
+        "delay_stamp",
+        "offline_normal_delivered",
+        "bob_logged_in_again",
+        "delivered_once",
+    ]);
+    assert!(run.fact_str("delay_stamp").is_some(), "no delay stamp");
+}
+
+#[test]
+fn disco_info_of_the_server() {
+    let Some(run) = Scenario::new("disco-info").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "disco_info_result",
+        "disco_features",
+        "disco_identity",
+    ]);
+    let features = run.fact_strings("features");
+    for feature in [
+        "urn:xmpp:ping",
+        "jabber:iq:version",
+        "http://jabber.org/protocol/disco#info",
+    ] {
+        assert!(
+            features.iter().any(|f| f == feature),
+            "{feature} missing from {features:?}"
+        );
+    }
+}
+
+#[test]
+fn disco_items_of_the_server_and_account() {
+    let Some(run) = Scenario::new("disco-items").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "server_items_result",
+        "account_info_result",
+        "account_items_result",
+    ]);
+}
+
+#[test]
+fn ping_the_server() {
+    let Some(run) = Scenario::new("ping").run() else {
+        return;
+    };
+    run.assert_checks(&["logged_in", "ping_result"]);
+}
+
+#[test]
+fn software_version_of_the_server() {
+    let Some(run) = Scenario::new("version").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "version_result",
+        "version_name",
+        "version_version",
+    ]);
+    assert_eq!(run.fact_str("name"), Some("starling"));
+}
+
+#[test]
+fn unknown_iq_payload_is_service_unavailable() {
+    let Some(run) = Scenario::new("error-iq").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "unknown_get_service_unavailable",
+        "unknown_set_service_unavailable",
+    ]);
+}
+
+#[test]
+fn messages_nobody_can_receive_bounce() {
+    let Some(run) = Scenario::new("error-message").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "logged_in",
+        "nonexistent_user_service_unavailable",
+        "remote_domain_not_found",
+        "nonexistent_user_iq_service_unavailable",
+    ]);
+}
+
+// ---------------------------------------------------------------------------
+// Running a scenario
+
+/// One run of the script against a new server.
+struct Scenario {
+    name: &'static str,
+    args: Vec<String>,
+}
+
+impl Scenario {
+    fn new(name: &'static str) -> Scenario {
+        Scenario {
+            name,
+            args: Vec::new(),
+        }
+    }
+
+    fn args(mut self, args: &[&str]) -> Scenario {
+        self.args.extend(args.iter().map(|&a| a.to_owned()));
+        self
+    }
+
+    /// Starts a server with the two accounts and runs the scenario; `None`
+    /// when the client cannot be installed here (outside CI; the reason was
+    /// printed).
+    fn run(self) -> Option<Outcome> {
+        let python = venv_python()?;
+        let server = Server::start();
+        server.add_user(&format!("alice@{}", server.domain), ALICE_PASSWORD);
+        server.add_user(&format!("bob@{}", server.domain), BOB_PASSWORD);
+        let ca = server.cert_file(&server.domain);
+        assert!(
+            ca.is_file(),
+            "the server did not write its certificate to {}",
+            ca.display()
+        );
+        let log = server.dir.join(format!("slixmpp-{}.log", self.name));
+        let mut command = Command::new(&python);
+        command
+            .arg(SCRIPT)
+            .arg(self.name)
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg(server.c2s_port.to_string())
+            .arg("--domain")
+            .arg(&server.domain)
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--alice-password")
+            .arg(ALICE_PASSWORD)
+            .arg("--bob-password")
+            .arg(BOB_PASSWORD)
+            .arg("--step-timeout")
+            .arg(STEP_TIMEOUT_SECS.to_string())
+            .arg("--timeout")
+            .arg(SCENARIO_TIMEOUT_SECS.to_string())
+            .arg("--log")
+            .arg(&log)
+            .args(&self.args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1");
+        let finished = run_with_limit(&mut command, PROCESS_LIMIT)
+            .unwrap_or_else(|e| panic!("running the slixmpp script: {e}"));
+        let report = finished
+            .stdout
+            .lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with('{'))
+            .ok_or_else(|| "no JSON line on standard output".to_owned())
+            .and_then(|line| json::parse(line.trim()));
+        Some(Outcome {
+            scenario: self.name,
+            finished,
+            report,
+            log,
+            server,
+        })
+    }
+}
+
+/// What a scenario printed, with its server (kept running until the
+/// outcome is dropped, so that a failure prints the server's log too).
+struct Outcome {
+    scenario: &'static str,
+    finished: Finished,
+    report: Result<json::Value, String>,
+    log: PathBuf,
+    server: Server,
+}
+
+impl Outcome {
+    /// Asserts that the script succeeded and that each of `expected` was
+    /// checked and passed (so a scenario that silently skipped a check
+    /// fails too).
+    fn assert_checks(&self, expected: &[&str]) {
+        let mut problems = Vec::new();
+        if !self.finished.success() {
+            problems.push(match self.finished.code() {
+                Some(3) => "the scenario ran out of time (exit status 3)".to_owned(),
+                Some(code) => format!("the script exited with status {code}"),
+                None => "the script was killed at the time limit or by a signal".to_owned(),
+            });
+        }
+        let mut seen = Vec::new();
+        match &self.report {
+            Err(e) => problems.push(format!("cannot read the script's JSON: {e}")),
+            Ok(report) => {
+                if let Some(error) = report.get("error").and_then(json::Value::as_str) {
+                    problems.push(format!("the scenario stopped early: {error}"));
+                }
+                if report.get("ok").and_then(json::Value::as_bool) != Some(true) {
+                    problems.push("the script reports ok=false".to_owned());
+                }
+                for check in report.get("checks").map_or(&[][..], json::Value::as_array) {
+                    let name = check
+                        .get("name")
+                        .and_then(json::Value::as_str)
+                        .unwrap_or("?");
+                    let ok = check.get("ok").and_then(json::Value::as_bool) == Some(true);
+                    let detail = check
+                        .get("detail")
+                        .and_then(json::Value::as_str)
+                        .unwrap_or("");
+                    if !ok {
+                        problems.push(format!("FAILED check {name}: {detail}"));
+                    }
+                    seen.push(name.to_owned());
+                }
+            }
+        }
+        for name in expected {
+            if !seen.iter().any(|s| s == name) {
+                problems.push(format!("check {name} was not run"));
+            }
+        }
+        if problems.is_empty() {
+            return;
+        }
+        let mut message = format!(
+            "slixmpp scenario `{}` against starling failed:\n",
+            self.scenario
+        );
+        for p in &problems {
+            let _ = writeln!(message, "  - {p}");
+        }
+        let _ = write!(
+            message,
+            "--- script stdout ---\n{}--- script stderr ---\n{}--- last {LOG_TAIL_LINES} lines of slixmpp's log ({}) ---\n{}",
+            self.finished.stdout,
+            self.finished.stderr,
+            self.log.display(),
+            tail(&common::read_or_empty(&self.log), LOG_TAIL_LINES),
+        );
+        let _ = writeln!(message, "(server data in {})", self.server.dir.display());
+        panic!("{message}");
+    }
+
+    fn fact(&self, key: &str) -> Option<&json::Value> {
+        self.report.as_ref().ok()?.get("facts")?.get(key)
+    }
+
+    fn fact_str(&self, key: &str) -> Option<&str> {
+        self.fact(key).and_then(json::Value::as_str)
+    }
+
+    fn fact_strings(&self, key: &str) -> Vec<String> {
+        self.fact(key)
+            .map_or(&[][..], json::Value::as_array)
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    let mut out = all[start..].join("\n");
+    out.push('\n');
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The virtualenv
+
+/// The venv's Python, made once per test process; `None` (after a note)
+/// when it cannot be made here and this is not CI.
+fn venv_python() -> Option<PathBuf> {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match VENV.get_or_init(prepare_venv) {
+        Ok(python) => Some(python.clone()),
+        Err(e) if support::peers::in_ci() => {
+            panic!("slixmpp interop: cannot prepare the Python client (CI=true): {e}")
+        }
+        Err(e) => {
+            note(&format!(
+                "slixmpp interop skipped: cannot prepare the Python client: {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` when set, else
+/// `target` at the workspace root.
+fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+fn python_in(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+/// Whether `venv` was made from the current requirements and imports
+/// slixmpp.
+fn venv_is_current(venv: &Path) -> bool {
+    if fs::read_to_string(venv.join(STAMP)).ok().as_deref() != Some(REQUIREMENTS) {
+        return false;
+    }
+    let mut command = Command::new(python_in(venv));
+    command.args(["-c", "import slixmpp"]);
+    run_with_limit(&mut command, Duration::from_secs(60)).is_ok_and(|f| f.success())
+}
+
+/// Reuses `<target>/slixmpp-venv` when current; otherwise builds a new one
+/// beside it and moves it into place (so that concurrent test processes
+/// never see a half-made venv).
+fn prepare_venv() -> Result<PathBuf, String> {
+    let target = target_dir();
+    let venv = target.join("slixmpp-venv");
+    if venv_is_current(&venv) {
+        return Ok(python_in(&venv));
+    }
+    fs::create_dir_all(&target).map_err(|e| format!("creating {}: {e}", target.display()))?;
+    let building = target.join(format!("slixmpp-venv.building-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&building);
+    let result = build_venv(&building);
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&building);
+        return Err(e);
+    }
+    if venv.exists() && !venv_is_current(&venv) {
+        // Stale (other requirements) or broken.
+        let _ = fs::remove_dir_all(&venv);
+    }
+    if fs::rename(&building, &venv).is_err() {
+        // Another process put a venv there first; use it if it is current.
+        let _ = fs::remove_dir_all(&building);
+        if !venv_is_current(&venv) {
+            return Err(format!("cannot move the new venv to {}", venv.display()));
+        }
+    }
+    if venv_is_current(&venv) {
+        Ok(python_in(&venv))
+    } else {
+        Err(format!(
+            "the venv at {} does not import slixmpp after installing",
+            venv.display()
+        ))
+    }
+}
+
+fn build_venv(dir: &Path) -> Result<(), String> {
+    let python = env::var("STARLING_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let mut command = Command::new(&python);
+    command.args(["-m", "venv"]).arg(dir);
+    let made = run_with_limit(&mut command, Duration::from_secs(300))?;
+    if !made.success() {
+        return Err(format!(
+            "`{python} -m venv {}` failed: {}",
+            dir.display(),
+            made.describe()
+        ));
+    }
+    let mut command = Command::new(python_in(dir));
+    command
+        .args(["-m", "pip", "install"])
+        .args(["--disable-pip-version-check", "--no-input", "--quiet"])
+        .arg("-r")
+        .arg(REQUIREMENTS_FILE)
+        .env("PIP_NO_INPUT", "1");
+    let installed = run_with_limit(&mut command, Duration::from_secs(600))?;
+    if !installed.success() {
+        return Err(format!(
+            "pip install -r {REQUIREMENTS_FILE} failed: {}",
+            installed.describe()
+        ));
+    }
+    fs::write(dir.join(STAMP), REQUIREMENTS)
+        .map_err(|e| format!("writing {}: {e}", dir.join(STAMP).display()))
+}
+
+// ---------------------------------------------------------------------------
+// JSON (the script's report; the crate has no JSON dependency)
+
+mod json {
+    /// A JSON value.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) enum Value {
+        Null,
+        Bool(bool),
+        Number(f64),
+        String(String),
+        Array(Vec<Value>),
+        Object(Vec<(String, Value)>),
+    }
+
+    impl Value {
+        pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+            match self {
+                Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+
+        pub(crate) fn as_str(&self) -> Option<&str> {
+            match self {
+                Value::String(s) => Some(s),
+                _ => None,
+            }
+        }
+
+        pub(crate) fn as_bool(&self) -> Option<bool> {
+            match self {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            }
+        }
+
+        pub(crate) fn as_array(&self) -> &[Value] {
+            match self {
+                Value::Array(items) => items,
+                _ => &[],
+            }
+        }
+    }
+
+    /// Parses one JSON document.
+    pub(crate) fn parse(text: &str) -> Result<Value, String> {
+        let mut parser = Parser {
+            bytes: text.as_bytes(),
+            pos: 0,
+        };
+        let value = parser.value(0)?;
+        parser.skip_ws();
+        if parser.pos != parser.bytes.len() {
+            return Err(parser.error("trailing characters"));
+        }
+        Ok(value)
+    }
+
+    struct Parser<'a> {
+        bytes: &'a [u8],
+        pos: usize,
+    }
+
+    impl Parser<'_> {
+        fn error(&self, what: &str) -> String {
+            format!("JSON: {what} at byte {}", self.pos)
+        }
+
+        fn skip_ws(&mut self) {
+            while self
+                .bytes
+                .get(self.pos)
+                .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                self.pos += 1;
+            }
+        }
+
+        fn eat(&mut self, byte: u8) -> Result<(), String> {
+            self.skip_ws();
+            if self.bytes.get(self.pos) == Some(&byte) {
+                self.pos += 1;
+                Ok(())
+            } else {
+                Err(self.error(&format!("expected `{}`", char::from(byte))))
+            }
+        }
+
+        fn literal(&mut self, word: &str, value: Value) -> Result<Value, String> {
+            if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+                self.pos += word.len();
+                Ok(value)
+            } else {
+                Err(self.error("unknown literal"))
+            }
+        }
+
+        fn value(&mut self, depth: usize) -> Result<Value, String> {
+            if depth > 64 {
+                return Err(self.error("nested too deeply"));
+            }
+            self.skip_ws();
+            match self.bytes.get(self.pos) {
+                None => Err(self.error("unexpected end")),
+                Some(b'{') => {
+                    self.pos += 1;
+                    let mut members = Vec::new();
+                    self.skip_ws();
+                    if self.bytes.get(self.pos) == Some(&b'}') {
+                        self.pos += 1;
+                        return Ok(Value::Object(members));
+                    }
+                    loop {
+                        self.skip_ws();
+                        let key = self.string()?;
+                        self.eat(b':')?;
+                        members.push((key, self.value(depth + 1)?));
+                        self.skip_ws();
+                        match self.bytes.get(self.pos) {
+                            Some(b',') => self.pos += 1,
+                            Some(b'}') => {
+                                self.pos += 1;
+                                return Ok(Value::Object(members));
+                            }
+                            _ => return Err(self.error("expected `,` or `}`")),
+                        }
+                    }
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    let mut items = Vec::new();
+                    self.skip_ws();
+                    if self.bytes.get(self.pos) == Some(&b']') {
+                        self.pos += 1;
+                        return Ok(Value::Array(items));
+                    }
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        self.skip_ws();
+                        match self.bytes.get(self.pos) {
+                            Some(b',') => self.pos += 1,
+                            Some(b']') => {
+                                self.pos += 1;
+                                return Ok(Value::Array(items));
+                            }
+                            _ => return Err(self.error("expected `,` or `]`")),
+                        }
+                    }
+                }
+                Some(b'"') => self.string().map(Value::String),
+                Some(b't') => self.literal("true", Value::Bool(true)),
+                Some(b'f') => self.literal("false", Value::Bool(false)),
+                Some(b'n') => self.literal("null", Value::Null),
+                Some(_) => self.number(),
+            }
+        }
+
+        fn number(&mut self) -> Result<Value, String> {
+            let start = self.pos;
+            while self.bytes.get(self.pos).is_some_and(|b| {
+                b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')
+            }) {
+                self.pos += 1;
+            }
+            std::str::from_utf8(&self.bytes[start..self.pos])
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .map(Value::Number)
+                .ok_or_else(|| self.error("bad number"))
+        }
+
+        fn hex4(&mut self) -> Result<u32, String> {
+            let digits = self
+                .bytes
+                .get(self.pos..self.pos + 4)
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| u32::from_str_radix(d, 16).ok())
+                .ok_or_else(|| self.error("bad \\u escape"))?;
+            self.pos += 4;
+            Ok(digits)
+        }
+
+        fn string(&mut self) -> Result<String, String> {
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return Err(self.error("expected a string"));
+            }
+            self.pos += 1;
+            let mut out = Vec::new();
+            loop {
+                let Some(&byte) = self.bytes.get(self.pos) else {
+                    return Err(self.error("unterminated string"));
+                };
+                self.pos += 1;
+                match byte {
+                    b'"' => break,
+                    b'\\' => {
+                        let Some(&escape) = self.bytes.get(self.pos) else {
+                            return Err(self.error("unterminated escape"));
+                        };
+                        self.pos += 1;
+                        let c = match escape {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => {
+                                let first = self.hex4()?;
+                                let code = if (0xD800..0xDC00).contains(&first)
+                                    && self.bytes[self.pos..].starts_with(b"\\u")
+                                {
+                                    self.pos += 2;
+                                    let second = self.hex4()?;
+                                    0x10000
+                                        + ((first - 0xD800) << 10)
+                                        + (second.wrapping_sub(0xDC00) & 0x3FF)
+                                } else {
+                                    first
+                                };
+                                char::from_u32(code).unwrap_or('\u{FFFD}')
+                            }
+                            _ => return Err(self.error("unknown escape")),
+                        };
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    _ => out.push(byte),
+                }
+            }
+            String::from_utf8(out).map_err(|_| self.error("invalid UTF-8"))
+        }
+    }
+
+    #[test]
+    fn parses_a_report() {
+        let v = parse(
+            r#"{"ok": true, "error": null, "checks": [{"name": "a\u00e9\ud83d\ude00", "n": -1.5e2}], "facts": {}}"#,
+        )
+        .expect("valid JSON");
+        assert_eq!(v.get("ok").and_then(Value::as_bool), Some(true));
+        assert_eq!(v.get("error"), Some(&Value::Null));
+        let checks = v.get("checks").map(Value::as_array).expect("checks");
+        assert_eq!(
+            checks[0].get("name").and_then(Value::as_str),
+            Some("aé\u{1F600}")
+        );
+        assert_eq!(checks[0].get("n"), Some(&Value::Number(-150.0)));
+        assert!(parse("{\"a\": }").is_err());
+        assert!(parse("[1, 2] x").is_err());
+    }
+}
