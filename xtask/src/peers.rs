@@ -29,6 +29,20 @@ pub(crate) const PROGRAMS: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
 ];
 
+/// Debian packages the tests need that install no program: Prosody's DNS
+/// library (a "Recommends" of prosody; the federation tests point it at a
+/// DNS responder on loopback).
+pub(crate) const LIBRARIES: &[&str] = &["lua-unbound"];
+
+/// Whether a Debian package is installed (`dpkg-query`).
+fn package_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
 /// The ports that the system daemons listen on by default.
 pub(crate) const SYSTEM_PORTS: [u16; 3] = [5222, 5269, 5280];
 
@@ -89,7 +103,12 @@ pub(crate) fn outcome(result: Result<()>, ci: bool) -> Result<()> {
 fn ensure() -> Result<()> {
     let dirs = search_dirs();
     let missing = missing_programs(&dirs, is_executable);
-    if missing.is_empty() {
+    let missing_libraries: Vec<&str> = LIBRARIES
+        .iter()
+        .copied()
+        .filter(|p| !package_installed(p))
+        .collect();
+    if missing.is_empty() && missing_libraries.is_empty() {
         for (program, _) in PROGRAMS {
             if let Some(path) = find(&dirs, program, is_executable) {
                 println!("{program}: {}", path.display());
@@ -98,8 +117,17 @@ fn ensure() -> Result<()> {
         report_versions();
         return Ok(());
     }
-    println!("missing: {}", missing.join(", "));
-    let packages = packages_for(&missing);
+    println!(
+        "missing: {}",
+        missing
+            .iter()
+            .chain(missing_libraries.iter())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut packages = packages_for(&missing);
+    packages.extend(missing_libraries.iter().copied());
     let wanted = packages.join(" ");
     if !is_root() {
         bail!("cannot install as a non-root user; run `sudo apt-get install -y {wanted}`");

@@ -16,7 +16,7 @@ mod common;
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Instant;
 
-use common::fed::{Dns, FedServer, TestCa};
+use common::fed::{Dns, FedServer, TestCa, closed_port};
 use common::raw::Io;
 use common::{
     WAIT, bare, blocking, body, jid, send_marker, until_marker, wait_all, wait_body, wait_for,
@@ -656,7 +656,7 @@ fn iq_condition(r: Result<std::time::Duration, Error>) -> StanzaErrorCondition {
 /// a message and an iq.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_remote_server_bounces() {
-    let closed = common::free_ports(1).expect("a free port")[0];
+    let (closed, _closed_hold) = closed_port();
     // Connections complete in the kernel's backlog; nothing is ever read or
     // written.
     let silent = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a listener");
@@ -723,7 +723,7 @@ async fn an_unreachable_remote_server_bounces() {
 #[tokio::test(flavor = "multi_thread")]
 async fn srv_records_locate_the_remote_server() {
     let dns = Dns::start();
-    let closed = common::free_ports(1).expect("a free port")[0];
+    let (closed, _closed_hold) = closed_port();
     let mut a = FedServer::new(A);
     let mut b = FedServer::new(B);
     a.name_servers = vec![dns.addr];

@@ -34,7 +34,7 @@ use rcgen::{
 use starling_client::{Client, ClientBuilder};
 use starling_jid::Jid;
 
-use super::support::peers::{find_program, free_ports, in_ci};
+use super::support::peers::{find_program, in_ci};
 use super::support::{Finished, note, run_with_limit};
 use super::{WAIT, presence, starling_bin, within};
 
@@ -81,6 +81,77 @@ fn remove_dir(dir: &Path) {
     } else {
         let _ = fs::remove_dir_all(dir);
     }
+}
+
+/// The kernel's range of ephemeral ports (`ip_local_port_range`).
+fn ephemeral_range() -> (u16, u16) {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(str::parse::<u16>);
+            Some((it.next()?.ok()?, it.next()?.ok()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// `count` distinct free ports of 127.0.0.1 outside the ephemeral range,
+/// each held by a listener of ours until the caller drops it (just before
+/// the server that will use it starts).
+///
+/// A port that a listener bound to port 0 got comes from the ephemeral
+/// range, where any outgoing connection of this busy machine (s2s, c2s,
+/// DNS, other tests) may take it as its source port before the server
+/// binds it; and these servers are configured with each other's ports
+/// before they start. So: ports where the kernel never hands out source
+/// ports, never twice in this process, and held until needed.
+pub fn reserve_ports(count: usize) -> (Vec<u16>, Vec<std::net::TcpListener>) {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let (low, high) = ephemeral_range();
+    let (from, to) = if low > 12_000 {
+        (10_000u32, u32::from(low) - 1)
+    } else {
+        (u32::from(high) + 1, 65_000)
+    };
+    assert!(from + 1000 < to, "no room for ports outside {low}-{high}");
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ u64::from(unique()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut given = GIVEN.lock().expect("the ports given");
+    let mut held = Vec::new();
+    for _ in 0..10_000 {
+        if held.len() == count {
+            break;
+        }
+        // xorshift64*
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        let r = seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let port = u16::try_from(from + (r >> 33) as u32 % (to - from)).expect("a port");
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(l) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            given.push(port);
+            held.push((port, l));
+        }
+    }
+    assert_eq!(held.len(), count, "cannot find {count} free ports");
+    held.into_iter().unzip()
+}
+
+/// A port of 127.0.0.1 where nothing listens and nothing else can: a socket
+/// bound to it without listening (connections get refused), held as long
+/// as the returned socket lives.
+pub fn closed_port() -> (u16, tokio::net::TcpSocket) {
+    let (ports, holds) = reserve_ports(1);
+    drop(holds);
+    let sock = tokio::net::TcpSocket::new_v4().expect("a socket");
+    sock.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0])))
+        .expect("binding the reserved port");
+    (ports[0], sock)
 }
 
 /// Waits until each of `ports` on 127.0.0.1 accepts a TCP connection; an
@@ -270,6 +341,8 @@ pub struct FedServer {
     /// `s2s.connect_timeout` in seconds, if set.
     pub connect_timeout: Option<u64>,
     log: PathBuf,
+    /// The reserved ports, held until the server starts.
+    holds: Vec<std::net::TcpListener>,
     child: Option<Child>,
 }
 
@@ -278,7 +351,7 @@ impl FedServer {
     /// dialback secret, generated certificates, STARTTLS s2s, TLS required.
     pub fn new(domain: &str) -> FedServer {
         let dir = make_dir("starling");
-        let ports = free_ports(3).expect("free ports");
+        let (ports, holds) = reserve_ports(3);
         FedServer {
             domain: domain.to_owned(),
             config: dir.join("starling.toml"),
@@ -298,6 +371,7 @@ impl FedServer {
             require_tls: true,
             dialback: true,
             connect_timeout: None,
+            holds,
             child: None,
         }
     }
@@ -396,6 +470,8 @@ impl FedServer {
             .append(true)
             .open(&self.log)
             .expect("creating the log file");
+        // Free the reserved ports for the server, at the last moment.
+        self.holds.clear();
         let mut cmd = self.command();
         cmd.arg("serve")
             .stdin(Stdio::null())
@@ -814,7 +890,7 @@ impl FedProsody {
             return Ok(None);
         }
         let dir = make_dir("prosody");
-        let ports = free_ports(2)?;
+        let (ports, holds) = reserve_ports(2);
         let mut p = FedProsody {
             domain: opts.domain.clone(),
             c2s_port: ports[0],
@@ -884,6 +960,7 @@ impl FedProsody {
             .arg(p.dir.join("prosody.cfg.lua"))
             .stdout(out)
             .stderr(err);
+        drop(holds);
         p.child = Some(
             cmd.spawn()
                 .map_err(|e| format!("cannot start {cmd:?}: {e}"))?,

@@ -82,7 +82,9 @@ impl Server {
     /// Starts a server with `options`, waits until it accepts connections.
     pub fn start_with(options: Options) -> Server {
         let dir = temp_dir();
-        let ports = free_ports(2).expect("free ports");
+        // Ports outside the ephemeral range, held until just before the
+        // server starts (see `fed::reserve_ports`).
+        let (ports, holds) = fed::reserve_ports(2);
         let domains = if options.domains.is_empty() {
             vec!["localhost".to_owned()]
         } else {
@@ -110,6 +112,7 @@ impl Server {
             child: None,
             stderr: None,
         };
+        drop(holds);
         server.launch();
         server
     }
