@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use starling_client::{Client, ClientBuilder};
 use starling_jid::Jid;
 
-pub use support::peers::free_ports;
 
 /// The binary under test.
 pub fn starling_bin() -> &'static str {
