@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use starling_client::{Client, ClientBuilder};
 use starling_jid::Jid;
 
-
 /// The binary under test.
 pub fn starling_bin() -> &'static str {
     env!("CARGO_BIN_EXE_starling")
