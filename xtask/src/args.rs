@@ -1,5 +1,7 @@
 //! Hand-written command-line parsing for `cargo xtask`.
 
+use std::time::Duration;
+
 use crate::util::Result;
 
 /// Default number of seconds each target runs under `cargo xtask fuzz`.
@@ -18,6 +20,8 @@ pub(crate) enum Command {
     Bench(BenchOptions),
     /// `cargo xtask layering`.
     Layering,
+    /// `cargo xtask load`.
+    Load(LoadOptions),
 }
 
 /// Options of `cargo xtask ci`.
@@ -59,6 +63,57 @@ pub(crate) struct BenchOptions {
     pub(crate) criterion_args: Vec<String>,
 }
 
+/// The servers `cargo xtask load` knows, in the order it runs them.
+pub(crate) const LOAD_SERVERS: [&str; 2] = ["starling", "prosody"];
+
+/// The offered message rates (messages/s) of `cargo xtask load --saturation`.
+pub(crate) const DEFAULT_STEPS: [u64; 18] = [
+    1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 40_000,
+    50_000, 60_000, 80_000, 100_000, 130_000, 160_000,
+];
+
+/// Options of `cargo xtask load`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadOptions {
+    /// Number of simultaneous users.
+    pub(crate) users: usize,
+    /// Logins started per second.
+    pub(crate) login_rate: u32,
+    /// Time between two messages of one user.
+    pub(crate) interval: Duration,
+    /// Length of the message phase.
+    pub(crate) duration: Duration,
+    /// The servers to measure, from [`LOAD_SERVERS`], in the order given.
+    pub(crate) servers: Vec<String>,
+    /// Ramp the message rate instead of the fixed-rate scenario.
+    pub(crate) saturation: bool,
+    /// The p99 delivery latency a saturation step may reach and still pass.
+    pub(crate) max_p99: Duration,
+    /// The offered total message rates of the saturation ramp.
+    pub(crate) steps: Vec<u64>,
+    /// Length of each saturation step.
+    pub(crate) step_duration: Duration,
+    /// Do not build anything (use the binaries already built).
+    pub(crate) no_build: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            users: 1000,
+            login_rate: 200,
+            interval: Duration::from_secs(1),
+            duration: Duration::from_secs(20),
+            servers: LOAD_SERVERS.map(str::to_owned).to_vec(),
+            saturation: false,
+            max_p99: Duration::from_millis(100),
+            steps: DEFAULT_STEPS.to_vec(),
+            step_duration: Duration::from_secs(8),
+            no_build: false,
+        }
+    }
+}
+
 /// Parses the arguments that follow `cargo xtask`.
 pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     let mut args = args.into_iter();
@@ -74,6 +129,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         "ci" => parse_ci(parser).map(Command::Ci),
         "fuzz" => parse_fuzz(parser).map(Command::Fuzz),
         "bench" => parse_bench(parser).map(Command::Bench),
+        "load" => parse_load(parser).map(Command::Load),
         "layering" => {
             parser.no_more()?;
             Ok(Command::Layering)
@@ -166,6 +222,90 @@ fn parse_bench(mut parser: Parser<impl Iterator<Item = String>>) -> Result<Bench
         );
     }
     Ok(options)
+}
+
+fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOptions> {
+    let mut options = LoadOptions::default();
+    while let Some(arg) = parser.next_arg()? {
+        match arg {
+            Arg::Option(name, inline) => {
+                if matches!(name.as_str(), "--saturation" | "--no-build") {
+                    parser.flag(&name, inline)?;
+                    if name == "--saturation" {
+                        options.saturation = true;
+                    } else {
+                        options.no_build = true;
+                    }
+                    continue;
+                }
+                let value = parser.value(&name, inline)?;
+                match name.as_str() {
+                    "--users" | "-n" => options.users = parse_count(&name, &value)?,
+                    "--login-rate" => {
+                        options.login_rate = u32::try_from(parse_count(&name, &value)?)
+                            .map_err(|_| format!("{name}: `{value}` is too large"))?;
+                    }
+                    "--interval" => options.interval = parse_duration(&name, &value)?,
+                    "--duration" => options.duration = parse_duration(&name, &value)?,
+                    "--step-duration" => options.step_duration = parse_duration(&name, &value)?,
+                    "--max-p99-ms" => {
+                        options.max_p99 =
+                            Duration::from_secs_f64(parse_positive(&name, &value)? / 1e3);
+                    }
+                    "--servers" => {
+                        let servers: Vec<String> = split_list(&value).collect();
+                        if let Some(bad) =
+                            servers.iter().find(|s| !LOAD_SERVERS.contains(&s.as_str()))
+                        {
+                            bail!(
+                                "{name}: unknown server `{bad}` (known: {})",
+                                LOAD_SERVERS.join(", ")
+                            );
+                        }
+                        if servers.is_empty() {
+                            bail!("{name}: no server named");
+                        }
+                        options.servers = servers;
+                        options.servers.dedup();
+                    }
+                    "--steps" => {
+                        options.steps = split_list(&value)
+                            .map(|step| parse_count(&name, &step).map(|n| n as u64))
+                            .collect::<Result<_>>()?;
+                        if options.steps.is_empty() {
+                            bail!("{name}: no rate given");
+                        }
+                    }
+                    _ => return Err(parser.unknown(&name)),
+                }
+            }
+            Arg::Positional(value) => bail!("`load` takes no argument `{value}`"),
+            Arg::Rest(_) => bail!("`load` takes no arguments after `--`"),
+        }
+    }
+    Ok(options)
+}
+
+/// Parses a positive whole number.
+fn parse_count(what: &str, value: &str) -> Result<usize> {
+    match value.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("{what}: expected a positive whole number, got `{value}`"),
+    }
+}
+
+/// Parses a positive finite number.
+fn parse_positive(what: &str, value: &str) -> Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x < 1e9 => Ok(x),
+        _ => bail!("{what}: expected a positive number, got `{value}`"),
+    }
+}
+
+/// Parses a positive number of seconds, with a fraction if wanted.
+fn parse_duration(what: &str, value: &str) -> Result<Duration> {
+    let seconds = value.trim().strip_suffix('s').unwrap_or(value.trim());
+    Ok(Duration::from_secs_f64(parse_positive(what, seconds)?))
 }
 
 /// One command-line argument, classified.
@@ -345,6 +485,45 @@ mod tests {
         assert!(parse_str("bench xml --report").is_err());
         assert!(parse_str("bench a b").is_err());
         assert!(parse_str("bench --quick=1").is_err());
+    }
+
+    #[test]
+    fn load_defaults_and_options() {
+        assert_eq!(
+            parse_str("load").unwrap(),
+            Command::Load(LoadOptions::default())
+        );
+        let Command::Load(options) = parse_str(
+            "load --users 5000 --login-rate=400 --interval 0.5 --duration 30s \
+             --servers prosody --saturation --max-p99-ms 50 --steps 1000,3000 \
+             --step-duration 5 --no-build",
+        )
+        .unwrap() else {
+            panic!("not load");
+        };
+        assert_eq!(options.users, 5000);
+        assert_eq!(options.login_rate, 400);
+        assert_eq!(options.interval, Duration::from_millis(500));
+        assert_eq!(options.duration, Duration::from_secs(30));
+        assert_eq!(options.servers, ["prosody"]);
+        assert!(options.saturation);
+        assert_eq!(options.max_p99, Duration::from_millis(50));
+        assert_eq!(options.steps, [1000, 3000]);
+        assert_eq!(options.step_duration, Duration::from_secs(5));
+        assert!(options.no_build);
+    }
+
+    #[test]
+    fn load_rejects_bad_input() {
+        assert!(parse_str("load --users 0").is_err());
+        assert!(parse_str("load --users many").is_err());
+        assert!(parse_str("load --interval -1").is_err());
+        assert!(parse_str("load --interval nan").is_err());
+        assert!(parse_str("load --servers ejabberd").is_err());
+        assert!(parse_str("load --servers ,").is_err());
+        assert!(parse_str("load --saturation=yes").is_err());
+        assert!(parse_str("load --steps").is_err());
+        assert!(parse_str("load extra").is_err());
     }
 
     #[test]

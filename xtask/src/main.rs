@@ -7,6 +7,7 @@
 //! - `fuzz`: run the cargo-fuzz targets for a while and report what they did;
 //! - `bench`: run the criterion benchmarks and print comparison tables;
 //! - `layering`: check the crate layering rules;
+//! - `load`: a load benchmark of the Starling server against Prosody;
 //! - `peers`: install the XMPP servers the interop tests run against.
 //!
 //! `cargo xtask help` prints the full usage.
@@ -28,6 +29,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod layering;
+mod load;
 mod peers;
 mod util;
 
@@ -68,6 +70,25 @@ Commands:
       Check the crate layering rules: Starling crates depend only on earlier
       layers (xml, jid, stream, stanza, auth, client, server) and the lower
       crates pull in no async runtime, TLS or DNS resolver.
+
+  load [--users N] [--login-rate R] [--interval T] [--duration D]
+       [--servers LIST] [--saturation] [--max-p99-ms MS] [--steps RATES]
+       [--step-duration S] [--no-build]
+      Load benchmark: build Starling (and this tool) in release, then run
+      the same scenario against each server of LIST (default
+      starling,prosody), each started on 127.0.0.1 from a private
+      configuration, and print a comparison table. N users (default 1000)
+      log in over STARTTLS with SCRAM-SHA-1 at R logins/s (default 200) and
+      send initial presence; then each sends a chat message every T seconds
+      (default 1) to a random online user, for D seconds (default 20).
+      Reports delivered messages/s, delivery latency (median, p99), login
+      latency, the server's RSS (peak, per connection) and CPU time.
+      --saturation  instead of the message phase, offer RATES in turn
+                    (total msg/s, default 1000,1500,2000,3000,...,160000;
+                    S seconds each, default 8) until two steps in a row
+                    fail, and report the highest rate each server delivers
+                    at >= 95% with a p99 under MS milliseconds (default 100).
+      --no-build    use the binaries already in target/release.
 
   peers
       Install the XMPP servers that the interop tests run against (prosody,
@@ -122,6 +143,7 @@ fn run(command: Command) -> Result<bool> {
         Command::Ci(options) => ci::run(&options),
         Command::Fuzz(options) => fuzz::run(&options),
         Command::Bench(options) => bench::run(&options),
+        Command::Load(options) => load::run(&options),
         Command::Layering => {
             let violations = layering::check(&util::workspace_root())?;
             Ok(violations == 0)

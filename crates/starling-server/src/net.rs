@@ -27,6 +27,48 @@ impl Io {
         }
     }
 
+    /// Waits until a read will make progress, then reads into a buffer
+    /// made for this read only: an idle connection holds no read buffer.
+    /// An empty result is the end of the stream.
+    pub(crate) async fn read_chunk(&mut self, max: usize) -> std::io::Result<Vec<u8>> {
+        match self {
+            Io::Plain(s) => loop {
+                s.readable().await?;
+                let mut buf = vec![0u8; max];
+                match s.try_read(&mut buf) {
+                    Ok(n) => {
+                        buf.truncate(n);
+                        return Ok(buf);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+            Io::ServerTls(s) => {
+                // Decrypted bytes may already wait inside rustls.
+                let pending = s
+                    .get_mut()
+                    .1
+                    .process_new_packets()
+                    .map_or(true, |st| st.plaintext_bytes_to_read() > 0 || st.peer_has_closed());
+                if !pending {
+                    s.get_ref().0.readable().await?;
+                }
+                let mut buf = vec![0u8; max];
+                let n = s.read(&mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Io::ClientTls(s) => {
+                let mut buf = vec![0u8; max];
+                let n = s.read(&mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Io::Gone => Ok(Vec::new()),
+        }
+    }
+
     /// Writes and flushes.
     pub(crate) async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {

@@ -35,8 +35,9 @@ tokio::task_local! {
 /// What is queued for a session.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A stanza to write.
-    Stanza(Element),
+    /// A stanza to write (boxed: the queue's slots stay small, which keeps
+    /// idle sessions small).
+    Stanza(Box<Element>),
 }
 
 /// One bound session as others see it.
@@ -101,9 +102,9 @@ impl SessionHandle {
             self.hold(el);
             return;
         }
-        match self.tx.try_send(Outbound::Stanza(el)) {
+        match self.tx.try_send(Outbound::Stanza(Box::new(el))) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(el))) => self.hold(el),
+            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(el))) => self.hold(*el),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }

@@ -216,7 +216,7 @@ struct Conn {
 }
 
 enum Wake {
-    Read(std::io::Result<usize>),
+    Read(std::io::Result<Vec<u8>>),
     Out(Option<Outbound>),
     Close,
     Shutdown,
@@ -235,7 +235,6 @@ impl Conn {
         let limits = self.core.config.limits;
         let mut budget =
             ReadBudget::new(limits.read_rate, limits.max_stanza_size.saturating_mul(2));
-        let mut buf = vec![0u8; READ_CHUNK];
         let mut last_read = Instant::now();
         loop {
             // Process everything buffered, then write.
@@ -304,6 +303,8 @@ impl Conn {
             if neg.is_closed() {
                 return;
             }
+            // Going to sleep: keep no buffers an idle session does not need.
+            neg.shrink();
             let timeout_at = match neg.poll_timeout() {
                 Some(t) => t,
                 None => last_read + limits.idle_timeout,
@@ -328,7 +329,7 @@ impl Conn {
                             tokio::time::sleep(d).await;
                             Wake::Budget
                         }
-                        None => Wake::Read(io.read(&mut buf).await),
+                        None => Wake::Read(io.read_chunk(READ_CHUNK).await),
                     }
                 };
                 tokio::select! {
@@ -341,13 +342,12 @@ impl Conn {
                 }
             };
             match wake {
-                Wake::Read(Ok(0)) | Wake::Read(Err(_)) => {
-                    neg.eof();
-                }
-                Wake::Read(Ok(n)) => {
-                    budget.spend(n);
+                Wake::Read(Err(_)) => neg.eof(),
+                Wake::Read(Ok(data)) if data.is_empty() => neg.eof(),
+                Wake::Read(Ok(data)) => {
+                    budget.spend(data.len());
                     last_read = Instant::now();
-                    neg.feed(&buf[..n]);
+                    neg.feed(&data);
                 }
                 Wake::Budget => {}
                 Wake::Out(Some(Outbound::Stanza(el))) => {
@@ -416,7 +416,7 @@ impl Conn {
                 tokio::select! {
                     permit = h.tx.reserve() => {
                         if let Ok(p) = permit {
-                            p.send(Outbound::Stanza(h.el));
+                            p.send(Outbound::Stanza(Box::new(h.el)));
                         }
                         continue 'each;
                     }

@@ -236,6 +236,15 @@ impl<H: ServerHooks> ServerNegotiator<H> {
         !self.out.is_empty()
     }
 
+    /// Frees the input buffer when nothing is pending and the output
+    /// buffer (call before waiting on an idle connection).
+    pub fn shrink(&mut self) {
+        self.framer.shrink();
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+    }
+
     /// Whether the stream is over (the output may still hold its end).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
