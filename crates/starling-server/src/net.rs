@@ -46,11 +46,9 @@ impl Io {
             },
             Io::ServerTls(s) => {
                 // Decrypted bytes may already wait inside rustls.
-                let pending = s
-                    .get_mut()
-                    .1
-                    .process_new_packets()
-                    .map_or(true, |st| st.plaintext_bytes_to_read() > 0 || st.peer_has_closed());
+                let pending = s.get_mut().1.process_new_packets().map_or(true, |st| {
+                    st.plaintext_bytes_to_read() > 0 || st.peer_has_closed()
+                });
                 if !pending {
                     s.get_ref().0.readable().await?;
                 }
