@@ -166,7 +166,7 @@ pub(crate) async fn run(
     let deadline = Instant::now() + core.config.limits.negotiation_timeout;
     let (mut io, initial_tls) = if direct_tls {
         let acceptor = tokio_rustls::TlsAcceptor::from(setup.direct.clone());
-        match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+        match tokio::time::timeout_at(deadline.into(), Box::pin(acceptor.accept(tcp))).await {
             Ok(Ok(s)) => {
                 let cb = channel_bindings(s.get_ref().1, &setup);
                 (Io::ServerTls(Box::new(s)), Some(cb))
@@ -250,7 +250,12 @@ impl Conn {
                         };
                         let acceptor = tokio_rustls::TlsAcceptor::from(setup.starttls.clone());
                         let deadline = neg.poll_timeout().unwrap_or_else(Instant::now);
-                        match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+                        match tokio::time::timeout_at(
+                            deadline.into(),
+                            Box::pin(acceptor.accept(tcp)),
+                        )
+                        .await
+                        {
                             Ok(Ok(s)) => {
                                 let cb = channel_bindings(s.get_ref().1, setup);
                                 *io = Io::ServerTls(Box::new(s));
@@ -275,7 +280,7 @@ impl Conn {
                     ServerEvent::Stanza(el) => {
                         self.on_stanza(neg, el);
                         if BACKLOG.with(|b| !b.borrow().is_empty())
-                            && !self.flush_backlog(io, neg).await
+                            && !Box::pin(self.flush_backlog(io, neg)).await
                         {
                             return;
                         }
@@ -296,7 +301,7 @@ impl Conn {
             }
             if self.st.want_offline {
                 self.st.want_offline = false;
-                if self.send_offline(io, neg).await.is_err() {
+                if Box::pin(self.send_offline(io, neg)).await.is_err() {
                     return;
                 }
             }

@@ -123,6 +123,7 @@ impl Framer {
     pub fn shrink(&mut self) {
         if self.tree.depth() == 0 {
             self.tok.shrink();
+            self.tree.shrink();
         }
     }
 

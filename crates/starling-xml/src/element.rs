@@ -458,6 +458,14 @@ impl TreeBuilder {
         TreeBuilder::default()
     }
 
+    /// Frees the builder's scratch memory when no element is open (idle
+    /// streams).
+    pub fn shrink(&mut self) {
+        if self.stack.is_empty() {
+            self.stack = Vec::new();
+        }
+    }
+
     /// How many elements are open.
     pub fn depth(&self) -> usize {
         self.stack.len()

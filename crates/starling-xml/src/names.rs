@@ -7,7 +7,8 @@ pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// The namespace of `xmlns` attributes; no prefix may be bound to it.
 pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
-/// How many namespace names and prefixes one tokenizer keeps interned.
+/// How many other namespace names and prefixes one tokenizer keeps
+/// interned (besides the well-known ones).
 pub(crate) const MAX_INTERNED: usize = 96;
 
 const WELL_KNOWN: &[&str] = &[
@@ -69,9 +70,11 @@ const WELL_KNOWN: &[&str] = &[
     "http://www.w3.org/1999/xhtml",
 ];
 
-/// The interned names a new tokenizer starts with.
-pub(crate) fn well_known() -> Vec<ByteString> {
-    let mut v = Vec::with_capacity(MAX_INTERNED);
-    v.extend(WELL_KNOWN.iter().map(|s| ByteString::from_static(s)));
-    v
+/// The well-known name equal to `s`, shared and static (no allocation,
+/// nothing stored per tokenizer).
+pub(crate) fn well_known(s: &str) -> Option<ByteString> {
+    WELL_KNOWN
+        .iter()
+        .find(|w| w.len() == s.len() && **w == s)
+        .map(|w| ByteString::from_static(w))
 }

@@ -288,7 +288,7 @@ impl Tokenizer {
             open: Vec::new(),
             names: String::new(),
             bindings: Vec::new(),
-            interned: names::well_known(),
+            interned: Vec::new(),
             raw_attrs: Vec::new(),
             attrs: Vec::new(),
             decls: Vec::new(),
@@ -350,6 +350,13 @@ impl Tokenizer {
         if self.buf.is_empty() {
             self.buf = BytesMut::new();
         }
+        // Scratch space of the last tag: kept only while in use.
+        self.raw_attrs = Vec::new();
+        self.attrs = Vec::new();
+        self.decls = Vec::new();
+        self.open.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.bindings.shrink_to_fit();
     }
 
     /// Number of bytes fed but not yet consumed by a token.
@@ -678,6 +685,9 @@ impl Tokenizer {
     fn intern(&mut self, s: &str) -> ByteString {
         if s.is_empty() {
             return ByteString::new();
+        }
+        if let Some(found) = names::well_known(s) {
+            return found;
         }
         if let Some(found) = self
             .interned
