@@ -478,12 +478,7 @@ impl rustls::server::danger::ClientCertVerifier for AcceptAnyClient {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        AcceptAnything(self.0.clone()).verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -492,12 +487,7 @@ impl rustls::server::danger::ClientCertVerifier for AcceptAnyClient {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        AcceptAnything(self.0.clone()).verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

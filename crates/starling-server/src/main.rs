@@ -214,6 +214,11 @@ fn serve(mut config: Config, c2s: Vec<SocketAddr>, c2s_tls: Vec<SocketAddr>) -> 
     if !c2s_tls.is_empty() {
         config.c2s.listen_tls = c2s_tls;
     }
+    if !config.c2s.require_tls && !config.c2s.listen.iter().all(|a| a.ip().is_loopback()) {
+        return Err(
+            "require_tls = false is allowed only when every c2s listener is on loopback".to_owned(),
+        );
+    }
     init_logging(&config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

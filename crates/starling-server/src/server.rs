@@ -261,6 +261,55 @@ async fn refuse(mut tcp: TcpStream) {
     let _ = tcp.shutdown().await;
 }
 
+/// Binds a listener and says so in the log.
+async fn bind(addr: SocketAddr, direct: bool, who: &str) -> Result<TcpListener, StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    info!(addr = %local, kind = if direct { "direct TLS" } else { "STARTTLS" }, "listening for {who}");
+    Ok(listener)
+}
+
+/// Accepts connections until the stop signal, applying the per-address
+/// limit, and runs `serve` for each in its own task.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    per_ip: Arc<PerIp>,
+    max: usize,
+    mut stop_rx: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = stop_rx.changed() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(guard) = per_ip.acquire(peer.ip(), max) else {
+            warn!(%peer, "connection limit for this address reached");
+            tokio::spawn(refuse(tcp));
+            continue;
+        };
+        let work = serve(tcp, peer, stop_rx.clone());
+        tokio::spawn(async move {
+            work.await;
+            drop(guard);
+        });
+    }
+}
+
 /// A running server: call [`RunningServer::shutdown`] to stop it.
 pub struct RunningServer {
     core: Arc<Core>,
@@ -301,100 +350,51 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let per_ip = Arc::new(PerIp::default());
     let mut tasks = tokio::task::JoinSet::new();
     let mut addresses = (Vec::new(), Vec::new(), Vec::new());
-    let listeners = core
+    let c2s_listeners = core
         .config
         .c2s
         .listen
         .iter()
         .map(|a| (*a, false))
-        .chain(core.config.c2s.listen_tls.iter().map(|a| (*a, true)))
-        .collect::<Vec<_>>();
-    for (addr, direct) in listeners {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
+        .chain(core.config.c2s.listen_tls.iter().map(|a| (*a, true)));
+    for (addr, direct) in c2s_listeners {
+        let listener = bind(addr, direct, "clients").await?;
         let local = listener.local_addr().unwrap_or(addr);
         if direct {
             addresses.1.push(local);
         } else {
             addresses.0.push(local);
         }
-        info!(addr = %local, kind = if direct { "direct TLS" } else { "STARTTLS" }, "listening for clients");
-        let (core, setup, per_ip, mut stop_rx) =
-            (core.clone(), setup.clone(), per_ip.clone(), stop_rx.clone());
-        tasks.spawn(async move {
-            let max = core.config.limits.max_connections_per_ip;
-            loop {
-                let accepted = tokio::select! {
-                    _ = stop_rx.changed() => return,
-                    a = listener.accept() => a,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off.
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Some(guard) = per_ip.acquire(peer.ip(), max) else {
-                    warn!(%peer, "connection limit for this address reached");
-                    tokio::spawn(refuse(tcp));
-                    continue;
-                };
-                let (core, setup, stop_rx) = (core.clone(), setup.clone(), stop_rx.clone());
-                tokio::spawn(async move {
-                    crate::session::run(core, setup, tcp, peer, direct, stop_rx).await;
-                    drop(guard);
-                });
-            }
-        });
+        let (core2, setup) = (core.clone(), setup.clone());
+        tasks.spawn(accept_loop(
+            listener,
+            per_ip.clone(),
+            core.config.limits.max_connections_per_ip,
+            stop_rx.clone(),
+            move |tcp, peer, stop| {
+                crate::session::run(core2.clone(), setup.clone(), tcp, peer, direct, stop)
+            },
+        ));
     }
     if let Some(s2s) = s2s {
-        let listeners = core
+        let s2s_listeners = core
             .config
             .s2s
             .listen
             .iter()
             .map(|a| (*a, false))
-            .chain(core.config.s2s.listen_tls.iter().map(|a| (*a, true)))
-            .collect::<Vec<_>>();
-        for (addr, direct) in listeners {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Listen { addr, source })?;
-            let local = listener.local_addr().unwrap_or(addr);
-            addresses.2.push(local);
-            info!(addr = %local, kind = if direct { "direct TLS" } else { "STARTTLS" }, "listening for servers");
-            let (s2s, per_ip, mut stop_rx) = (s2s.clone(), per_ip.clone(), stop_rx.clone());
-            let max = core.config.limits.max_connections_per_ip;
-            tasks.spawn(async move {
-                loop {
-                    let accepted = tokio::select! {
-                        _ = stop_rx.changed() => return,
-                        a = listener.accept() => a,
-                    };
-                    let (tcp, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let Some(guard) = per_ip.acquire(peer.ip(), max) else {
-                        warn!(%peer, "connection limit for this address reached");
-                        tokio::spawn(refuse(tcp));
-                        continue;
-                    };
-                    let s2s = s2s.clone();
-                    tokio::spawn(async move {
-                        s2s.inbound(tcp, peer, direct).await;
-                        drop(guard);
-                    });
-                }
-            });
+            .chain(core.config.s2s.listen_tls.iter().map(|a| (*a, true)));
+        for (addr, direct) in s2s_listeners {
+            let listener = bind(addr, direct, "servers").await?;
+            addresses.2.push(listener.local_addr().unwrap_or(addr));
+            let s2s = s2s.clone();
+            tasks.spawn(accept_loop(
+                listener,
+                per_ip.clone(),
+                core.config.limits.max_connections_per_ip,
+                stop_rx.clone(),
+                move |tcp, peer, _stop| s2s.clone().inbound(tcp, peer, direct),
+            ));
         }
     }
     Ok(RunningServer {
