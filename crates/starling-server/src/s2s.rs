@@ -19,7 +19,7 @@
 //!   the authenticated domain pairs and then follow the same delivery
 //!   rules as local ones.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -64,6 +64,9 @@ pub struct S2s {
     roots: Arc<RootCertStore>,
     resolver: TokioResolver,
     outgoing: DashMap<Pair, mpsc::Sender<Element>>,
+    /// Pairs that must have a stream of their own (piggybacking on another
+    /// pair's stream was refused).
+    solo: dashmap::DashSet<Pair>,
     stop: watch::Receiver<bool>,
 }
 
@@ -237,6 +240,7 @@ impl S2s {
             roots: roots(c.ca_file.as_deref())?,
             resolver,
             outgoing: DashMap::new(),
+            solo: dashmap::DashSet::new(),
             stop,
         })
     }
@@ -261,10 +265,26 @@ impl S2s {
         let pair = (from.domain_part(), to.domain_part());
         let mut el = el;
         for _ in 0..2 {
+            // A stream from another of our domains to the same remote domain
+            // can carry this pair too (XEP-0220 §2.5, by dialback).
+            let shared = if self.config.dialback
+                && !self.outgoing.contains_key(&pair)
+                && !self.solo.contains(&pair)
+            {
+                self.outgoing
+                    .iter()
+                    .find(|e| e.key().1 == pair.1 && !e.value().is_closed())
+                    .map(|e| e.value().clone())
+            } else {
+                None
+            };
             let tx = self
                 .outgoing
                 .entry(pair.clone())
                 .or_insert_with(|| {
+                    if let Some(shared) = shared {
+                        return shared;
+                    }
                     let (tx, rx) = mpsc::channel(self.config.queue.max(1));
                     let me = self.clone();
                     let (l, r) = pair.clone();
@@ -299,16 +319,17 @@ impl S2s {
         remote: DomainPart,
         mut rx: mpsc::Receiver<Element>,
     ) {
-        let mut pending = VecDeque::new();
+        let mut waiting: HashMap<DomainPart, VecDeque<Element>> = HashMap::new();
         let result = self
-            .run_outbound(&local, &remote, &mut rx, &mut pending)
+            .run_outbound(&local, &remote, &mut rx, &mut waiting)
             .await;
-        let pair = (local.clone(), remote.clone());
         rx.close();
-        // Only our own channel: a new stream may already be registered.
-        self.outgoing.remove_if(&pair, |_, s| s.is_closed());
+        // Every pair this stream carried (only our channel: a new stream
+        // may already be registered for some of them).
+        self.outgoing.retain(|_, s| !s.is_closed());
+        let mut pending: Vec<Element> = waiting.into_values().flatten().collect();
         while let Ok(el) = rx.try_recv() {
-            pending.push_back(el);
+            pending.push(el);
         }
         let stopping = *self.stop.borrow();
         match result {
@@ -333,6 +354,44 @@ impl S2s {
                 }
             }
         }
+    }
+
+    /// Asks the peer to accept `l` as a further sending domain on this
+    /// stream; if it cannot even be asked, the pair gets its own stream.
+    fn add_pair(
+        self: &S2s,
+        neg: &mut S2sOutbound,
+        l: &DomainPart,
+        remote: &DomainPart,
+        asked: &mut HashSet<DomainPart>,
+        waiting: &mut HashMap<DomainPart, VecDeque<Element>>,
+    ) {
+        if asked.contains(l) {
+            return;
+        }
+        if neg.authenticate_additional(l.clone(), Instant::now()) {
+            asked.insert(l.clone());
+        } else {
+            self.fall_back(l, remote, waiting.remove(l).unwrap_or_default());
+        }
+    }
+
+    /// Gives the pair (`l`, `remote`) a stream of its own and hands it
+    /// the stanzas that waited here.
+    fn fall_back(&self, l: &DomainPart, remote: &DomainPart, els: VecDeque<Element>) {
+        let pair = (l.clone(), remote.clone());
+        self.solo.insert(pair.clone());
+        self.outgoing.remove(&pair);
+        if let Some(me) = self.me() {
+            for el in els {
+                me.send(el);
+            }
+        }
+    }
+
+    /// This manager as an `Arc` (through the server core that owns it).
+    fn me(&self) -> Option<Arc<S2s>> {
+        self.core.upgrade().and_then(|c| c.s2s.get().cloned())
     }
 
     /// Connects to `remote`'s server: TCP, and TLS at once for direct TLS
@@ -463,7 +522,7 @@ impl S2s {
         local: &DomainPart,
         remote: &DomainPart,
         rx: &mut mpsc::Receiver<Element>,
-        pending: &mut VecDeque<Element>,
+        waiting: &mut HashMap<DomainPart, VecDeque<Element>>,
     ) -> Result<(), Failure> {
         // Stanzas that arrive while we connect wait in the channel.
         let connect = self.connect(local, remote);
@@ -479,6 +538,9 @@ impl S2s {
         );
         let mut buf = vec![0u8; READ_CHUNK];
         let mut ready = false;
+        // Our domains authenticated on this stream, and those asked for.
+        let mut pairs: HashSet<DomainPart> = HashSet::new();
+        let mut asked: HashSet<DomainPart> = HashSet::new();
         let mut last_activity = Instant::now();
         let mut stop = self.stop.clone();
         let mut closing = false;
@@ -500,9 +562,29 @@ impl S2s {
                     OutboundEvent::Ready { method, .. } => {
                         info!(%local, %remote, ?method, "s2s stream ready");
                         ready = true;
-                        while let Some(el) = pending.pop_front() {
+                        pairs.insert(local.clone());
+                        for el in waiting.remove(local).unwrap_or_default() {
                             send_converted(&mut neg, el);
                         }
+                        let others: Vec<DomainPart> = waiting.keys().cloned().collect();
+                        for l in others {
+                            self.add_pair(&mut neg, &l, remote, &mut asked, waiting);
+                        }
+                    }
+                    OutboundEvent::PairReady { local: l, .. } => {
+                        info!(local = %l, %remote, "s2s domain pair added to the stream (dialback)");
+                        asked.remove(&l);
+                        for el in waiting.remove(&l).unwrap_or_default() {
+                            send_converted(&mut neg, el);
+                        }
+                        pairs.insert(l);
+                    }
+                    OutboundEvent::PairFailed {
+                        local: l, error, ..
+                    } => {
+                        debug!(local = %l, %remote, %error, "piggybacking refused: a stream of its own");
+                        asked.remove(&l);
+                        self.fall_back(&l, remote, waiting.remove(&l).unwrap_or_default());
                     }
                     OutboundEvent::Closed { error } => {
                         debug!(%local, %remote, ?error, "s2s stream closed");
@@ -548,18 +630,22 @@ impl S2s {
                 m = rx.recv(), if !closing => match m {
                     Some(el) => {
                         last_activity = Instant::now();
-                        if ready {
-                            send_converted(&mut neg, el);
-                            let mut n = 0;
-                            while let Ok(el) = rx.try_recv() {
+                        let mut next = Some(el);
+                        let mut n = 0;
+                        while let Some(el) = next.take() {
+                            let from = from_domain(&el).unwrap_or_else(|| local.clone());
+                            if ready && pairs.contains(&from) {
                                 send_converted(&mut neg, el);
-                                n += 1;
-                                if n >= 256 {
-                                    break;
+                            } else {
+                                waiting.entry(from.clone()).or_default().push_back(el);
+                                if ready && !asked.contains(&from) {
+                                    self.add_pair(&mut neg, &from, remote, &mut asked, waiting);
                                 }
                             }
-                        } else {
-                            pending.push_back(el);
+                            n += 1;
+                            if n < 256 {
+                                next = rx.try_recv().ok();
+                            }
                         }
                     }
                     None => {
@@ -577,7 +663,9 @@ impl S2s {
                     } else if last_activity.elapsed() >= self.config.idle_timeout {
                         debug!(%local, %remote, "closing idle s2s stream");
                         // Deregister first, so new stanzas open a new stream.
-                        self.outgoing.remove(&(local.clone(), remote.clone()));
+                        for l in &pairs {
+                            self.outgoing.remove(&(l.clone(), remote.clone()));
+                        }
                         closing = true;
                         neg.close();
                     }
@@ -814,6 +902,13 @@ fn server_peer_chain(
         .peer_certificates()
         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default()
+}
+
+/// The domain of a stanza's `from`.
+fn from_domain(el: &Element) -> Option<DomainPart> {
+    el.attr("from")
+        .and_then(|f| Jid::new(f).ok())
+        .map(|j| j.domain_part())
 }
 
 /// Writes a local stanza on an s2s stream, in `jabber:server`.

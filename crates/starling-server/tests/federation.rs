@@ -162,6 +162,79 @@ async fn dialback_with_self_signed_certificates() {
     }
 }
 
+/// Two of A's domains talk to B over one stream (XEP-0220 §2.5, sender
+/// multiplexing): the second domain is authenticated by dialback on the
+/// stream the first one opened, and B delivers from both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_domain_piggybacks_on_the_stream() {
+    const A2: &str = "a2.fed.test";
+    let mut a = FedServer::new(A);
+    a.extra_domains.push(A2.to_owned());
+    let mut b = FedServer::new(B);
+    a.route_to(&b);
+    b.route_to(&a);
+    b.map(A2, a.s2s_port);
+    start_pair(&mut a, &mut b);
+    let out = blocking(|| {
+        a.admin(&[
+            "user",
+            "add",
+            &format!("dave@{A2}"),
+            "--password",
+            "pw-dave",
+        ])
+    });
+    assert!(out.success(), "user add: {}", out.describe());
+    let alice = a.online("alice", "home").await;
+    let mut bob = b.online("bob", "work").await;
+    within(
+        "alice sending to bob",
+        alice.send_message(jid(&b.jid("bob")), "first domain"),
+    )
+    .await
+    .expect("sending");
+    wait_body(&mut bob, "first domain").await;
+    a.wait_log(&[
+        "s2s stream ready",
+        &format!("local={A}"),
+        &format!("remote={B}"),
+    ])
+    .await;
+    let dave = within(
+        "dave logging in",
+        a.client_on(A2, "dave").resource("x").connect(),
+    )
+    .await
+    .expect("dave logs in");
+    within(
+        "dave sending to bob",
+        dave.send_message(jid(&b.jid("bob")), "second domain"),
+    )
+    .await
+    .expect("sending");
+    let m = wait_body(&mut bob, "second domain").await;
+    assert_eq!(
+        m.header
+            .from
+            .as_ref()
+            .map(|f| f.domain().to_owned())
+            .as_deref(),
+        Some(A2)
+    );
+    a.wait_log(&[
+        "s2s domain pair added to the stream",
+        &format!("local={A2}"),
+    ])
+    .await;
+    b.wait_log(&["incoming s2s stream authenticated", &format!("from={A2}")])
+        .await;
+    let log = a.log();
+    assert!(
+        !log.contains(&format!("s2s stream ready local={A2}")),
+        "a second stream was opened for {A2}:\n{log}"
+    );
+}
+
 /// Errors and stored messages travel across domains too: an iq to an
 /// account that does not exist on B, or to a resource that is not online,
 /// comes back to alice as `service-unavailable` (RFC 6121 §8.5.1,

@@ -340,6 +340,8 @@ pub struct FedServer {
     pub dialback: bool,
     /// `s2s.connect_timeout` in seconds, if set.
     pub connect_timeout: Option<u64>,
+    /// More served domains (generated certificates).
+    pub extra_domains: Vec<String>,
     log: PathBuf,
     /// The reserved ports, held until the server starts.
     holds: Vec<std::net::TcpListener>,
@@ -371,6 +373,7 @@ impl FedServer {
             require_tls: true,
             dialback: true,
             connect_timeout: None,
+            extra_domains: Vec::new(),
             holds,
             child: None,
         }
@@ -403,6 +406,9 @@ impl FedServer {
         let _ = writeln!(t, "[[hosts]]\ndomain = {:?}", self.domain);
         if let Some((cert, key)) = &self.cert {
             let _ = writeln!(t, "certificate = {cert:?}\nkey = {key:?}");
+        }
+        for d in &self.extra_domains {
+            let _ = writeln!(t, "\n[[hosts]]\ndomain = {d:?}");
         }
         let _ = writeln!(
             t,
@@ -547,6 +553,21 @@ impl FedServer {
         let jid = format!("{user}@{}", self.domain);
         let out = self.admin(&["user", "add", &jid, "--password", &format!("pw-{user}")]);
         assert!(out.success(), "user add {jid}: {}", out.describe());
+    }
+
+    /// A client for `user@domain` (password `pw-user`) on one of the
+    /// [`FedServer::extra_domains`], trusting its generated certificate.
+    pub fn client_on(&self, domain: &str, user: &str) -> ClientBuilder {
+        let jid: Jid = format!("{user}@{domain}").parse().expect("a JID");
+        let ca = self
+            .dir
+            .join("data")
+            .join("certs")
+            .join(format!("{domain}.crt"));
+        Client::builder(jid, &format!("pw-{user}"))
+            .server(&format!("127.0.0.1:{}", self.c2s_port))
+            .ca_file(ca)
+            .timeout(Duration::from_secs(10))
     }
 
     /// The bare JID of `user` here.
@@ -1022,6 +1043,21 @@ impl FedProsody {
         } else {
             Err(format!("prosodyctl register {user}: {}", out.describe()))
         }
+    }
+
+    /// A client for `user@domain` (password `pw-user`) on one of the
+    /// [`FedServer::extra_domains`], trusting its generated certificate.
+    pub fn client_on(&self, domain: &str, user: &str) -> ClientBuilder {
+        let jid: Jid = format!("{user}@{domain}").parse().expect("a JID");
+        let ca = self
+            .dir
+            .join("data")
+            .join("certs")
+            .join(format!("{domain}.crt"));
+        Client::builder(jid, &format!("pw-{user}"))
+            .server(&format!("127.0.0.1:{}", self.c2s_port))
+            .ca_file(ca)
+            .timeout(Duration::from_secs(10))
     }
 
     /// The bare JID of `user` here.
