@@ -11,7 +11,7 @@
 //!                                                    PK (owner, contact)
 //! roster_groups((owner, contact) → roster, position, name)
 //!                                                    PK (owner, contact, position)
-//! roster_versions(owner PK → accounts, version)
+//! roster_versions(owner PK, version) — kept when the account is removed
 //! subscription_requests(owner → accounts, contact, stanza, seq)
 //!                                                    PK (owner, contact), index (owner, seq)
 //! offline(id PK AUTOINCREMENT, owner → accounts, stanza, stored_at_ms)
@@ -125,6 +125,18 @@ const MIGRATIONS: &[&str] = &[
         stored_at_ms INTEGER NOT NULL
     );
     CREATE INDEX offline_by_owner ON offline (owner, id);
+    ",
+    // 2: roster versions outlive their account, so that an account deleted
+    // and created again never repeats a version a client may have cached
+    // (RFC 6121 §2.6: a version names one state of the roster).
+    "
+    CREATE TABLE roster_versions_kept (
+        owner   TEXT    NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 0)
+    ) WITHOUT ROWID;
+    INSERT INTO roster_versions_kept (owner, version) SELECT owner, version FROM roster_versions;
+    DROP TABLE roster_versions;
+    ALTER TABLE roster_versions_kept RENAME TO roster_versions;
     ",
 ];
 
@@ -1150,7 +1162,8 @@ mod tests {
         assert!(db.remove_account(&juliet).unwrap());
         assert!(!db.account_exists(&juliet).unwrap());
         assert_eq!(db.credentials(&juliet, ScramHash::Sha1).unwrap(), None);
-        assert_eq!(db.roster(&juliet).unwrap(), (0, vec![]));
+        // The roster is gone; its version is kept (see migration 2).
+        assert_eq!(db.roster(&juliet).unwrap(), (1, vec![]));
         assert!(db.subscription_requests(&juliet).unwrap().is_empty());
         assert_eq!(db.offline_count(&juliet).unwrap(), 0);
         // Only the nurse's rows are left, in every table.
@@ -1158,13 +1171,18 @@ mod tests {
         assert_eq!(table_rows(&db, "credentials"), 1);
         assert_eq!(table_rows(&db, "roster"), 1);
         assert_eq!(table_rows(&db, "roster_groups"), 2);
-        assert_eq!(table_rows(&db, "roster_versions"), 1);
+        assert_eq!(table_rows(&db, "roster_versions"), 2);
         assert_eq!(table_rows(&db, "subscription_requests"), 0);
         assert_eq!(table_rows(&db, "offline"), 1);
 
         assert!(!db.remove_account(&juliet).unwrap());
         assert!(!db.remove_account(&jid("nobody@nowhere.lit")).unwrap());
         assert_eq!(db.roster(&nurse).unwrap().1.len(), 1);
+
+        // Created again: the versions go on from where they were, so a
+        // version cached for the old account never matches the new one.
+        db.create_account(&juliet, &[]).unwrap();
+        assert_eq!(db.roster_put(&juliet, &entry).unwrap(), 2);
     }
 
     #[test]
