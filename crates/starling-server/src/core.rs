@@ -986,6 +986,29 @@ impl Core {
         Ok(())
     }
 
+    /// Closes the sessions of accounts that no longer exist (removed by
+    /// `starling user remove` while they were online).
+    pub fn revoke_removed_accounts(&self) {
+        let mut seen = HashSet::new();
+        for s in self.registry.all() {
+            let bare = s.jid.bare();
+            if !seen.insert(bare.clone()) {
+                continue;
+            }
+            if matches!(self.storage.account_exists(&bare), Ok(false)) {
+                tracing::info!(account = %bare, "account removed: closing its sessions");
+                for s in self.registry.sessions(&bare) {
+                    s.request_close(
+                        starling_stream::StreamError::new(
+                            starling_stream::Condition::NotAuthorized,
+                        )
+                        .with_text("the account was removed"),
+                    );
+                }
+            }
+        }
+    }
+
     /// Whether `domain` is one of ours, as a [`DomainPart`].
     pub fn host(&self, domain: &str) -> Option<DomainPart> {
         self.config

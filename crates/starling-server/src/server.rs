@@ -26,6 +26,10 @@ use crate::core::Core;
 use crate::s2s::S2s;
 use crate::storage::{SqliteStorage, Storage};
 
+/// How often the server looks for account changes made by the admin
+/// commands.
+const ACCOUNT_POLL: Duration = Duration::from_secs(2);
+
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -347,8 +351,25 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     } else {
         None
     };
-    let per_ip = Arc::new(PerIp::default());
     let mut tasks = tokio::task::JoinSet::new();
+    // Admin commands change the database from another process: notice
+    // removed accounts and close their sessions.
+    {
+        let (core, mut stop_rx) = (core.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(ACCOUNT_POLL);
+            loop {
+                tokio::select! {
+                    _ = stop_rx.changed() => return,
+                    _ = tick.tick() => {}
+                }
+                if matches!(core.storage.changed_elsewhere(), Ok(true)) {
+                    core.revoke_removed_accounts();
+                }
+            }
+        });
+    }
+    let per_ip = Arc::new(PerIp::default());
     let mut addresses = (Vec::new(), Vec::new(), Vec::new());
     let c2s_listeners = core
         .config

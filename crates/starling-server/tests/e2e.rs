@@ -2162,6 +2162,34 @@ fn list_users(server: &Server, domain: Option<&str>) -> Vec<String> {
     v
 }
 
+/// An account removed with `starling user remove` while it is online:
+/// its sessions are closed with `not-authorized` (the server notices the
+/// other process's change), other accounts' sessions stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_an_online_account_closes_its_sessions() {
+    let server = Server::start();
+    server.add_users(&["alice", "bob"]);
+    let alice = server
+        .online(&acct("alice"), &pw("alice"), Some("a"), 0)
+        .await;
+    let mut bob = server.online(&acct("bob"), &pw("bob"), Some("b"), 0).await;
+    let out = blocking(|| server.admin(&["user", "remove", "bob@localhost"]));
+    assert!(out.success(), "remove: {}", out.describe());
+    let err = wait_for(&mut bob, "bob's session closed", |ev| match ev {
+        Event::Disconnected(e) => Some(e.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        err.map(|e| e.condition),
+        Some(Condition::NotAuthorized),
+        "the removed account's session ends with not-authorized"
+    );
+    within("alice still served", alice.ping(None))
+        .await
+        .expect("alice's session is unaffected");
+}
+
 /// `user add/list/passwd/remove/import` while the server runs (same
 /// database): the new password works and the old fails; a removed account
 /// cannot log in.

@@ -275,4 +275,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// How many messages are stored.
     fn offline_count(&self, owner: &BareJid) -> Result<usize, StorageError>;
+
+    /// Whether another process (the admin commands) committed changes
+    /// since the last call; the first call says `false`. The server polls
+    /// it to close the sessions of removed accounts. The default never
+    /// reports changes.
+    fn changed_elsewhere(&self) -> Result<bool, StorageError> {
+        Ok(false)
+    }
 }

@@ -185,6 +185,10 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStorage {
     /// The connection every write goes through.
     writer: Mutex<Connection>,
+    /// `PRAGMA data_version` of the writer at the last
+    /// [`Storage::changed_elsewhere`] (it changes only with commits made
+    /// through other connections).
+    seen_version: std::sync::atomic::AtomicI64,
     /// Read connections; `None` for an in-memory database.
     readers: Option<ReadPool>,
 }
@@ -269,6 +273,7 @@ impl SqliteStorage {
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         Ok(SqliteStorage {
             writer: Mutex::new(writer),
+            seen_version: std::sync::atomic::AtomicI64::new(-1),
             readers: Some(ReadPool {
                 path,
                 idle: Mutex::new(Vec::with_capacity(READ_POOL_SIZE)),
@@ -288,6 +293,7 @@ impl SqliteStorage {
         migrate(&mut writer, MIGRATIONS)?;
         Ok(SqliteStorage {
             writer: Mutex::new(writer),
+            seen_version: std::sync::atomic::AtomicI64::new(-1),
             readers: None,
         })
     }
@@ -592,6 +598,15 @@ impl Storage for SqliteStorage {
                 .db()?;
             Ok(removed > 0)
         })
+    }
+
+    fn changed_elsewhere(&self) -> Result<bool, StorageError> {
+        use std::sync::atomic::Ordering;
+        let now: i64 = lock(&self.writer)?
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .db()?;
+        let before = self.seen_version.swap(now, Ordering::AcqRel);
+        Ok(before != -1 && before != now)
     }
 
     fn account_exists(&self, jid: &BareJid) -> Result<bool, StorageError> {
@@ -1135,6 +1150,26 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0] < w[1]));
         let none = DomainPart::new("verona.lit").unwrap();
         assert!(db.list_accounts(Some(&none)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn changes_by_another_connection_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let server = SqliteStorage::open(&path).unwrap();
+        let admin = SqliteStorage::open(&path).unwrap();
+        assert!(
+            !server.changed_elsewhere().unwrap(),
+            "the first call only looks"
+        );
+        // Our own writes are not "elsewhere".
+        server.create_account(&jid("a@x.lit"), &[]).unwrap();
+        assert!(!server.changed_elsewhere().unwrap());
+        admin.create_account(&jid("b@x.lit"), &[]).unwrap();
+        assert!(server.changed_elsewhere().unwrap());
+        assert!(!server.changed_elsewhere().unwrap());
+        admin.remove_account(&jid("a@x.lit")).unwrap();
+        assert!(server.changed_elsewhere().unwrap());
     }
 
     #[test]
