@@ -48,7 +48,7 @@ pub fn account(config: &Config, jid: &str) -> Result<BareJid, AdminError> {
             "an account needs a localpart (user@domain)".to_owned(),
         ));
     }
-    if !config.serves(&bare.domain_part()) {
+    if !config.serves(bare.domain()) {
         return Err(AdminError::NotServed(bare.domain().to_owned()));
     }
     Ok(bare)

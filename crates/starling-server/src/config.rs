@@ -570,8 +570,8 @@ impl Config {
     }
 
     /// Whether `domain` is served.
-    pub fn serves(&self, domain: &DomainPart) -> bool {
-        self.hosts.iter().any(|h| &h.domain == domain)
+    pub fn serves(&self, domain: &str) -> bool {
+        self.hosts.iter().any(|h| h.domain.as_str() == domain)
     }
 
     /// Replaces the served domains (command-line `--domain`).

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use starling_jid::{BareJid, DomainPart, FullJid, Jid};
+use starling_jid::{BareJid, FullJid, Jid};
 use starling_stanza::{
     Delay, DiscoInfo, DiscoItems, Identity, Payload, Roster, RosterItem, StanzaError,
     StanzaErrorCondition as Cond, Version, error_reply, ns,
@@ -120,19 +120,20 @@ impl Core {
 
     /// Whether `domain` is served here.
     pub fn serves(&self, domain: &str) -> bool {
-        self.config
-            .hosts
-            .iter()
-            .any(|h| h.domain.as_str() == domain)
+        self.config.serves(domain)
     }
 
     // ----- routing -------------------------------------------------------
 
     /// Routes a stanza whose `from` and `to` are set and checked.
     pub fn route(&self, el: Element) {
-        let Some(to) = attr_jid(&el, "to") else {
-            return;
-        };
+        if let Some(to) = attr_jid(&el, "to") {
+            self.route_to(el, to);
+        }
+    }
+
+    /// [`route`](Self::route) for a caller that has parsed `to` already.
+    pub fn route_to(&self, el: Element, to: Jid) {
         if self.serves(to.domain()) {
             self.deliver_local(el, to);
         } else {
@@ -230,20 +231,21 @@ impl Core {
     }
 
     fn to_bare(&self, el: Element, to: BareJid) {
-        if !self.account_exists(&to) {
+        // A bound session proves the account exists: no storage query on
+        // the message path to online users.
+        let online = !self.registry.sessions(&to).is_empty();
+        if !online && !self.account_exists(&to) {
             // RFC 6121 §8.5.1: no such account.
             match el.name() {
                 "presence" if el.attr("type") == Some("subscribe") => {
-                    {
-                        // RFC 6121 §3.1.3: answer with unsubscribed.
-                        if let Some(from) = attr_jid(&el, "from") {
-                            let p = presence(
-                                Some("unsubscribed"),
-                                &Jid::from(to),
-                                &Jid::from(from.bare()),
-                            );
-                            self.route(p);
-                        }
+                    // RFC 6121 §3.1.3: answer with unsubscribed.
+                    if let Some(from) = attr_jid(&el, "from") {
+                        let p = presence(
+                            Some("unsubscribed"),
+                            &Jid::from(to),
+                            &Jid::from(from.bare()),
+                        );
+                        self.route(p);
                     }
                 }
                 "message" | "iq" => self.bounce(&el, Cond::ServiceUnavailable),
@@ -764,19 +766,9 @@ impl Core {
     }
 
     fn reply(&self, el: &Element, payload: Option<Element>) {
-        let mut r = Element::new("iq", ns::CLIENT);
-        r.set_attr("type", Some("result"));
-        if let Some(id) = el.attr("id") {
-            r.set_attr("id", Some(id));
-        }
+        let mut r = result_for(el, payload);
         if let Some(t) = el.attr("to") {
             r.set_attr("from", Some(t));
-        }
-        if let Some(f) = el.attr("from") {
-            r.set_attr("to", Some(f));
-        }
-        if let Some(p) = payload {
-            r.append_child(p);
         }
         self.route(r);
     }
@@ -1007,15 +999,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// Whether `domain` is one of ours, as a [`DomainPart`].
-    pub fn host(&self, domain: &str) -> Option<DomainPart> {
-        self.config
-            .hosts
-            .iter()
-            .find(|h| h.domain.as_str() == domain)
-            .map(|h| h.domain.clone())
     }
 }
 

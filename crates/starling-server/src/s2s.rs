@@ -156,7 +156,9 @@ struct Hooks(Weak<Core>);
 
 impl S2sHooks for Hooks {
     fn serves(&self, domain: &DomainPart) -> bool {
-        self.0.upgrade().is_some_and(|c| c.config.serves(domain))
+        self.0
+            .upgrade()
+            .is_some_and(|c| c.config.serves(domain.as_str()))
     }
 }
 
@@ -517,6 +519,27 @@ impl S2s {
         Ok((Io::ClientTls(Box::new(s)), peer))
     }
 
+    /// The TLS upgrade after `<proceed/>` on an outgoing stream.
+    async fn starttls(
+        &self,
+        io: &mut Io,
+        neg: &mut S2sOutbound,
+        local: &DomainPart,
+        remote: &DomainPart,
+    ) -> Result<(), Failure> {
+        let out = neg.take_output();
+        io.write_all(&out)
+            .await
+            .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?;
+        let Some(tcp) = io.take_plain() else {
+            return Err(Failure::new(Cond::InternalServerError, "STARTTLS twice"));
+        };
+        let (tls_io, peer) = self.tls_connect(tcp, local, remote, false).await?;
+        *io = tls_io;
+        neg.tls_established(peer);
+        Ok(())
+    }
+
     async fn run_outbound(
         &self,
         local: &DomainPart,
@@ -548,16 +571,7 @@ impl S2s {
             while let Some(ev) = neg.next_event() {
                 match ev {
                     OutboundEvent::StartTls => {
-                        let out = neg.take_output();
-                        io.write_all(&out)
-                            .await
-                            .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?;
-                        let Some(tcp) = io.take_plain() else {
-                            return Err(Failure::new(Cond::InternalServerError, "STARTTLS twice"));
-                        };
-                        let (tls_io, peer) = self.tls_connect(tcp, local, remote, false).await?;
-                        io = tls_io;
-                        neg.tls_established(peer);
+                        self.starttls(&mut io, &mut neg, local, remote).await?;
                     }
                     OutboundEvent::Ready { method, .. } => {
                         info!(%local, %remote, ?method, "s2s stream ready");
@@ -702,17 +716,9 @@ impl S2s {
                 while let Some(ev) = neg.next_event() {
                     match ev {
                         OutboundEvent::StartTls => {
-                            let out = neg.take_output();
-                            io.write_all(&out)
-                                .await
-                                .map_err(|_| Cond::RemoteServerNotFound)?;
-                            let tcp = io.take_plain().ok_or(Cond::InternalServerError)?;
-                            let (tls_io, peer) = self
-                                .tls_connect(tcp, &local, &remote, false)
+                            self.starttls(&mut io, &mut neg, &local, &remote)
                                 .await
                                 .map_err(|f| f.condition)?;
-                            io = tls_io;
-                            neg.tls_established(peer);
                         }
                         OutboundEvent::Verified { valid, .. } => {
                             neg.close();

@@ -42,7 +42,7 @@ struct Hooks {
 
 impl ServerHooks for Hooks {
     fn serves(&self, domain: &DomainPart) -> bool {
-        self.core.config.serves(domain)
+        self.core.config.serves(domain.as_str())
     }
 
     fn default_domain(&self) -> Option<DomainPart> {
@@ -532,36 +532,32 @@ impl Conn {
         };
         let to = parsed.header().to.clone();
         let core = self.core.clone();
-        match parsed {
-            Stanza::Iq(_) => {
-                let own = to
-                    .as_ref()
-                    .is_none_or(|t| t.as_str() == me.jid.bare().as_str());
-                if own && el.has_child("query", ns::ROSTER) {
-                    match core.roster_iq(&me, &el) {
-                        Ok(reply) => neg.send(&reply),
-                        Err(err) => {
-                            if let Some(reply) = error_reply(&el, &err, false) {
-                                neg.send(&reply);
-                            }
-                        }
-                    }
-                    return;
-                }
-                let to = to.unwrap_or_else(|| Jid::from(me.jid.bare()));
-                el.set_attr("to", Some(to.as_str()));
-                core.route(el);
-            }
-            Stanza::Message(_) => {
-                let to = to.unwrap_or_else(|| Jid::from(me.jid.bare()));
-                el.set_attr("to", Some(to.as_str()));
-                core.route(el);
-            }
-            Stanza::Presence(_) => match to {
+        if let Stanza::Presence(_) = parsed {
+            match to {
                 None => core.client_broadcast(&me, &mut self.st, el),
                 Some(to) => core.client_directed_presence(&me, &mut self.st, el, to),
-            },
+            }
+            return;
         }
+        // A message or iq without `to` is for the account itself (RFC 6120
+        // §10.3); the roster is answered here, on the session's stream.
+        let to = to.unwrap_or_else(|| Jid::from(me.jid.bare()));
+        if matches!(parsed, Stanza::Iq(_))
+            && to.as_str() == me.jid.bare().as_str()
+            && el.has_child("query", ns::ROSTER)
+        {
+            match core.roster_iq(&me, &el) {
+                Ok(reply) => neg.send(&reply),
+                Err(err) => {
+                    if let Some(reply) = error_reply(&el, &err, false) {
+                        neg.send(&reply);
+                    }
+                }
+            }
+            return;
+        }
+        el.set_attr("to", Some(to.as_str()));
+        core.route_to(el, to);
     }
 
     /// The connection is over: unavailable presence and deregistration.
