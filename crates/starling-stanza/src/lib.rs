@@ -28,11 +28,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod envelope;
 mod error;
 pub mod ns;
 mod payload;
 mod stanza;
 
+pub use envelope::{Envelope, IqType, StanzaKind};
 pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
 pub use payload::{
     Bind, Delay, DiscoInfo, DiscoItem, DiscoItems, Identity, Payload, Ping, Roster, RosterItem,

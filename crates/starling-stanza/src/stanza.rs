@@ -51,7 +51,7 @@ fn parse_jid_attr(el: &Element, attr: &str) -> Result<Option<Jid>, ParseError> {
 }
 
 impl Header {
-    fn parse(el: &Element) -> Result<Header, ParseError> {
+    pub(crate) fn parse(el: &Element) -> Result<Header, ParseError> {
         Ok(Header {
             to: parse_jid_attr(el, "to")?,
             from: parse_jid_attr(el, "from")?,
@@ -868,7 +868,7 @@ impl Stanza {
     }
 }
 
-fn not_a_stanza(el: &Element) -> ParseError {
+pub(crate) fn not_a_stanza(el: &Element) -> ParseError {
     ParseError {
         condition: Condition::FeatureNotImplemented,
         reason: format!("<{}/> in {:?} is not a stanza", el.name(), el.ns()),
