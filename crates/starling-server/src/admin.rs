@@ -4,7 +4,7 @@
 //! ```
 //! use starling_server::admin;
 //! use starling_server::config::Config;
-//! use starling_server::storage::{SqliteStorage, Storage};
+//! use starling_server::storage::SqliteStorage;
 //!
 //! let db = SqliteStorage::open_in_memory().unwrap();
 //! let config = Config::default(); // serves "localhost"
@@ -17,7 +17,8 @@ use starling_auth::sasl::{CredentialError, ScramCredentials, ScramHash};
 use starling_jid::{BareJid, DomainPart};
 
 use crate::config::Config;
-use crate::storage::{Storage, StorageError};
+use crate::storage::blocking::Accounts;
+use crate::storage::{StorageError, Stores};
 
 /// An administration command failed.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +69,7 @@ pub fn credentials(config: &Config, password: &str) -> Result<Vec<ScramCredentia
 
 /// Creates an account.
 pub fn add_user(
-    db: &dyn Storage,
+    db: &dyn Accounts,
     config: &Config,
     jid: &str,
     password: &str,
@@ -81,7 +82,7 @@ pub fn add_user(
 
 /// Changes an account's password.
 pub fn set_password(
-    db: &dyn Storage,
+    db: &dyn Accounts,
     config: &Config,
     jid: &str,
     password: &str,
@@ -93,7 +94,7 @@ pub fn set_password(
 }
 
 /// Deletes an account and everything stored for it.
-pub fn remove_user(db: &dyn Storage, config: &Config, jid: &str) -> Result<BareJid, AdminError> {
+pub fn remove_user(db: &dyn Accounts, config: &Config, jid: &str) -> Result<BareJid, AdminError> {
     let bare = account(config, jid)?;
     if !db.remove_account(&bare)? {
         return Err(StorageError::NoAccount(bare).into());
@@ -103,8 +104,25 @@ pub fn remove_user(db: &dyn Storage, config: &Config, jid: &str) -> Result<BareJ
 
 /// The accounts of one domain, or of all.
 pub fn list_users(
-    db: &dyn Storage,
+    db: &dyn Accounts,
     domain: Option<&DomainPart>,
 ) -> Result<Vec<BareJid>, AdminError> {
     Ok(db.list_accounts(domain)?)
+}
+
+/// Creates an account from async code: the password hashing (PBKDF2) runs
+/// on a blocking thread, and the account is stored through `stores`.
+pub async fn create_account(
+    stores: &Stores,
+    config: &Config,
+    jid: &str,
+    password: &str,
+) -> Result<BareJid, AdminError> {
+    let bare = account(config, jid)?;
+    let (config2, password) = (config.clone(), password.to_owned());
+    let creds = tokio::task::spawn_blocking(move || credentials(&config2, &password))
+        .await
+        .map_err(|e| StorageError::Backend(format!("hashing the password failed: {e}")))??;
+    stores.accounts.create_account(&bare, &creds).await?;
+    Ok(bare)
 }

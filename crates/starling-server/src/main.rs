@@ -12,7 +12,7 @@ use starling_jid::DomainPart;
 use starling_server::admin;
 use starling_server::config::{Config, LogFormat};
 use starling_server::server;
-use starling_server::storage::Storage;
+use starling_server::storage::blocking::Accounts;
 
 /// The Starling XMPP server.
 #[derive(Parser)]
@@ -150,7 +150,7 @@ fn out(line: &str) {
 
 fn user_command(config: &Config, cmd: UserCommand) -> Result<(), String> {
     let db = server::open_storage(config).map_err(|e| e.to_string())?;
-    let db: &dyn Storage = &*db;
+    let db: &dyn Accounts = &*db;
     match cmd {
         UserCommand::Add { jid, password } => {
             let pw = read_password(password, true)?;

@@ -2,10 +2,11 @@
 //! concurrent map: delivering a stanza locks one shard briefly to clone the
 //! handles of one account, never the whole registry.
 //!
-//! Each session has a bounded queue. A stanza for a session whose queue is
-//! full is not waited for: the session is told to close with
-//! `policy-violation` (a reader too slow to keep up), so that one slow
-//! client never holds up the sender or the rest of the server.
+//! Each session has a bounded queue of shared stanzas (one copy for every
+//! recipient of a fan-out). When a session's queue is full, a sending
+//! session waits for room (backpressure, see [`SessionHandle::deliver`]);
+//! any other sender closes it with `policy-violation` (a reader too slow
+//! to keep up), so one slow client never holds up the rest of the server.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 use starling_jid::{BareJid, FullJid};
 use starling_stream::StreamError;
-use starling_xml::Element;
 use tokio::sync::{Notify, mpsc};
+
+use crate::routed::Routed;
+use crate::router::SessionInfo;
 
 /// A stanza that did not fit in its recipient's queue, held by the
 /// sending session until there is room (see [`SessionHandle::deliver`]).
@@ -23,7 +26,7 @@ pub(crate) struct Held {
     pub(crate) tx: mpsc::Sender<Outbound>,
     pub(crate) jid: FullJid,
     pub(crate) id: u64,
-    pub(crate) el: Element,
+    pub(crate) st: Arc<Routed>,
 }
 
 tokio::task_local! {
@@ -35,9 +38,9 @@ tokio::task_local! {
 /// What is queued for a session.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A stanza to write (boxed: the queue's slots stay small, which keeps
-    /// idle sessions small).
-    Stanza(Box<Element>),
+    /// A stanza to write, shared with its other recipients (a pointer: the
+    /// queue's slots stay small, which keeps idle sessions small).
+    Stanza(Arc<Routed>),
 }
 
 /// One bound session as others see it.
@@ -54,8 +57,9 @@ pub struct SessionHandle {
     priority: AtomicI32,
     /// Requested the roster (receives roster pushes).
     interested: AtomicBool,
-    /// The last available presence broadcast (answers probes).
-    last_presence: Mutex<Option<Element>>,
+    /// The last available presence broadcast, without `to` (answers
+    /// probes).
+    last_presence: Mutex<Option<Routed>>,
     /// Asked to close: the stream error to send.
     close: Mutex<Option<StreamError>>,
     /// Wakes the session when `close` is set.
@@ -92,31 +96,31 @@ impl SessionHandle {
     /// down to the pace of its recipient); a recipient that makes a sender
     /// wait for too long is closed as a slow reader. Other senders (the
     /// server itself, federation) close a recipient whose queue is full.
-    pub fn deliver(&self, el: Element) {
+    pub fn deliver(&self, st: Arc<Routed>) {
         // Keep the order: once one stanza for this session waits, the
         // following ones wait behind it.
         let waiting = BACKLOG
             .try_with(|b| b.borrow().iter().any(|h| h.tx.same_channel(&self.tx)))
             .unwrap_or(false);
         if waiting {
-            self.hold(el);
+            self.hold(st);
             return;
         }
-        match self.tx.try_send(Outbound::Stanza(Box::new(el))) {
+        match self.tx.try_send(Outbound::Stanza(st)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(el))) => self.hold(*el),
+            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(st))) => self.hold(st),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
     /// Hands a stanza for this (full) queue to the sending session, or, when
     /// the sender is not a session, closes this one as a slow reader.
-    fn hold(&self, el: Element) {
+    fn hold(&self, st: Arc<Routed>) {
         let held = Held {
             tx: self.tx.clone(),
             jid: self.jid.clone(),
             id: self.id,
-            el,
+            st,
         };
         let mut held = Some(held);
         let _ = BACKLOG.try_with(|b| {
@@ -158,8 +162,17 @@ impl SessionHandle {
         self.priority.load(Ordering::Acquire)
     }
 
+    /// What the router sees of this session.
+    pub fn info(&self) -> SessionInfo<'_> {
+        SessionInfo {
+            jid: &self.jid,
+            available: self.is_available(),
+            priority: self.priority(),
+        }
+    }
+
     /// Records the session's broadcast presence (`None`: unavailable).
-    pub fn set_presence(&self, presence: Option<(Element, i32)>) {
+    pub fn set_presence(&self, presence: Option<(Routed, i32)>) {
         match presence {
             Some((el, prio)) => {
                 self.priority.store(prio, Ordering::Release);
@@ -178,7 +191,7 @@ impl SessionHandle {
     }
 
     /// The last broadcast presence.
-    pub fn presence(&self) -> Option<Element> {
+    pub fn presence(&self) -> Option<Routed> {
         self.last_presence.lock().ok().and_then(|p| p.clone())
     }
 
@@ -324,31 +337,35 @@ mod tests {
         assert!(r.is_empty());
     }
 
+    fn stanza(xml: &str) -> Arc<Routed> {
+        Arc::new(Routed::parse(xml.parse().unwrap()).unwrap())
+    }
+
     #[tokio::test]
     async fn full_queue_holds_for_a_session_sender() {
         let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
         let held = BACKLOG
             .scope(std::cell::RefCell::new(Vec::new()), async {
-                a.deliver(Element::new("message", "jabber:client"));
-                a.deliver(Element::new("presence", "jabber:client"));
-                a.deliver(Element::new("iq", "jabber:client"));
+                a.deliver(stanza("<message xmlns='jabber:client'/>"));
+                a.deliver(stanza("<presence xmlns='jabber:client'/>"));
+                a.deliver(stanza("<iq xmlns='jabber:client' type='result' id='1'/>"));
                 BACKLOG.with(|b| b.take())
             })
             .await;
         // The first fits; the others wait, in order; nobody is closed.
         assert!(a.take_close().is_none());
         assert_eq!(held.len(), 2);
-        assert_eq!(held[0].el.name(), "presence");
-        assert_eq!(held[1].el.name(), "iq");
+        assert_eq!(held[0].st.element().name(), "presence");
+        assert_eq!(held[1].st.element().name(), "iq");
         assert!(rx.try_recv().is_ok());
     }
 
     #[test]
     fn full_queue_asks_to_close() {
         let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
-        a.deliver(Element::new("message", "jabber:client"));
+        a.deliver(stanza("<message xmlns='jabber:client'/>"));
         assert!(a.take_close().is_none());
-        a.deliver(Element::new("message", "jabber:client"));
+        a.deliver(stanza("<message xmlns='jabber:client'/>"));
         assert!(a.take_close().is_some());
         assert!(rx.try_recv().is_ok());
     }

@@ -174,7 +174,12 @@ fn check_message(el: &Element) -> Result<MessageType, ParseError> {
     let content = el.ns();
     check_texts(el, "body", content, "<body/>")?;
     check_texts(el, "subject", content, "<subject/>")?;
-    if el.children().filter(|c| c.is("thread", content)).nth(1).is_some() {
+    if el
+        .children()
+        .filter(|c| c.is("thread", content))
+        .nth(1)
+        .is_some()
+    {
         return Err(ParseError::bad_request("more than one <thread/>"));
     }
     Ok(t)

@@ -137,12 +137,17 @@ fn envelope_reads_kinds() {
     let cases = [
         ("<message xmlns='jabber:client'/>", "message"),
         ("<presence xmlns='jabber:server' type='probe'/>", "presence"),
-        ("<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", "iq"),
+        (
+            "<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "iq",
+        ),
     ];
     for (xml, name) in cases {
         let el: Element = xml.parse().unwrap();
         assert_eq!(Envelope::from_element(&el).unwrap().name(), name, "{xml}");
     }
-    let el: Element = "<iq xmlns='jabber:client' type='get' id='1'/>".parse().unwrap();
+    let el: Element = "<iq xmlns='jabber:client' type='get' id='1'/>"
+        .parse()
+        .unwrap();
     assert!(Envelope::from_element(&el).is_err());
 }

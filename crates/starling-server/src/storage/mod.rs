@@ -1,40 +1,51 @@
-//! Durable state behind one trait: accounts and their SCRAM credentials,
-//! rosters with subscription states, pending subscription requests, and
-//! offline messages.
+//! Durable state, one store per feature: [`AccountStore`] (accounts and
+//! credentials), [`RosterStore`] (rosters and pending subscription
+//! requests) and [`OfflineStore`] (offline messages), bundled in
+//! [`Stores`]. Each server module holds the store it owns.
 //!
-//! Session logic only talks to [`Storage`]; [`SqliteStorage`] is the
-//! embedded backend (one database file in the data directory, WAL mode).
-//! A networked backend (PostgreSQL) implements the same trait.
+//! The traits are asynchronous from the caller's side, and every call
+//! runs off the async worker threads: [`SqliteStorage`] is a blocking
+//! backend ([`blocking`]) run on the bounded [`Executor`] by
+//! [`blocking::OnPool`]; a backend with an async client library
+//! implements the traits directly. A store call that fails returns a
+//! [`StorageError`]; callers answer `internal-server-error` and log it,
+//! never a different protocol answer.
 //!
-//! Every method is synchronous and short (one indexed query or one small
-//! transaction). A method returns only once its change is committed: what
-//! the server acknowledges after a call survives a crash of the process.
+//! Every call returns only once its change is committed: what the server
+//! acknowledges after a call survives a crash of the process.
 //!
 //! ```
-//! use starling_server::storage::{RosterEntry, SqliteStorage, Storage, Subscription};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use starling_server::storage::{RosterEntry, SqliteStorage, Stores, Subscription};
 //! use starling_jid::BareJid;
 //!
-//! let dir = std::env::temp_dir().join(format!("starling-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
-//! let db = SqliteStorage::open(&dir.join("doc.db")).unwrap();
+//! let stores = Stores::sqlite(Arc::new(SqliteStorage::open_in_memory().unwrap()), 4);
 //! let juliet: BareJid = "juliet@capulet.lit".parse().unwrap();
-//! db.create_account(&juliet, &[]).unwrap();
+//! stores.accounts.create_account(&juliet, &[]).await.unwrap();
 //! let romeo: BareJid = "romeo@montague.lit".parse().unwrap();
-//! let ver = db.roster_put(&juliet, &RosterEntry::new(romeo.clone())).unwrap();
-//! let (current, items) = db.roster(&juliet).unwrap();
+//! let ver = stores.rosters.roster_put(&juliet, &RosterEntry::new(romeo)).await.unwrap();
+//! let (current, items) = stores.rosters.roster(&juliet).await.unwrap();
 //! assert_eq!(current, ver);
 //! assert_eq!(items[0].subscription, Subscription::None);
-//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # }
 //! ```
 
+pub mod blocking;
+mod exec;
 mod sqlite;
 
+pub use exec::Executor;
 pub use sqlite::SqliteStorage;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use starling_auth::sasl::{ScramCredentials, ScramHash};
-use starling_jid::{BareJid, DomainPart};
+use async_trait::async_trait;
+
+use starling_auth::sasl::{AccountState, CredentialStore, ScramCredentials, ScramHash, StoreError};
+use starling_jid::{BareJid, DomainPart, NodePart};
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +176,7 @@ impl RosterEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineMessage {
     /// Increasing per database; pass the last one delivered to
-    /// [`Storage::offline_delete`].
+    /// [`OfflineStore::offline_delete`].
     pub id: i64,
     /// The stanza as serialized XML (`jabber:client` namespace).
     pub stanza: String,
@@ -173,74 +184,77 @@ pub struct OfflineMessage {
     pub stored_at: SystemTime,
 }
 
-/// What the server keeps between restarts.
-pub trait Storage: Send + Sync + 'static {
+/// Accounts and their credentials (asynchronous; see the [module
+/// docs](self)).
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
     /// Creates an account with the given credentials (one per hash; may be
     /// empty for an account that cannot log in yet).
-    fn create_account(
+    async fn create_account(
         &self,
         jid: &BareJid,
         credentials: &[ScramCredentials],
     ) -> Result<(), StorageError>;
 
     /// Replaces every stored credential of an account.
-    fn set_credentials(
+    async fn set_credentials(
         &self,
         jid: &BareJid,
         credentials: &[ScramCredentials],
     ) -> Result<(), StorageError>;
 
-    /// Deletes an account with its roster, subscription requests and
-    /// offline messages; `false` if there was none.
-    fn remove_account(&self, jid: &BareJid) -> Result<bool, StorageError>;
+    /// Deletes an account with everything stored for it; `false` if there
+    /// was none.
+    async fn remove_account(&self, jid: &BareJid) -> Result<bool, StorageError>;
 
     /// Whether the account exists.
-    fn account_exists(&self, jid: &BareJid) -> Result<bool, StorageError>;
+    async fn account_exists(&self, jid: &BareJid) -> Result<bool, StorageError>;
 
     /// The accounts of a domain, or of every domain, sorted.
-    fn list_accounts(&self, domain: Option<&DomainPart>) -> Result<Vec<BareJid>, StorageError>;
-
-    /// The stored SCRAM credentials of an account for `hash`.
-    fn credentials(
+    async fn list_accounts(
         &self,
-        jid: &BareJid,
-        hash: ScramHash,
-    ) -> Result<Option<ScramCredentials>, StorageError>;
+        domain: Option<&DomainPart>,
+    ) -> Result<Vec<BareJid>, StorageError>;
 
+    /// Whether another process (the admin commands) committed changes
+    /// since the last call; the first call says `false`.
+    async fn changed_elsewhere(&self) -> Result<bool, StorageError>;
+}
+
+/// Rosters (RFC 6121 §2) and pending subscription requests (§3.1.3).
+#[async_trait]
+pub trait RosterStore: Send + Sync + 'static {
     /// The roster version and every item, sorted by JID.
-    fn roster(&self, owner: &BareJid) -> Result<(u64, Vec<RosterEntry>), StorageError>;
-
-    /// The current roster version (0 for an empty, never changed roster).
-    fn roster_version(&self, owner: &BareJid) -> Result<u64, StorageError>;
+    async fn roster(&self, owner: &BareJid) -> Result<(u64, Vec<RosterEntry>), StorageError>;
 
     /// One roster item.
-    fn roster_item(
+    async fn roster_item(
         &self,
         owner: &BareJid,
         contact: &BareJid,
     ) -> Result<Option<RosterEntry>, StorageError>;
 
     /// Adds or replaces an item; returns the new roster version.
-    fn roster_put(&self, owner: &BareJid, entry: &RosterEntry) -> Result<u64, StorageError>;
+    async fn roster_put(&self, owner: &BareJid, entry: &RosterEntry) -> Result<u64, StorageError>;
 
     /// Removes an item; returns the new roster version, `None` if there
-    /// was no such item (the version does not change).
-    fn roster_remove(
+    /// was no such item.
+    async fn roster_remove(
         &self,
         owner: &BareJid,
         contact: &BareJid,
     ) -> Result<Option<u64>, StorageError>;
 
-    /// Inbound subscription requests not yet answered ("Pending In"), with
-    /// the request stanza as serialized XML, oldest first.
-    fn subscription_requests(
+    /// Inbound subscription requests not yet answered, oldest first, with
+    /// the request stanza as serialized XML.
+    async fn subscription_requests(
         &self,
         owner: &BareJid,
     ) -> Result<Vec<(BareJid, String)>, StorageError>;
 
     /// Records an inbound subscription request (replacing an older one
     /// from the same contact).
-    fn add_subscription_request(
+    async fn add_subscription_request(
         &self,
         owner: &BareJid,
         from: &BareJid,
@@ -248,15 +262,19 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<(), StorageError>;
 
     /// Forgets a subscription request; `false` if there was none.
-    fn remove_subscription_request(
+    async fn remove_subscription_request(
         &self,
         owner: &BareJid,
         from: &BareJid,
     ) -> Result<bool, StorageError>;
+}
 
-    /// Stores a message for later delivery unless the account already has
-    /// `quota` stored messages; `true` if stored.
-    fn offline_push(
+/// Offline messages (XEP-0160).
+#[async_trait]
+pub trait OfflineStore: Send + Sync + 'static {
+    /// Stores a message unless the account already has `quota` stored
+    /// messages; `true` if stored.
+    async fn offline_push(
         &self,
         owner: &BareJid,
         stanza: &str,
@@ -264,23 +282,80 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<bool, StorageError>;
 
     /// Up to `limit` stored messages, oldest first (they stay stored).
-    fn offline_load(
+    async fn offline_load(
         &self,
         owner: &BareJid,
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
     /// Deletes the stored messages with ids up to and including `up_to`.
-    fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
+    async fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
 
     /// How many messages are stored.
-    fn offline_count(&self, owner: &BareJid) -> Result<usize, StorageError>;
+    async fn offline_count(&self, owner: &BareJid) -> Result<usize, StorageError>;
+}
 
-    /// Whether another process (the admin commands) committed changes
-    /// since the last call; the first call says `false`. The server polls
-    /// it to close the sessions of removed accounts. The default never
-    /// reports changes.
-    fn changed_elsewhere(&self) -> Result<bool, StorageError> {
-        Ok(false)
+/// The stores of a running server, one per feature.
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub accounts: Arc<dyn AccountStore>,
+    /// Rosters and subscription requests.
+    pub rosters: Arc<dyn RosterStore>,
+    /// Offline messages.
+    pub offline: Arc<dyn OfflineStore>,
+    /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
+    /// so this interface is synchronous.
+    pub credentials: Arc<dyn CredentialStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// Every store on one SQLite database, with at most `in_flight` calls
+    /// running at once.
+    pub fn sqlite(db: Arc<SqliteStorage>, in_flight: usize) -> Stores {
+        let on_pool = Arc::new(blocking::OnPool::new(db.clone(), Executor::new(in_flight)));
+        Stores {
+            accounts: on_pool.clone(),
+            rosters: on_pool.clone(),
+            offline: on_pool,
+            credentials: Arc::new(BlockingCredentials(db)),
+        }
+    }
+}
+
+/// SCRAM credentials read from a blocking [`blocking::Accounts`] backend
+/// (called by SASL on a blocking thread).
+#[derive(Debug)]
+pub struct BlockingCredentials<B>(pub Arc<B>);
+
+impl<B: blocking::Accounts> CredentialStore for BlockingCredentials<B> {
+    fn scram(
+        &self,
+        domain: &DomainPart,
+        username: &str,
+        hash: ScramHash,
+    ) -> Result<Option<ScramCredentials>, StoreError> {
+        let Ok(node) = NodePart::new(username) else {
+            return Ok(None);
+        };
+        let jid = BareJid::from_parts(Some(&node), domain);
+        self.0
+            .credentials(&jid, hash)
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn account_state(
+        &self,
+        domain: &DomainPart,
+        username: &str,
+    ) -> Result<AccountState, StoreError> {
+        let _ = (domain, username);
+        Ok(AccountState::Active)
     }
 }

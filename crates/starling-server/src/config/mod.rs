@@ -1,0 +1,290 @@
+//! The configuration: one TOML file, every key optional, every key
+//! documented in `docs/configuration.md`. Unknown keys and bad values are
+//! refused with the file, line and reason.
+//!
+//! ```
+//! use starling_server::config::Config;
+//!
+//! let config = Config::from_toml_str("[[hosts]]\ndomain = \"example.org\"\n", "inline").unwrap();
+//! assert_eq!(config.hosts[0].domain.as_str(), "example.org");
+//! assert_eq!(config.limits.max_stanza_size, 256 * 1024);
+//!
+//! let err = Config::from_toml_str("[limits]\nmax_stanza_sise = 1\n", "inline").unwrap_err();
+//! assert!(err.to_string().starts_with("inline:2:"));
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use starling_jid::DomainPart;
+
+mod modules;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use modules::{ModulesConfig, Switch};
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("{path}:{line}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The line (1-based); 0 when the problem has no single place.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database, generated certificates and other state live.
+    pub data_dir: PathBuf,
+    /// The served domains.
+    pub hosts: Vec<HostConfig>,
+    /// Client connections.
+    pub c2s: C2sConfig,
+    /// Server-to-server connections (federation).
+    pub s2s: S2sConfig,
+    /// Limits.
+    pub limits: Limits,
+    /// Storage.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The feature modules (`[modules.NAME]`).
+    pub modules: ModulesConfig,
+}
+
+/// One served domain (virtual host).
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The domain.
+    pub domain: DomainPart,
+    /// PEM certificate chain; `None`: the generated one in the data
+    /// directory.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key (with `certificate`).
+    pub key: Option<PathBuf>,
+}
+
+/// What to do when a client binds a resource that is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    /// The new session wins; the old one gets a `conflict` stream error.
+    Replace,
+    /// The bind request fails with `conflict`.
+    Refuse,
+}
+
+/// Client-to-server settings.
+#[derive(Debug, Clone)]
+pub struct C2sConfig {
+    /// STARTTLS listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Direct TLS listeners (XEP-0368).
+    pub listen_tls: Vec<SocketAddr>,
+    /// TLS before authentication.
+    pub require_tls: bool,
+    /// Resource conflicts.
+    pub resource_conflict: ConflictPolicy,
+    /// PBKDF2 iterations for new credentials.
+    pub scram_iterations: u32,
+}
+
+/// Server-to-server settings (federation).
+#[derive(Debug, Clone)]
+pub struct S2sConfig {
+    /// Federation on or off. Off: stanzas for other domains bounce with
+    /// `remote-server-not-found` and no s2s listener runs.
+    pub enabled: bool,
+    /// STARTTLS s2s listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Direct TLS s2s listeners (XEP-0368, ALPN `xmpp-server`).
+    pub listen_tls: Vec<SocketAddr>,
+    /// TLS on every s2s stream.
+    pub require_tls: bool,
+    /// Dialback (XEP-0220) when a certificate does not verify; `false`
+    /// accepts and makes only certificate-authenticated (SASL EXTERNAL)
+    /// streams.
+    pub dialback: bool,
+    /// The dialback secret; `None`: generated in the data directory.
+    pub dialback_secret: Option<String>,
+    /// Extra trust anchors (PEM) for peer certificates, besides the
+    /// Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// Domains whose server is at a fixed address (no DNS).
+    pub host_map: Vec<(DomainPart, String)>,
+    /// Time to connect and authenticate an outgoing stream.
+    pub connect_timeout: Duration,
+    /// An s2s stream with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Stanzas queued per remote domain while its stream is set up.
+    pub queue: usize,
+    /// DNS servers to use instead of the system's (tests).
+    pub name_servers: Vec<SocketAddr>,
+}
+
+impl Default for S2sConfig {
+    fn default() -> S2sConfig {
+        S2sConfig {
+            enabled: false,
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5269))],
+            listen_tls: Vec::new(),
+            require_tls: true,
+            dialback: true,
+            dialback_secret: None,
+            ca_file: None,
+            host_map: Vec::new(),
+            connect_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(600),
+            queue: 1000,
+            name_servers: Vec::new(),
+        }
+    }
+}
+
+/// Resource limits (see `docs/configuration.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest stanza, in bytes.
+    pub max_stanza_size: usize,
+    /// Sustained read rate per connection, bytes per second.
+    pub read_rate: u64,
+    /// Time allowed for TLS, SASL and binding.
+    pub negotiation_timeout: Duration,
+    /// A bound session that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Failed authentication attempts before the stream is closed.
+    pub max_auth_failures: u32,
+    /// Sessions per account.
+    pub max_resources_per_account: usize,
+    /// Open connections per remote IP address.
+    pub max_connections_per_ip: usize,
+    /// Offline messages stored per account.
+    pub max_offline_messages: usize,
+    /// Stanzas queued for one session before it is dropped as too slow.
+    pub outbound_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_stanza_size: 256 * 1024,
+            read_rate: 256 * 1024,
+            negotiation_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(900),
+            max_auth_failures: 3,
+            max_resources_per_account: 10,
+            max_connections_per_ip: 100,
+            max_offline_messages: 1000,
+            outbound_queue: 1000,
+        }
+    }
+}
+
+/// Storage settings.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The database file (absolute, or resolved against the data
+    /// directory).
+    pub path: PathBuf,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `tracing` filter directives (`info`, `info,starling_server=debug`).
+    pub level: String,
+    /// The format.
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./starling-data"),
+            hosts: vec![HostConfig {
+                domain: DomainPart::new("localhost").expect("a valid domain"),
+                certificate: None,
+                key: None,
+            }],
+            c2s: C2sConfig {
+                listen: vec![SocketAddr::from(([127, 0, 0, 1], 5222))],
+                listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 5223))],
+                require_tls: true,
+                resource_conflict: ConflictPolicy::Replace,
+                scram_iterations: 4096,
+            },
+            s2s: S2sConfig::default(),
+            limits: Limits::default(),
+            storage: StorageConfig {
+                path: PathBuf::from("starling.db"),
+            },
+            log: LogConfig {
+                level: "info".to_owned(),
+                format: LogFormat::Human,
+            },
+            modules: ModulesConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(&self.storage.path)
+    }
+
+    /// Whether `domain` is served.
+    pub fn serves(&self, domain: &str) -> bool {
+        self.hosts.iter().any(|h| h.domain.as_str() == domain)
+    }
+
+    /// Replaces the served domains (command-line `--domain`).
+    pub fn set_domains(&mut self, domains: &[DomainPart]) {
+        if domains.is_empty() {
+            return;
+        }
+        self.hosts = domains
+            .iter()
+            .map(|d| {
+                self.hosts
+                    .iter()
+                    .find(|h| &h.domain == d)
+                    .cloned()
+                    .unwrap_or(HostConfig {
+                        domain: d.clone(),
+                        certificate: None,
+                        key: None,
+                    })
+            })
+            .collect();
+    }
+}

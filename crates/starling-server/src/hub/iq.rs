@@ -1,0 +1,93 @@
+//! Iq requests the server answers: dispatch to the module registered for
+//! the payload, and the answer back to the requester.
+
+use std::sync::Arc;
+
+use starling_jid::Jid;
+use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, StanzaKind};
+
+use super::Hub;
+use crate::module::{IqOutcome, IqRequest, IqScope, Module, Session};
+use crate::routed::Routed;
+
+impl Hub {
+    /// An iq to one of our domains.
+    pub(super) async fn server_iq(&self, st: Routed) {
+        let StanzaKind::Iq(t) = st.kind() else { return };
+        if !t.is_request() {
+            return;
+        }
+        let handler = st
+            .payload()
+            .and_then(|p| self.modules.iq_handler(IqScope::Server, t, p))
+            .cloned();
+        match (handler, st.to().cloned()) {
+            (Some(m), Some(to)) => self.run_iq(m, st, &to, false, None).await,
+            _ => {
+                self.bounce(&st, StanzaError::new(Cond::ServiceUnavailable))
+                    .await;
+            }
+        }
+    }
+
+    /// An iq to an account's bare JID `to`, answered on its behalf; the
+    /// answer goes on `session`'s stream when given (the account's own
+    /// request), else it is routed.
+    pub(super) async fn account_iq(
+        &self,
+        st: Routed,
+        to: &Jid,
+        from_self: bool,
+        session: Option<&mut Session<'_>>,
+    ) {
+        let StanzaKind::Iq(t) = st.kind() else { return };
+        if !t.is_request() {
+            return;
+        }
+        let handler = st
+            .payload()
+            .and_then(|p| self.modules.iq_handler(IqScope::Account, t, p))
+            .cloned();
+        match handler {
+            Some(m) => self.run_iq(m, st, to, from_self, session).await,
+            None => {
+                let err = StanzaError::new(Cond::ServiceUnavailable);
+                self.answer(&st, IqOutcome::Error(err), session).await;
+            }
+        }
+    }
+
+    /// Calls the module and sends its answer.
+    pub(super) async fn run_iq(
+        &self,
+        m: Arc<dyn Module>,
+        st: Routed,
+        to: &Jid,
+        from_self: bool,
+        session: Option<&mut Session<'_>>,
+    ) {
+        let Some(payload) = st.payload() else { return };
+        let req = IqRequest {
+            stanza: &st,
+            payload,
+            to,
+            from_self,
+        };
+        let outcome = m.iq(self, req).await;
+        self.answer(&st, outcome, session).await;
+    }
+
+    /// Sends an iq's answer on the session's stream, or routes it.
+    async fn answer(&self, st: &Routed, outcome: IqOutcome, session: Option<&mut Session<'_>>) {
+        let reply = match outcome {
+            IqOutcome::Done => return,
+            IqOutcome::Result(payload) => Routed::parse(st.iq_result(payload)).ok(),
+            IqOutcome::Error(err) => st.error_reply(&err),
+        };
+        let Some(reply) = reply else { return };
+        match session {
+            Some(s) => s.send(reply.element()),
+            None => self.route(reply).await,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The interface every server feature plugs into.
+//!
+//! A feature is a [`Module`]: at start it [`register`](Module::register)s
+//! what it contributes through a [`Registrar`]: iq handlers keyed by
+//! [`IqKey`] (scope, get/set, payload namespace and name), the stanza
+//! [`Hook`]s it wants called, disco#info features and identities, and
+//! stream features. The server then calls the module only for what it
+//! registered:
+//!
+//! * [`Module::iq`] for an iq request matching one of its keys — to the
+//!   server's domain ([`IqScope::Server`]), to an account's bare JID on
+//!   the account's behalf ([`IqScope::Account`]), or to a full JID it
+//!   intercepts ([`IqScope::Resource`]);
+//! * [`Module::client_stanza`] ([`Hook::ClientStanza`]) for each stanza a
+//!   local client sends, before routing;
+//! * [`Module::account_presence`] ([`Hook::AccountPresence`]) for a
+//!   subscription stanza or a probe addressed to a local account;
+//! * [`Module::offline`] ([`Hook::Offline`]) for a message to an account
+//!   with no available resource;
+//! * [`Module::remote`] ([`Hook::Remote`]) for a stanza to another domain;
+//! * [`Module::session_event`] ([`Hook::SessionEvents`]) when a session is
+//!   bound, becomes available or unavailable, or closes;
+//! * [`Module::filter`] ([`Hook::Filter`]) for each stanza about to be
+//!   written to a session (in that session's task).
+//!
+//! Hooks run in registration order (the order of the module list in
+//! [`crate::modules`]); the first module that handles a stanza
+//! ([`Flow::Handled`]) ends the chain. Each module has a `[modules.NAME]`
+//! section in the configuration with at least `enabled`; a disabled module
+//! is not registered, so it neither handles anything nor shows in disco.
+//!
+//! `docs/architecture.md` ("How to add a XEP") walks through one module.
+
+mod session;
+mod table;
+
+use async_trait::async_trait;
+use starling_jid::{BareJid, Jid};
+use starling_stanza::{IqType, StanzaError};
+use starling_stream::Features;
+use starling_xml::Element;
+
+use crate::hub::Hub;
+use crate::routed::Routed;
+
+pub use session::{Extensions, FlushFuture, Session, SessionIo, SessionView};
+pub use table::ModuleSet;
+
+/// Where an iq request is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IqScope {
+    /// To one of the server's domains.
+    Server,
+    /// To an account's bare JID, answered on its behalf (RFC 6121
+    /// §8.5.2.1.3). A request without `to` from the account's own session
+    /// is in this scope too.
+    Account,
+    /// To a full JID with a session: intercepted before delivery.
+    Resource,
+}
+
+/// The key an iq handler is registered under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IqKey {
+    /// Where the request is addressed.
+    pub scope: IqScope,
+    /// `get` or `set`.
+    pub iq_type: IqType,
+    /// The payload's namespace.
+    pub ns: &'static str,
+    /// The payload's element name.
+    pub name: &'static str,
+}
+
+/// The stanza hooks a module can register for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// [`Module::client_stanza`].
+    ClientStanza,
+    /// [`Module::account_presence`].
+    AccountPresence,
+    /// [`Module::offline`].
+    Offline,
+    /// [`Module::remote`].
+    Remote,
+    /// [`Module::session_event`].
+    SessionEvents,
+    /// [`Module::filter`].
+    Filter,
+}
+
+/// Whether a hook took a stanza or passes it on.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the stanza is moved through the hook chain, never stored; boxing would allocate per hook"
+)]
+pub enum Flow {
+    /// Done with: later modules and the default handling do not see it.
+    Handled,
+    /// Not handled here: the next module (or the default) gets it back.
+    Continue(Routed),
+}
+
+/// What a module answers to an iq request.
+#[derive(Debug)]
+pub enum IqOutcome {
+    /// A `result`, with an optional payload.
+    Result(Option<Element>),
+    /// An `error`.
+    Error(StanzaError),
+    /// Answered already (or no answer is due).
+    Done,
+}
+
+/// An iq request for a module.
+#[derive(Debug)]
+pub struct IqRequest<'a> {
+    /// The request (its `from` is always set).
+    pub stanza: &'a Routed,
+    /// The single payload element.
+    pub payload: &'a Element,
+    /// The entity it was addressed to (the account for an iq without
+    /// `to`).
+    pub to: &'a Jid,
+    /// The request came from a session of the addressed account itself
+    /// (the user's own request, for [`IqScope::Account`]).
+    pub from_self: bool,
+}
+
+impl IqRequest<'_> {
+    /// The sender.
+    pub fn from(&self) -> &Jid {
+        // Routed stanzas from clients and servers always carry `from`.
+        self.stanza.from().unwrap_or(self.to)
+    }
+}
+
+/// What happened to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A resource was bound.
+    Bound,
+    /// The session sent available presence; `initial` for the first one.
+    Available {
+        /// The first available presence since binding or unavailable.
+        initial: bool,
+        /// Its priority.
+        priority: i8,
+    },
+    /// The session sent unavailable presence.
+    Unavailable,
+    /// The connection is over (the session is still registered while
+    /// this runs).
+    Closed,
+}
+
+/// What a delivery filter decides.
+#[derive(Debug)]
+pub enum Filter {
+    /// Write it.
+    Deliver,
+    /// Do not write it.
+    Drop,
+}
+
+/// One server feature. See the [module docs](self).
+///
+/// Every method but [`name`](Module::name) and
+/// [`register`](Module::register) has a default that does nothing; a
+/// module overrides the ones it registered for.
+#[async_trait]
+pub trait Module: Send + Sync + 'static {
+    /// The module's name: its `[modules.NAME]` configuration section.
+    fn name(&self) -> &'static str;
+
+    /// Declares the module's iq handlers, hooks, disco items and stream
+    /// features.
+    fn register(&self, r: &mut Registrar);
+
+    /// An iq request matching one of the module's [`IqKey`]s.
+    async fn iq(&self, hub: &Hub, req: IqRequest<'_>) -> IqOutcome {
+        let _ = (hub, req);
+        IqOutcome::Error(StanzaError::new(
+            starling_stanza::StanzaErrorCondition::ServiceUnavailable,
+        ))
+    }
+
+    /// A stanza from a local client, `from` stamped, before routing.
+    async fn client_stanza(&self, hub: &Hub, session: &mut Session<'_>, st: Routed) -> Flow {
+        let _ = (hub, session);
+        Flow::Continue(st)
+    }
+
+    /// A subscription stanza or a probe addressed to the local account
+    /// `to`.
+    async fn account_presence(&self, hub: &Hub, st: Routed, to: &BareJid) -> Flow {
+        let _ = (hub, to);
+        Flow::Continue(st)
+    }
+
+    /// A message for the local account `to`, which has no available
+    /// resource.
+    async fn offline(&self, hub: &Hub, st: Routed, to: &BareJid) -> Flow {
+        let _ = (hub, to);
+        Flow::Continue(st)
+    }
+
+    /// A stanza for a domain this server does not serve.
+    async fn remote(&self, hub: &Hub, st: Routed) -> Flow {
+        let _ = hub;
+        Flow::Continue(st)
+    }
+
+    /// Something happened to a local session.
+    async fn session_event(&self, hub: &Hub, session: &mut Session<'_>, event: SessionEvent) {
+        let _ = (hub, session, event);
+    }
+
+    /// A stanza about to be written to a session (runs in that session's
+    /// task; keep it cheap).
+    fn filter(&self, session: &SessionView<'_>, st: &Routed) -> Filter {
+        let _ = (session, st);
+        Filter::Deliver
+    }
+}
+
+/// What a module declares at registration.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    pub(crate) iq: Vec<IqKey>,
+    pub(crate) hooks: Vec<Hook>,
+    pub(crate) features: Vec<String>,
+    pub(crate) identities: Vec<starling_stanza::Identity>,
+    pub(crate) account_features: Vec<String>,
+    pub(crate) stream_features: Features,
+}
+
+impl Registrar {
+    /// Handles iq requests with this key.
+    pub fn iq(&mut self, scope: IqScope, iq_type: IqType, ns: &'static str, name: &'static str) {
+        self.iq.push(IqKey {
+            scope,
+            iq_type,
+            ns,
+            name,
+        });
+    }
+
+    /// Calls the module for this hook.
+    pub fn hook(&mut self, hook: Hook) {
+        self.hooks.push(hook);
+    }
+
+    /// Lists a feature in the server's disco#info.
+    pub fn disco_feature(&mut self, var: &str) {
+        self.features.push(var.to_owned());
+    }
+
+    /// Lists a feature in an account's disco#info.
+    pub fn account_feature(&mut self, var: &str) {
+        self.account_features.push(var.to_owned());
+    }
+
+    /// Adds an identity to the server's disco#info.
+    pub fn disco_identity(&mut self, category: &str, identity_type: &str, name: Option<&str>) {
+        self.identities.push(starling_stanza::Identity {
+            category: category.to_owned(),
+            identity_type: identity_type.to_owned(),
+            name: name.map(str::to_owned),
+            lang: None,
+        });
+    }
+
+    /// Adds to the stream features offered after authentication.
+    pub fn stream_features(&mut self, f: impl FnOnce(&mut Features)) {
+        f(&mut self.stream_features);
+    }
+}

@@ -1,0 +1,61 @@
+//! The server's features, one module each, on the interface of
+//! [`crate::module`]. [`build`] is the one place that lists them: the
+//! order of the list is the order their hooks run in.
+//!
+//! | module | what | configuration |
+//! |---|---|---|
+//! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
+//! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
+//! | [`offline`] | XEP-0160 offline messages | `[modules.offline]` |
+//! | [`disco`] | XEP-0030 service discovery | `[modules.disco]` |
+//! | [`ping`] | XEP-0199 ping | `[modules.ping]` |
+//! | [`version`] | XEP-0092 software version | `[modules.version]` |
+//! | [`federation`] | routing to other domains | `[s2s]` |
+
+pub mod disco;
+pub mod federation;
+pub mod offline;
+pub mod ping;
+pub mod presence;
+pub mod roster;
+pub mod version;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::module::{Module, ModuleSet};
+use crate::s2s::S2s;
+use crate::storage::Stores;
+
+/// The enabled modules of `config`, on `stores`; federation when `s2s` is
+/// given.
+pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleSet {
+    let m = &config.modules;
+    let mut list: Vec<Arc<dyn Module>> = Vec::new();
+    if m.presence.enabled {
+        list.push(Arc::new(presence::Presence::new(stores.rosters.clone())));
+    }
+    if m.roster.enabled {
+        list.push(Arc::new(roster::Roster::new(stores.rosters.clone())));
+    }
+    if m.offline.enabled {
+        let quota = config.limits.max_offline_messages;
+        list.push(Arc::new(offline::Offline::new(
+            stores.offline.clone(),
+            quota,
+        )));
+    }
+    if m.disco.enabled {
+        list.push(Arc::new(disco::Disco));
+    }
+    if m.ping.enabled {
+        list.push(Arc::new(ping::Ping));
+    }
+    if m.version.enabled {
+        list.push(Arc::new(version::Version));
+    }
+    if let Some(s2s) = s2s {
+        list.push(Arc::new(federation::Federation::new(s2s)));
+    }
+    ModuleSet::new(list)
+}

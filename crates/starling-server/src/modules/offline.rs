@@ -1,0 +1,151 @@
+//! XEP-0160 offline messages: a message for an account with no available
+//! resource is stored (with a XEP-0203 delay stamp, up to a quota) and
+//! delivered when a resource sends initial presence with a non-negative
+//! priority. Each batch is deleted only once written to the session.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use starling_jid::{BareJid, Jid};
+use starling_stanza::{Delay, Payload, StanzaError, StanzaErrorCondition as Cond, ns};
+use starling_xml::Element;
+use tracing::warn;
+
+use crate::hub::{Hub, storage_error};
+use crate::module::{Flow, Hook, Module, Registrar, Session, SessionEvent};
+use crate::routed::Routed;
+use crate::storage::OfflineStore;
+
+/// Offline messages sent per batch.
+const BATCH: usize = 100;
+
+/// XEP-0160's disco feature.
+const FEATURE_MSGOFFLINE: &str = "msgoffline";
+
+/// The offline module (`[modules.offline]`).
+pub struct Offline {
+    store: Arc<dyn OfflineStore>,
+    quota: usize,
+}
+
+impl std::fmt::Debug for Offline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Offline")
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Offline {
+    /// The module on its store, keeping at most `quota` messages per
+    /// account.
+    pub fn new(store: Arc<dyn OfflineStore>, quota: usize) -> Offline {
+        Offline { store, quota }
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl Module for Offline {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+
+    fn register(&self, r: &mut Registrar) {
+        r.hook(Hook::Offline);
+        r.hook(Hook::SessionEvents);
+        r.disco_feature(ns::DELAY);
+        r.disco_feature(FEATURE_MSGOFFLINE);
+    }
+
+    async fn offline(&self, hub: &Hub, mut st: Routed, to: &BareJid) -> Flow {
+        // Messages without content worth keeping (chat states alone) are
+        // dropped rather than stored.
+        let el = st.element();
+        if !el.has_child("body", ns::CLIENT) && !el.has_child("subject", ns::CLIENT) {
+            return Flow::Handled;
+        }
+        let stamp = Delay::from_unix(
+            now_secs(),
+            Some(Jid::from(to.domain_part())),
+            Some("Offline Storage".to_owned()),
+        );
+        st.append_child(stamp.to_element());
+        let stored = self
+            .store
+            .offline_push(to, &st.element().to_xml(), self.quota)
+            .await;
+        let err = match stored {
+            Ok(true) => return Flow::Handled,
+            Ok(false) => {
+                StanzaError::new(Cond::ServiceUnavailable).with_text("offline storage is full")
+            }
+            Err(e) => storage_error(&e),
+        };
+        st.remove_child(Delay::NAME, Delay::NS);
+        hub.bounce(&st, err).await;
+        Flow::Handled
+    }
+
+    async fn session_event(&self, _hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
+        if let SessionEvent::Available {
+            initial: true,
+            priority,
+        } = event
+        {
+            if priority >= 0 {
+                self.deliver_stored(s).await;
+            }
+        }
+    }
+}
+
+impl Offline {
+    /// Writes the stored messages to the session, batch by batch, deleting
+    /// each batch once written.
+    async fn deliver_stored(&self, s: &mut Session<'_>) {
+        let jid = s.jid().clone();
+        let bare = jid.bare();
+        // What is queued on the stream goes first.
+        if s.flush().await.is_err() {
+            return;
+        }
+        loop {
+            let batch = match self.store.offline_load(&bare, BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(error = %e, "loading offline messages failed");
+                    return;
+                }
+            };
+            let Some(last) = batch.last().map(|m| m.id) else {
+                return;
+            };
+            for m in &batch {
+                match Element::parse(m.stanza.as_bytes()) {
+                    Ok(mut el) => {
+                        el.set_attr("to", Some(jid.as_str()));
+                        s.send(&el);
+                    }
+                    Err(e) => warn!(error = %e, id = m.id, "unreadable offline message skipped"),
+                }
+            }
+            if s.flush().await.is_err() {
+                return;
+            }
+            if let Err(e) = self.store.offline_delete(&bare, last).await {
+                warn!(error = %e, "deleting delivered offline messages failed");
+                return;
+            }
+            if batch.len() < BATCH {
+                return;
+            }
+        }
+    }
+}

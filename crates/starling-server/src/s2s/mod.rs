@@ -1,0 +1,296 @@
+//! Federation: server-to-server streams over tokio and rustls, driven by
+//! the sans-IO negotiators of `starling-auth` (RFC 6120 s2s, XEP-0220
+//! dialback with XEP-0185 keys, XEP-0368 direct TLS).
+//!
+//! * **Outgoing.** The first stanza from one of our domains to a remote
+//!   domain starts a task for that domain pair: it finds the peer (the
+//!   static host map, else `_xmpps-server._tcp` and `_xmpp-server._tcp`
+//!   SRV records ordered by priority and weight, else the domain on port
+//!   5269), connects, negotiates TLS, authenticates with SASL `EXTERNAL`
+//!   when the peer accepts our certificate, else with dialback, and then
+//!   sends the queued stanzas. Stanzas wait in a bounded queue meanwhile;
+//!   if the stream cannot be set up they bounce with
+//!   `remote-server-not-found` or `remote-server-timeout` (RFC 6120
+//!   §10.4.3). An idle stream is closed after `s2s.idle_timeout`.
+//! * **Incoming.** Each accepted connection runs the incoming negotiator:
+//!   TLS, then `EXTERNAL` when the peer's certificate verifies for the
+//!   domain it claims, or dialback, verified by connecting back to the
+//!   sending domain's authoritative server. Stanzas are accepted only for
+//!   the authenticated domain pairs and then follow the same delivery
+//!   rules as local ones.
+
+mod certs;
+mod connect;
+mod inbound;
+mod outbound;
+mod verify;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Instant;
+
+use dashmap::DashMap;
+use hickory_resolver::TokioResolver;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use starling_auth::negotiate::{S2sError, S2sHooks, S2sOutbound, S2sSettings};
+use starling_auth::tls::{self, ClientAuth, ClientTlsBuilder, ServerTlsBuilder, Trust};
+use starling_client::discovery;
+use starling_jid::DomainPart;
+use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, ns};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::routed::Routed;
+use crate::server::StartError;
+
+pub(super) const READ_CHUNK: usize = 8192;
+
+type Pair = (DomainPart, DomainPart);
+
+/// The federation part of a running server.
+pub struct S2s {
+    /// The server this federation belongs to (set once it exists).
+    hub: OnceLock<Weak<Hub>>,
+    /// This manager (for the tasks it starts).
+    this: Weak<S2s>,
+    server: Arc<Config>,
+    config: crate::config::S2sConfig,
+    settings: S2sSettings,
+    server_starttls: Arc<rustls::ServerConfig>,
+    server_direct: Arc<rustls::ServerConfig>,
+    client_starttls: HashMap<DomainPart, Arc<rustls::ClientConfig>>,
+    client_direct: HashMap<DomainPart, Arc<rustls::ClientConfig>>,
+    roots: Arc<RootCertStore>,
+    resolver: TokioResolver,
+    outgoing: DashMap<Pair, mpsc::Sender<Routed>>,
+    /// Pairs that must have a stream of their own (piggybacking on another
+    /// pair's stream was refused).
+    solo: dashmap::DashSet<Pair>,
+    stop: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for S2s {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S2s")
+            .field("outgoing", &self.outgoing.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the s2s negotiators ask of the server.
+struct Hooks(Arc<Config>);
+
+impl S2sHooks for Hooks {
+    fn serves(&self, domain: &DomainPart) -> bool {
+        self.0.serves(domain.as_str())
+    }
+}
+
+/// Why an outgoing stream could not carry stanzas.
+pub(super) struct Failure {
+    pub(super) condition: Cond,
+    pub(super) text: String,
+}
+
+impl Failure {
+    pub(super) fn new(condition: Cond, text: impl Into<String>) -> Failure {
+        Failure {
+            condition,
+            text: text.into(),
+        }
+    }
+
+    pub(super) fn from_s2s(e: &S2sError) -> Failure {
+        let cond = match e {
+            S2sError::Timeout => Cond::RemoteServerTimeout,
+            _ => Cond::RemoteServerNotFound,
+        };
+        Failure::new(cond, e.to_string())
+    }
+}
+
+impl S2s {
+    /// Sets up federation for `config` (TLS configurations, trust anchors,
+    /// resolver, dialback secret).
+    pub(crate) fn new(
+        config: Arc<Config>,
+        identities: &[(
+            DomainPart,
+            Vec<CertificateDer<'static>>,
+            Arc<rustls::sign::CertifiedKey>,
+            std::path::PathBuf,
+        )],
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<S2s>, StartError> {
+        let c = &config.s2s;
+        let mut settings = S2sSettings::new(certs::dialback_secret(&config)?);
+        settings.tls_required = c.require_tls;
+        settings.dialback_allowed = c.dialback;
+        settings.have_client_cert = true;
+        settings.limits.max_element_bytes = config.limits.max_stanza_size;
+        settings.timeout = c.connect_timeout;
+        let mut starttls = ServerTlsBuilder::new().client_auth(ClientAuth::RequestAny);
+        let mut direct = ServerTlsBuilder::new()
+            .client_auth(ClientAuth::RequestAny)
+            .alpn(tls::ALPN_XMPP_SERVER);
+        let mut client_starttls = HashMap::new();
+        let mut client_direct = HashMap::new();
+        for (domain, chain, ck, key_path) in identities {
+            starttls = starttls.domain(domain.as_str(), ck.clone());
+            direct = direct.domain(domain.as_str(), ck.clone());
+            let key = tls::load_key(key_path)?;
+            let base = ClientTlsBuilder::new(Trust::InsecureAcceptAnything)
+                .identity(chain.clone(), key.clone_key())
+                .build()?;
+            let alpn = ClientTlsBuilder::new(Trust::InsecureAcceptAnything)
+                .identity(chain.clone(), key)
+                .alpn(tls::ALPN_XMPP_SERVER)
+                .build()?;
+            client_starttls.insert(domain.clone(), base);
+            client_direct.insert(domain.clone(), alpn);
+        }
+        let name_servers = (!c.name_servers.is_empty()).then_some(c.name_servers.as_slice());
+        let resolver = discovery::resolver(name_servers).map_err(|e| StartError::Io {
+            path: "/etc/resolv.conf".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let roots = certs::roots(c.ca_file.as_deref())?;
+        let (server_starttls, server_direct) = (starttls.build()?, direct.build()?);
+        Ok(Arc::new_cyclic(|this| S2s {
+            hub: OnceLock::new(),
+            this: this.clone(),
+            server: config.clone(),
+            config: c.clone(),
+            settings,
+            server_starttls,
+            server_direct,
+            client_starttls,
+            client_direct,
+            roots,
+            resolver,
+            outgoing: DashMap::new(),
+            solo: dashmap::DashSet::new(),
+            stop,
+        }))
+    }
+
+    /// Connects the manager to the server it delivers to.
+    pub(crate) fn attach(&self, hub: Weak<Hub>) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// The server, while it runs.
+    pub(super) fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.get().and_then(Weak::upgrade)
+    }
+
+    /// Bounces a stanza that cannot be sent (in a task of its own: the
+    /// bounce may itself need routing).
+    pub(super) fn bounce(&self, st: Routed, f: &Failure) {
+        let Some(hub) = self.hub() else { return };
+        let err = StanzaError::new(f.condition.clone()).with_text(f.text.clone());
+        tokio::spawn(async move { hub.bounce(&st, err).await });
+    }
+
+    /// Sends a stanza from one of our domains to a remote domain.
+    pub fn send(&self, st: Routed) {
+        let (Some(from), Some(to)) = (st.from(), st.to()) else {
+            return;
+        };
+        let pair = (from.domain_part(), to.domain_part());
+        let mut el = st;
+        for _ in 0..2 {
+            // A stream from another of our domains to the same remote domain
+            // can carry this pair too (XEP-0220 §2.5, by dialback).
+            let shared = if self.config.dialback
+                && !self.outgoing.contains_key(&pair)
+                && !self.solo.contains(&pair)
+            {
+                self.outgoing
+                    .iter()
+                    .find(|e| e.key().1 == pair.1 && !e.value().is_closed())
+                    .map(|e| e.value().clone())
+            } else {
+                None
+            };
+            let tx = self
+                .outgoing
+                .entry(pair.clone())
+                .or_insert_with(|| {
+                    if let Some(shared) = shared {
+                        return shared;
+                    }
+                    let (tx, rx) = mpsc::channel(self.config.queue.max(1));
+                    let me = self.this.upgrade();
+                    let (l, r) = pair.clone();
+                    if let Some(me) = me {
+                        tokio::spawn(async move { me.outbound(l, r, rx).await });
+                    }
+                    tx
+                })
+                .clone();
+            match tx.try_send(el) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(e)) => {
+                    self.bounce(
+                        e,
+                        &Failure::new(
+                            Cond::ResourceConstraint,
+                            "too many stanzas waiting for this domain",
+                        ),
+                    );
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(e)) => {
+                    // The stream just ended: start a new one.
+                    self.outgoing.remove_if(&pair, |_, s| s.same_channel(&tx));
+                    el = e;
+                }
+            }
+        }
+    }
+
+    /// Asks the peer to accept `l` as a further sending domain on this
+    /// stream; if it cannot even be asked, the pair gets its own stream.
+    fn add_pair(
+        self: &S2s,
+        neg: &mut S2sOutbound,
+        l: &DomainPart,
+        remote: &DomainPart,
+        asked: &mut HashSet<DomainPart>,
+        waiting: &mut HashMap<DomainPart, VecDeque<Routed>>,
+    ) {
+        if asked.contains(l) {
+            return;
+        }
+        if neg.authenticate_additional(l.clone(), Instant::now()) {
+            asked.insert(l.clone());
+        } else {
+            self.fall_back(l, remote, waiting.remove(l).unwrap_or_default());
+        }
+    }
+
+    /// Gives the pair (`l`, `remote`) a stream of its own and hands it
+    /// the stanzas that waited here.
+    fn fall_back(&self, l: &DomainPart, remote: &DomainPart, els: VecDeque<Routed>) {
+        let pair = (l.clone(), remote.clone());
+        self.solo.insert(pair.clone());
+        self.outgoing.remove(&pair);
+        for el in els {
+            self.send(el);
+        }
+    }
+}
+
+/// The domain of a stanza's `from`.
+pub(super) fn from_domain(st: &Routed) -> Option<DomainPart> {
+    st.from().map(|j| j.domain_part())
+}
+
+/// Writes a local stanza on an s2s stream, in `jabber:server`.
+pub(super) fn send_converted(neg: &mut S2sOutbound, mut st: Routed) {
+    st.rename_namespace(ns::CLIENT, ns::SERVER);
+    neg.send(st.element());
+}

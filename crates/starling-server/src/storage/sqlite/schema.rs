@@ -1,0 +1,120 @@
+//! The schema and its migrations.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Db;
+use crate::storage::StorageError;
+
+/// The schema migrations: `MIGRATIONS[n]` takes a database from
+/// `PRAGMA user_version` `n` to `n + 1`, in one transaction. Append only:
+/// never edit an entry that has been released.
+///
+/// Migrations run with `foreign_keys=ON` inside a transaction (where the
+/// pragma cannot be changed); a future migration that rebuilds a table
+/// must create the new table, copy, drop and rename in an order that keeps
+/// the references valid.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "
+    CREATE TABLE accounts (
+        jid           TEXT    NOT NULL PRIMARY KEY,
+        domain        TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX accounts_by_domain ON accounts (domain, jid);
+
+    CREATE TABLE credentials (
+        account    TEXT    NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
+        hash       TEXT    NOT NULL CHECK (hash IN ('SHA-1', 'SHA-256')),
+        salt       BLOB    NOT NULL,
+        iterations INTEGER NOT NULL CHECK (iterations BETWEEN 1 AND 4294967295),
+        stored_key BLOB    NOT NULL,
+        server_key BLOB    NOT NULL,
+        PRIMARY KEY (account, hash)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE roster (
+        owner        TEXT    NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
+        contact      TEXT    NOT NULL,
+        name         TEXT,
+        subscription TEXT    NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
+        ask          INTEGER NOT NULL CHECK (ask IN (0, 1)),
+        approved     INTEGER NOT NULL CHECK (approved IN (0, 1)),
+        PRIMARY KEY (owner, contact)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE roster_groups (
+        owner    TEXT    NOT NULL,
+        contact  TEXT    NOT NULL,
+        position INTEGER NOT NULL,
+        name     TEXT    NOT NULL,
+        PRIMARY KEY (owner, contact, position),
+        FOREIGN KEY (owner, contact) REFERENCES roster (owner, contact) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+
+    CREATE TABLE roster_versions (
+        owner   TEXT    NOT NULL PRIMARY KEY REFERENCES accounts (jid) ON DELETE CASCADE,
+        version INTEGER NOT NULL CHECK (version >= 0)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE subscription_requests (
+        owner   TEXT    NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
+        contact TEXT    NOT NULL,
+        stanza  TEXT    NOT NULL,
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (owner, contact)
+    ) WITHOUT ROWID;
+    CREATE INDEX subscription_requests_in_order ON subscription_requests (owner, seq);
+
+    -- AUTOINCREMENT: an id is never reused, even after the newest messages
+    -- were deleted, so a delivered id cannot name a later message.
+    CREATE TABLE offline (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner        TEXT    NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
+        stanza       TEXT    NOT NULL,
+        stored_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX offline_by_owner ON offline (owner, id);
+    ",
+    // 2: roster versions outlive their account, so that an account deleted
+    // and created again never repeats a version a client may have cached
+    // (RFC 6121 §2.6: a version names one state of the roster).
+    "
+    CREATE TABLE roster_versions_kept (
+        owner   TEXT    NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 0)
+    ) WITHOUT ROWID;
+    INSERT INTO roster_versions_kept (owner, version) SELECT owner, version FROM roster_versions;
+    DROP TABLE roster_versions;
+    ALTER TABLE roster_versions_kept RENAME TO roster_versions;
+    ",
+];
+
+/// Brings the database to `migrations.len()`, one transaction per
+/// migration. The version is read inside each write transaction, so two
+/// processes opening a fresh file at once do not both migrate it.
+pub(super) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StorageError> {
+    let known = u32::try_from(migrations.len())
+        .map_err(|_| StorageError::Backend("too many migrations".to_owned()))?;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db()?;
+        let found: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .db()?;
+        let found = u32::try_from(found)
+            .map_err(|_| StorageError::Corrupt(format!("negative schema version {found}")))?;
+        if found > known {
+            return Err(StorageError::SchemaTooNew { found, known });
+        }
+        let Some(sql) = migrations.get(found as usize) else {
+            return Ok(());
+        };
+        tx.execute_batch(sql).map_err(|e| {
+            StorageError::Backend(format!("migration to schema version {}: {e}", found + 1))
+        })?;
+        tx.pragma_update(None, "user_version", found + 1).db()?;
+        tx.commit().db()?;
+    }
+}
