@@ -62,7 +62,7 @@ pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
         let mut build = util::cargo(&root);
         build.args(["build", "--release", "-p", "xtask"]);
         if options.servers.iter().any(|s| s == "starling") {
-            build.args(["-p", "starling-server"]);
+            build.args(["-p", "starling-server", "--features", "starling-server/cli"]);
         }
         util::run(&mut build)?;
     }

@@ -303,9 +303,12 @@ impl Conn {
         }
         // RFC 6120 §8.1.2.1: the server stamps the full JID.
         if let Some(f) = el.attr("from") {
-            let ok = Jid::new(f).is_ok_and(|j| {
-                j.as_str() == me.jid.as_str() || (j.is_bare() && j.bare() == me.jid.bare())
-            });
+            // The usual forms compare as strings; only others are parsed.
+            let ok = f == me.jid.as_str()
+                || f == me.jid.bare().as_str()
+                || Jid::new(f).is_ok_and(|j| {
+                    j.as_str() == me.jid.as_str() || (j.is_bare() && j.bare() == me.jid.bare())
+                });
             if !ok {
                 warn!(peer = %self.peer, jid = %me.jid, from = f, "forged from address");
                 neg.close_with(
