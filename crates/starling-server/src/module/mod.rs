@@ -89,6 +89,37 @@ pub enum Hook {
     Filter,
 }
 
+/// The kinds of stanza a hook wants to see (the others skip the module
+/// without calling it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kinds(u8);
+
+impl Kinds {
+    /// Messages.
+    pub const MESSAGE: Kinds = Kinds(1);
+    /// Presence.
+    pub const PRESENCE: Kinds = Kinds(2);
+    /// Iq.
+    pub const IQ: Kinds = Kinds(4);
+    /// Every stanza.
+    pub const ALL: Kinds = Kinds(7);
+
+    /// Both sets.
+    pub const fn or(self, other: Kinds) -> Kinds {
+        Kinds(self.0 | other.0)
+    }
+
+    /// Whether a stanza of `kind` is in the set.
+    pub fn contains(self, kind: starling_stanza::StanzaKind) -> bool {
+        let bit = match kind {
+            starling_stanza::StanzaKind::Message(_) => 1,
+            starling_stanza::StanzaKind::Presence(..) => 2,
+            starling_stanza::StanzaKind::Iq(_) => 4,
+        };
+        self.0 & bit != 0
+    }
+}
+
 /// Whether a hook took a stanza or passes it on.
 #[derive(Debug)]
 #[allow(
@@ -229,7 +260,7 @@ pub trait Module: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Registrar {
     pub(crate) iq: Vec<IqKey>,
-    pub(crate) hooks: Vec<Hook>,
+    pub(crate) hooks: Vec<(Hook, Kinds)>,
     pub(crate) features: Vec<String>,
     pub(crate) identities: Vec<starling_stanza::Identity>,
     pub(crate) account_features: Vec<String>,
@@ -247,9 +278,15 @@ impl Registrar {
         });
     }
 
-    /// Calls the module for this hook.
+    /// Calls the module for this hook, for every stanza.
     pub fn hook(&mut self, hook: Hook) {
-        self.hooks.push(hook);
+        self.hooks.push((hook, Kinds::ALL));
+    }
+
+    /// Calls the module for this hook, only for stanzas of these kinds
+    /// (the others pass the module by without a call).
+    pub fn hook_for(&mut self, hook: Hook, kinds: Kinds) {
+        self.hooks.push((hook, kinds));
     }
 
     /// Lists a feature in the server's disco#info.

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use starling_jid::BareJid;
-use starling_stanza::{Identity, IqType};
+use starling_stanza::{Identity, IqType, StanzaKind};
 use starling_stream::Features;
 use starling_xml::Element;
 
 use super::{
-    Filter, Flow, Hook, IqKey, IqScope, Module, Registrar, Session, SessionEvent, SessionView,
+    Filter, Flow, Hook, IqKey, IqScope, Kinds, Module, Registrar, Session, SessionEvent,
+    SessionView,
 };
 use crate::hub::Hub;
 use crate::routed::Routed;
@@ -18,7 +19,7 @@ use crate::routed::Routed;
 pub struct ModuleSet {
     modules: Vec<Arc<dyn Module>>,
     iq: HashMap<(IqScope, IqType), Vec<(IqKey, usize)>>,
-    hooks: HashMap<Hook, Vec<usize>>,
+    hooks: HashMap<Hook, Vec<(usize, Kinds)>>,
     features: Vec<String>,
     identities: Vec<Identity>,
     account_features: Vec<String>,
@@ -73,8 +74,8 @@ impl ModuleSet {
             );
             slot.push((key, i));
         }
-        for h in r.hooks {
-            self.hooks.entry(h).or_default().push(i);
+        for (h, kinds) in r.hooks {
+            self.hooks.entry(h).or_default().push((i, kinds));
         }
         self.features.extend(r.features);
         self.identities.extend(r.identities);
@@ -111,12 +112,19 @@ impl ModuleSet {
         self.hooks.contains_key(&hook)
     }
 
-    fn hooked(&self, hook: Hook) -> impl Iterator<Item = &Arc<dyn Module>> {
+    /// The modules registered for `hook` and stanzas of `kind` (every
+    /// module registered for `hook` when `kind` is `None`).
+    fn hooked(
+        &self,
+        hook: Hook,
+        kind: Option<StanzaKind>,
+    ) -> impl Iterator<Item = &Arc<dyn Module>> {
         self.hooks
             .get(&hook)
             .into_iter()
             .flatten()
-            .map(|&i| &self.modules[i])
+            .filter(move |(_, kinds)| kind.is_none_or(|k| kinds.contains(k)))
+            .map(|&(i, _)| &self.modules[i])
     }
 
     /// Features for the server's disco#info, sorted.
@@ -141,7 +149,7 @@ impl ModuleSet {
 
     /// Runs the [`Hook::ClientStanza`] chain.
     pub async fn client_stanza(&self, hub: &Hub, s: &mut Session<'_>, mut st: Routed) -> Flow {
-        for m in self.hooked(Hook::ClientStanza) {
+        for m in self.hooked(Hook::ClientStanza, Some(st.kind())) {
             match m.client_stanza(hub, s, st).await {
                 Flow::Handled => return Flow::Handled,
                 Flow::Continue(back) => st = back,
@@ -152,7 +160,7 @@ impl ModuleSet {
 
     /// Runs the [`Hook::AccountPresence`] chain.
     pub async fn account_presence(&self, hub: &Hub, mut st: Routed, to: &BareJid) -> Flow {
-        for m in self.hooked(Hook::AccountPresence) {
+        for m in self.hooked(Hook::AccountPresence, Some(st.kind())) {
             match m.account_presence(hub, st, to).await {
                 Flow::Handled => return Flow::Handled,
                 Flow::Continue(back) => st = back,
@@ -163,7 +171,7 @@ impl ModuleSet {
 
     /// Runs the [`Hook::Offline`] chain.
     pub async fn offline(&self, hub: &Hub, mut st: Routed, to: &BareJid) -> Flow {
-        for m in self.hooked(Hook::Offline) {
+        for m in self.hooked(Hook::Offline, Some(st.kind())) {
             match m.offline(hub, st, to).await {
                 Flow::Handled => return Flow::Handled,
                 Flow::Continue(back) => st = back,
@@ -174,7 +182,7 @@ impl ModuleSet {
 
     /// Runs the [`Hook::Remote`] chain.
     pub async fn remote(&self, hub: &Hub, mut st: Routed) -> Flow {
-        for m in self.hooked(Hook::Remote) {
+        for m in self.hooked(Hook::Remote, Some(st.kind())) {
             match m.remote(hub, st).await {
                 Flow::Handled => return Flow::Handled,
                 Flow::Continue(back) => st = back,
@@ -185,7 +193,7 @@ impl ModuleSet {
 
     /// Tells every [`Hook::SessionEvents`] module.
     pub async fn session_event(&self, hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
-        for m in self.hooked(Hook::SessionEvents) {
+        for m in self.hooked(Hook::SessionEvents, None) {
             m.session_event(hub, s, event).await;
         }
     }
@@ -193,11 +201,146 @@ impl ModuleSet {
     /// Runs the [`Hook::Filter`] chain: the first module that drops the
     /// stanza decides.
     pub fn filter(&self, view: &SessionView<'_>, st: &Routed) -> Filter {
-        for m in self.hooked(Hook::Filter) {
+        for m in self.hooked(Hook::Filter, Some(st.kind())) {
             if let Filter::Drop = m.filter(view, st) {
                 return Filter::Drop;
             }
         }
         Filter::Deliver
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::storage::{SqliteStorage, Stores};
+    use async_trait::async_trait;
+    use starling_stanza::{MessageType, PresenceType};
+
+    struct Probe {
+        name: &'static str,
+        kinds: Kinds,
+        iq: bool,
+    }
+
+    #[async_trait]
+    impl Module for Probe {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn register(&self, r: &mut Registrar) {
+            if self.iq {
+                r.iq(IqScope::Server, IqType::Get, "urn:example", "q");
+            }
+            r.hook_for(Hook::ClientStanza, self.kinds);
+            r.disco_feature("urn:example");
+        }
+    }
+
+    fn el(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    #[test]
+    fn iq_handlers_are_found_by_scope_type_and_payload() {
+        let set = ModuleSet::new(vec![Arc::new(Probe {
+            name: "probe",
+            kinds: Kinds::ALL,
+            iq: true,
+        })]);
+        let q = el("<q xmlns='urn:example'/>");
+        assert!(set.iq_handler(IqScope::Server, IqType::Get, &q).is_some());
+        assert!(set.iq_handler(IqScope::Server, IqType::Set, &q).is_none());
+        assert!(set.iq_handler(IqScope::Account, IqType::Get, &q).is_none());
+        let other = el("<q xmlns='urn:other'/>");
+        assert!(
+            set.iq_handler(IqScope::Server, IqType::Get, &other)
+                .is_none()
+        );
+        assert_eq!(set.disco_features(), ["urn:example"]);
+        assert!(set.has(Hook::ClientStanza));
+        assert!(!set.has(Hook::Offline));
+    }
+
+    #[test]
+    #[should_panic(expected = "registers")]
+    fn two_modules_cannot_take_the_same_iq() {
+        let a = Arc::new(Probe {
+            name: "a",
+            kinds: Kinds::ALL,
+            iq: true,
+        });
+        let b = Arc::new(Probe {
+            name: "b",
+            kinds: Kinds::ALL,
+            iq: true,
+        });
+        let _ = ModuleSet::new(vec![a, b]);
+    }
+
+    #[test]
+    fn hooks_are_called_only_for_their_kinds_in_list_order() {
+        let set = ModuleSet::new(vec![
+            Arc::new(Probe {
+                name: "presence-only",
+                kinds: Kinds::PRESENCE,
+                iq: false,
+            }),
+            Arc::new(Probe {
+                name: "all",
+                kinds: Kinds::ALL,
+                iq: false,
+            }),
+        ]);
+        let names = |k| {
+            set.hooked(Hook::ClientStanza, Some(k))
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(StanzaKind::Presence(PresenceType::Available, 0)),
+            ["presence-only", "all"]
+        );
+        assert_eq!(names(StanzaKind::Message(MessageType::Chat)), ["all"]);
+        assert!(
+            Kinds::MESSAGE
+                .or(Kinds::IQ)
+                .contains(StanzaKind::Iq(IqType::Get))
+        );
+        assert!(!Kinds::MESSAGE.contains(StanzaKind::Iq(IqType::Get)));
+    }
+
+    #[test]
+    fn disabled_modules_answer_nothing_and_are_not_in_disco() {
+        let stores = Stores::sqlite(Arc::new(SqliteStorage::open_in_memory().unwrap()), 1);
+        let mut config = Config::default();
+        let all = crate::modules::build(&config, &stores, None);
+        assert!(all.disco_features().iter().any(|f| f == "urn:xmpp:ping"));
+        config.modules.ping.enabled = false;
+        config.modules.offline.enabled = false;
+        let some = crate::modules::build(&config, &stores, None);
+        assert!(!some.names().any(|n| n == "ping" || n == "offline"));
+        assert!(
+            !some
+                .disco_features()
+                .iter()
+                .any(|f| f == "urn:xmpp:ping" || f == "msgoffline")
+        );
+        let ping = el("<ping xmlns='urn:xmpp:ping'/>");
+        assert!(
+            some.iq_handler(IqScope::Server, IqType::Get, &ping)
+                .is_none()
+        );
+        assert!(
+            all.iq_handler(IqScope::Server, IqType::Get, &ping)
+                .is_some()
+        );
+        assert!(!some.has(Hook::Offline));
+        // The stream features come from the modules.
+        assert!(all.stream_features().roster_ver && all.stream_features().pre_approval);
+        config.modules.roster.enabled = false;
+        let no_roster = crate::modules::build(&config, &stores, None);
+        assert!(!no_roster.stream_features().roster_ver);
     }
 }

@@ -18,7 +18,7 @@ use starling_jid::{BareJid, Jid};
 use starling_stanza::{PresenceType, StanzaKind};
 
 use crate::hub::Hub;
-use crate::module::{Flow, Hook, Module, Registrar, Session, SessionEvent};
+use crate::module::{Flow, Hook, Kinds, Module, Registrar, Session, SessionEvent};
 use crate::routed::Routed;
 use crate::storage::RosterStore;
 
@@ -54,8 +54,8 @@ impl Module for Presence {
     }
 
     fn register(&self, r: &mut Registrar) {
-        r.hook(Hook::ClientStanza);
-        r.hook(Hook::AccountPresence);
+        r.hook_for(Hook::ClientStanza, Kinds::PRESENCE);
+        r.hook_for(Hook::AccountPresence, Kinds::PRESENCE);
         r.hook(Hook::SessionEvents);
         r.disco_feature("urn:xmpp:features:pre-approval");
         r.stream_features(|f| f.pre_approval = true);
