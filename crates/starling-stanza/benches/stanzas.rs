@@ -4,7 +4,7 @@
 //!
 //! The corpus is the mixed one of the XML benchmark
 //! (`starling-xml/benches/corpus`): about 4 MiB of realistic client traffic.
-//! Both implementations read it in 4 KiB pieces, as a connection would, and
+//! The implementations read it in 4 KiB pieces, as a connection would, and
 //! turn every top-level element into a typed message, presence or iq:
 //!
 //! - `starling`: [`Framer`] (expecting `jabber:client`) and
@@ -21,7 +21,10 @@
 //!   chosen by a direct match on the element name, which is never slower
 //!   than trying each type in turn.
 //!
-//! Both consumers tally the same things (stanzas of each kind, stanzas the
+//! - `starling_envelope`: what the server's router reads — the framer and
+//!   [`Envelope::from_element`] (same checks, no copy of the content).
+//!
+//! The consumers tally the same things (stanzas of each kind, stanzas the
 //! library refused, body bytes, payload elements), and the binary checks
 //! once, outside the measurements, that they saw the same stanzas. The two
 //! libraries refuse a few different stanzas of the corpus, for their
@@ -45,7 +48,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use starling_stanza::{IqKind, Stanza};
+use starling_stanza::{Envelope, IqKind, Stanza, StanzaKind};
 use starling_stream::{ContentNamespace, Event, Framer, FramerConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use xso::{FromEventsBuilder, FromXml};
@@ -94,6 +97,7 @@ type ParseFn = fn(&[u8]) -> Tally;
 const IMPLEMENTATIONS: &[(&str, ParseFn)] = &[
     ("starling", parse_starling),
     ("xmpp_parsers", parse_xmpp_parsers),
+    ("starling_envelope", parse_starling_envelope),
 ];
 
 fn parse_starling(data: &[u8]) -> Tally {
@@ -123,6 +127,46 @@ fn parse_starling(data: &[u8]) -> Tally {
                         IqKind::Get(_) | IqKind::Set(_) => true,
                         IqKind::Result(p) | IqKind::Error { payload: p, .. } => p.is_some(),
                     });
+                }
+            }
+        }
+    }
+    let mut framer = Framer::new(FramerConfig {
+        expected: Some(ContentNamespace::Client),
+        ..FramerConfig::default()
+    });
+    let mut t = Tally::default();
+    for chunk in corpus::chunks(data, CHUNK) {
+        framer.feed(chunk);
+        drain(&mut framer, &mut t);
+    }
+    framer.finish();
+    drain(&mut framer, &mut t);
+    t
+}
+
+/// What a server's router reads: [`Framer`] and [`Envelope::from_element`]
+/// (kind, type, addresses; the same checks as `Stanza::from_element`
+/// without copying bodies or payloads). Only the kinds are tallied.
+fn parse_starling_envelope(data: &[u8]) -> Tally {
+    fn drain(framer: &mut Framer, t: &mut Tally) {
+        while let Some(event) = framer
+            .next_event()
+            .expect("starling-stream rejected the corpus")
+        {
+            let Event::Element(el) = event else { continue };
+            match Envelope::from_element(&el) {
+                Err(e) => {
+                    t.rejected += 1;
+                    black_box(e);
+                }
+                Ok(env) => {
+                    match env.kind {
+                        StanzaKind::Message(_) => t.messages += 1,
+                        StanzaKind::Presence(..) => t.presences += 1,
+                        StanzaKind::Iq(_) => t.iqs += 1,
+                    }
+                    black_box((env, el));
                 }
             }
         }
@@ -342,7 +386,7 @@ fn count_allocations(f: impl FnOnce() -> Tally) -> (Tally, usize) {
     (t, change.allocations + change.reallocations)
 }
 
-/// Checks that both implementations read the same stanzas, prints the
+/// Checks that the implementations read the same stanzas, prints the
 /// allocations each makes per stanza, and returns the number of stanzas.
 ///
 /// The two libraries refuse a few different addresses (see the module
