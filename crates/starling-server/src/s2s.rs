@@ -33,8 +33,8 @@ use starling_auth::negotiate::{
     InboundEvent, OutboundEvent, PeerTls, S2sError, S2sHooks, S2sInbound, S2sOutbound, S2sSettings,
 };
 use starling_auth::tls::{self, ClientAuth, ClientTlsBuilder, ServerTlsBuilder, Trust};
-use starling_client::discovery::{self, Service, Target};
 use starling_jid::{DomainPart, Jid};
+use starling_net::discovery::{self, Service, Target};
 use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, ns};
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
