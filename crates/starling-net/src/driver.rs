@@ -246,8 +246,10 @@ impl<M: Machine, S: Socket> Driver<M, S> {
     /// machine is concerned: input is read and fed, end of file is
     /// reported, the deadline is handled. `extra` is the caller's own
     /// reason to wake (its queue, a close request, a shutdown signal); it
-    /// is polled first, and dropped if something else happens first, so
-    /// it must be cancel-safe.
+    /// is dropped if something else happens first, so it must be
+    /// cancel-safe. When several things are ready at once, one is picked
+    /// at random, so that neither a busy connection nor a busy queue
+    /// starves the other.
     ///
     /// Output still waiting is written first (a write error counts as the
     /// end of the connection), and the machine is
@@ -272,7 +274,6 @@ impl<M: Machine, S: Socket> Driver<M, S> {
             let chunk = self.read_chunk;
             let io = &mut self.io;
             tokio::select! {
-                biased;
                 value = &mut extra => return Wake::Other(value),
                 read = io.read_chunk(chunk), if reading => return self.on_read(read),
                 () = sleep(pause.unwrap_or_default()), if pause.is_some() => {}
