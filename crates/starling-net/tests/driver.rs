@@ -76,7 +76,10 @@ async fn input_and_the_callers_future_both_come_through() {
                 assert!(matches!(driver.wait(never()).await, Wake::Input));
             }
             Wake::Input => {
-                assert!(matches!(driver.wait(async { "queue" }).await, Wake::Other("queue")));
+                assert!(matches!(
+                    driver.wait(async { "queue" }).await,
+                    Wake::Other("queue")
+                ));
             }
             other => panic!("{other:?}"),
         }
