@@ -153,6 +153,11 @@ impl Lifecycle for Phase {
 /// before binding get the `not-authorized` stream error; a header for a
 /// domain not served gets `host-unknown`.
 ///
+/// It is driven as the [module documentation](super#driving-a-machine)
+/// says. With [`ServerSettings::offload_sasl`], the SASL steps that check
+/// credentials come out as jobs instead: see
+/// [`take_sasl_job`](Self::take_sasl_job).
+///
 /// See the crate documentation for a complete exchange.
 pub struct ServerNegotiator<H: ServerHooks> {
     settings: ServerSettings,
