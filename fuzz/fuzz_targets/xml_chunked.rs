@@ -2,13 +2,19 @@
 //! same tokens (adjacent text merged, as text may be cut into pieces
 //! differently) and the same error at the same offset.
 //!
+//! The chunks are handed over by copy (`Tokenizer::feed`), as owned buffers
+//! (`Tokenizer::feed_bytes`, adopted without a copy when nothing is
+//! buffered), or a mix of both.
+//!
 //! Input layout: one byte of settings (low 4 bits: how many chunk sizes
-//! follow; bit 4: the smallest text chunk size; bit 5: small limits), the
-//! chunk sizes (one byte each, used in turn, 0 meaning 1), then the document.
+//! follow; bit 4: the smallest text chunk size; bit 5: small limits; bits 6
+//! and 7: how chunks are handed over — copied, as buffers, alternating, or
+//! as buffers when their size byte is odd), the chunk sizes (one byte each,
+//! used in turn, 0 meaning 1), then the document.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use starling_xml::{Error, Limits, Token, Tokenizer};
+use starling_xml::{BytesMut, Error, Limits, Token, Tokenizer};
 
 /// A token reduced to something comparable; text is kept apart so that
 /// adjacent pieces can be merged.
@@ -18,7 +24,37 @@ enum Tok {
     Other(String),
 }
 
-fn run(doc: &[u8], sizes: &[u8], limits: Limits) -> (Vec<Tok>, Option<Error>) {
+/// How chunks are handed to the tokenizer.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    Copy,
+    Buffers,
+    Alternate,
+    OddSizes,
+}
+
+impl Feed {
+    fn from_bits(settings: u8) -> Feed {
+        match settings >> 6 {
+            0 => Feed::Copy,
+            1 => Feed::Buffers,
+            2 => Feed::Alternate,
+            _ => Feed::OddSizes,
+        }
+    }
+
+    /// Whether chunk number `i`, of size byte `size`, goes as a buffer.
+    fn as_buffer(self, i: usize, size: u8) -> bool {
+        match self {
+            Feed::Copy => false,
+            Feed::Buffers => true,
+            Feed::Alternate => i % 2 == 1,
+            Feed::OddSizes => size % 2 == 1,
+        }
+    }
+}
+
+fn run(doc: &[u8], sizes: &[u8], limits: Limits, feed: Feed) -> (Vec<Tok>, Option<Error>) {
     let mut tok = Tokenizer::with_limits(limits);
     let mut out: Vec<Tok> = Vec::new();
     let mut budget = 2 * doc.len() + 16;
@@ -47,15 +83,24 @@ fn run(doc: &[u8], sizes: &[u8], limits: Limits) -> (Vec<Tok>, Option<Error>) {
             let error = pull(&mut tok, &mut out);
             return (out, error);
         }
+        let size = if sizes.is_empty() {
+            0
+        } else {
+            sizes[i % sizes.len()]
+        };
         let n = if sizes.is_empty() {
             rest.len()
         } else {
-            usize::from(sizes[i % sizes.len()]).max(1)
+            usize::from(size).max(1)
         };
-        i += 1;
         let (piece, r) = rest.split_at(n.min(rest.len()));
         rest = r;
-        tok.feed(piece);
+        if feed.as_buffer(i, size) {
+            tok.feed_bytes(BytesMut::from(piece));
+        } else {
+            tok.feed(piece);
+        }
+        i += 1;
         if let Some(e) = pull(&mut tok, &mut out) {
             return (out, Some(e));
         }
@@ -82,7 +127,8 @@ fuzz_target!(|data: &[u8]| {
             ..limits
         };
     }
-    let whole = run(doc, &[], limits);
-    let chunked = run(doc, sizes, limits);
-    assert_eq!(whole, chunked, "sizes {sizes:?}");
+    let whole = run(doc, &[], limits, Feed::Copy);
+    let feed = Feed::from_bits(settings);
+    let chunked = run(doc, sizes, limits, feed);
+    assert_eq!(whole, chunked, "sizes {sizes:?}, {feed:?}");
 });

@@ -1,10 +1,12 @@
 //! The crate layering rules.
 //!
 //! Starling's crates form a stack. Each crate may depend only on crates
-//! strictly below it; the two foundation crates depend on no Starling crate at
-//! all; and the lower crates (everything a client or server builds on) stay
-//! free of an async runtime, TLS and DNS resolution, so that they can be used
-//! in any I/O model.
+//! strictly below it (the client and the server are siblings on the top
+//! layer: neither depends on the other); the two foundation crates depend on
+//! no Starling crate at all; and the lower crates (everything a client or
+//! server builds on) stay free of an async runtime, TLS and DNS resolution,
+//! so that they can be used in any I/O model. A few crates have further
+//! rules on what their dependency tree may hold ([`TREE_RULES`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -14,15 +16,16 @@ use serde_json::Value;
 
 use crate::util::{self, Result};
 
-/// The Starling crates, lowest layer first.
-pub(crate) const LAYERS: &[&str] = &[
-    "starling-xml",
-    "starling-jid",
-    "starling-stream",
-    "starling-stanza",
-    "starling-auth",
-    "starling-client",
-    "starling-server",
+/// The Starling crates, lowest layer first; crates that share a layer are
+/// siblings.
+pub(crate) const LAYERS: &[&[&str]] = &[
+    &["starling-xml"],
+    &["starling-jid"],
+    &["starling-stream"],
+    &["starling-stanza"],
+    &["starling-auth"],
+    &["starling-net"],
+    &["starling-client", "starling-server"],
 ];
 
 /// Crates that must not depend on any other Starling crate.
@@ -40,6 +43,39 @@ pub(crate) const IO_FREE: &[&str] = &[
 /// Crates that the [`IO_FREE`] crates must not pull in: exact names, or
 /// prefixes when they end in `-`.
 pub(crate) const BANNED: &[&str] = &["tokio", "rustls", "hickory-"];
+
+/// A rule on the normal dependency tree of one crate built a given way.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TreeRule {
+    /// The crate.
+    pub(crate) krate: &'static str,
+    /// Extra `cargo tree` arguments (the features it is built with).
+    pub(crate) args: &'static [&'static str],
+    /// How it is built, for messages.
+    pub(crate) how: &'static str,
+    /// What it must not pull in: exact names, or prefixes ending in `-`.
+    pub(crate) banned: &'static [&'static str],
+}
+
+/// Further dependency-tree rules: the SASL and negotiation layer builds
+/// without TLS, and the client library without the command line's and the
+/// server's dependencies.
+pub(crate) const TREE_RULES: &[TreeRule] = &[
+    TreeRule {
+        krate: "starling-auth",
+        args: &["--no-default-features"],
+        how: "without default features",
+        banned: &[
+            "tokio", "rustls", "rustls-", "hickory-", "ring", "rcgen", "webpki-",
+        ],
+    },
+    TreeRule {
+        krate: "starling-client",
+        args: &[],
+        how: "with its default features",
+        banned: &["rcgen", "clap", "serde_json"],
+    },
+];
 
 /// The prefix that marks a crate as part of Starling.
 const PREFIX: &str = "starling-";
@@ -76,9 +112,18 @@ pub(crate) struct Dep {
     pub(crate) kind: DepKind,
 }
 
-/// The position of a crate in [`LAYERS`].
+/// The position of a crate's layer in [`LAYERS`].
 fn layer(name: &str) -> Option<usize> {
-    LAYERS.iter().position(|&known| known == name)
+    LAYERS.iter().position(|layer| layer.contains(&name))
+}
+
+/// The layers in order, siblings joined with `|`.
+fn order(separator: &str) -> String {
+    LAYERS
+        .iter()
+        .map(|layer| layer.join(" | "))
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// Checks the declared dependencies of the workspace packages against the
@@ -89,7 +134,7 @@ pub(crate) fn check_declared(packages: &[String], deps: &[Dep]) -> Vec<String> {
         if package.starts_with(PREFIX) && layer(package).is_none() {
             violations.insert(format!(
                 "`{package}` is not in the layer order ({}); add it to LAYERS in xtask/src/layering.rs",
-                LAYERS.join(", ")
+                order(", ")
             ));
         }
     }
@@ -148,7 +193,11 @@ fn below(index: usize) -> String {
     if index == 0 {
         "none".to_owned()
     } else {
-        LAYERS[..index].join(", ")
+        LAYERS[..index]
+            .iter()
+            .flat_map(|layer| layer.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -199,9 +248,9 @@ pub(crate) fn parse_metadata(json: &str) -> Result<(Vec<String>, Vec<Dep>)> {
     Ok((packages, deps))
 }
 
-/// Whether a crate name is one of [`BANNED`].
-fn is_banned(name: &str) -> bool {
-    BANNED.iter().any(|&banned| {
+/// Whether a crate name is one of `banned`.
+fn is_banned(name: &str, banned: &[&str]) -> bool {
+    banned.iter().any(|&banned| {
         if banned.ends_with('-') {
             name.starts_with(banned)
         } else {
@@ -212,14 +261,20 @@ fn is_banned(name: &str) -> bool {
 
 /// The banned crates (`name vVERSION`) in the output of
 /// `cargo tree --prefix none`, sorted and without duplicates.
+#[cfg(test)]
 pub(crate) fn banned_in_tree(tree: &str) -> Vec<String> {
+    found_in_tree(tree, BANNED)
+}
+
+/// The crates of `banned` in the output of `cargo tree --prefix none`.
+pub(crate) fn found_in_tree(tree: &str, banned: &[&str]) -> Vec<String> {
     let mut found = BTreeSet::new();
     for line in tree.lines() {
         let mut words = line.split_whitespace();
         let (Some(name), version) = (words.next(), words.next()) else {
             continue;
         };
-        if is_banned(name) {
+        if is_banned(name, banned) {
             found.insert(match version {
                 Some(version) if version.starts_with('v') => format!("{name} {version}"),
                 _ => name.to_owned(),
@@ -232,7 +287,7 @@ pub(crate) fn banned_in_tree(tree: &str) -> Vec<String> {
 /// Runs all layering checks on the workspace at `root`, printing each
 /// violation. Returns the number of violations.
 pub(crate) fn check(root: &Path) -> Result<usize> {
-    println!("Checking crate layering: {}", LAYERS.join(" < "));
+    println!("Checking crate layering: {}", order(" < "));
     let json =
         util::capture(util::cargo(root).args(["metadata", "--format-version", "1", "--no-deps"]))?;
     let (packages, deps) = parse_metadata(&json)?;
@@ -255,64 +310,26 @@ pub(crate) fn check(root: &Path) -> Result<usize> {
         println!("layering violation: {violation}");
     }
 
-    for &krate in IO_FREE {
-        if !packages.iter().any(|p| p == krate) {
+    let io_free = IO_FREE.iter().map(|&krate| TreeRule {
+        krate,
+        args: &[],
+        how: "with its default features",
+        banned: BANNED,
+    });
+    for rule in io_free.chain(TREE_RULES.iter().copied()) {
+        if !packages.iter().any(|p| p == rule.krate) {
             continue;
         }
-        // `cargo tree -p` resolves features for this package alone (resolver
-        // 2 and later), so this is the tree a user of the crate gets with its
-        // default features; `--target all` includes every platform's
-        // dependencies.
-        let tree = util::capture(util::cargo(root).args([
-            "tree",
-            "--package",
-            krate,
-            "--edges",
-            "normal",
-            "--target",
-            "all",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ]))?;
-        let banned = banned_in_tree(&tree);
-        for found in &banned {
-            let message = format!(
-                "`{krate}` pulls in `{found}` with its default features; it must stay free of {}",
-                BANNED
-                    .iter()
-                    .map(|b| if b.ends_with('-') {
-                        format!("{b}*")
-                    } else {
-                        (*b).to_owned()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
+        let found = check_tree(root, &rule)?;
+        if found.is_empty() {
+            println!(
+                "{}: none of {} in its dependency tree {}",
+                rule.krate,
+                names_of(rule.banned),
+                rule.how
             );
-            println!("layering violation: {message}");
-            let name = found.split_whitespace().next().unwrap_or(found);
-            println!("  how it gets there:");
-            let path = util::capture(util::cargo(root).args([
-                "tree",
-                "--package",
-                krate,
-                "--edges",
-                "normal",
-                "--target",
-                "all",
-                "--invert",
-                name,
-            ]))
-            .unwrap_or_else(|error| format!("(cargo tree --invert failed: {error})\n"));
-            for line in path.lines() {
-                println!("    {line}");
-            }
-            violations.push(message);
         }
-        if banned.is_empty() {
-            println!("{krate}: no async runtime, TLS or DNS crates in its default dependency tree");
-        }
+        violations.extend(found);
     }
 
     if violations.is_empty() {
@@ -321,6 +338,59 @@ pub(crate) fn check(root: &Path) -> Result<usize> {
         println!("layering: {} violation(s)", violations.len());
     }
     Ok(violations.len())
+}
+
+/// The banned names for messages: prefixes with a `*`.
+fn names_of(banned: &[&str]) -> String {
+    banned
+        .iter()
+        .map(|b| {
+            if b.ends_with('-') {
+                format!("{b}*")
+            } else {
+                (*b).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks one crate's normal dependency tree against a rule, printing how
+/// each banned crate gets there. Returns one message per banned crate.
+fn check_tree(root: &Path, rule: &TreeRule) -> Result<Vec<String>> {
+    let krate = rule.krate;
+    // `cargo tree -p` resolves features for this package alone (resolver 2
+    // and later), so this is the tree a user of the crate gets built that
+    // way; `--target all` includes every platform's dependencies.
+    let tree = util::capture(
+        util::cargo(root)
+            .args(["tree", "--package", krate, "--edges", "normal"])
+            .args(rule.args)
+            .args(["--target", "all", "--prefix", "none", "--format", "{p}"]),
+    )?;
+    let mut messages = Vec::new();
+    for found in found_in_tree(&tree, rule.banned) {
+        let message = format!(
+            "`{krate}` pulls in `{found}` {}; it must stay free of {}",
+            rule.how,
+            names_of(rule.banned)
+        );
+        println!("layering violation: {message}");
+        let name = found.split_whitespace().next().unwrap_or(&found);
+        println!("  how it gets there:");
+        let path = util::capture(
+            util::cargo(root)
+                .args(["tree", "--package", krate, "--edges", "normal"])
+                .args(rule.args)
+                .args(["--target", "all", "--invert", name]),
+        )
+        .unwrap_or_else(|error| format!("(cargo tree --invert failed: {error})\n"));
+        for line in path.lines() {
+            println!("    {line}");
+        }
+        messages.push(message);
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]
@@ -412,6 +482,23 @@ mod tests {
         assert_eq!(violations.len(), 1, "{violations:#?}");
         assert!(violations[0].contains(
             "`starling-xml` (layer 1) has a dev-dependency on `starling-server` (layer 7)"
+        ));
+    }
+
+    #[test]
+    fn siblings_may_not_depend_on_each_other() {
+        let packages = names(&["starling-net", "starling-client", "starling-server"]);
+        let deps = vec![
+            dep("starling-client", "starling-net", DepKind::Normal),
+            dep("starling-server", "starling-net", DepKind::Normal),
+            // Tests of one may use the other.
+            dep("starling-server", "starling-client", DepKind::Dev),
+            dep("starling-server", "starling-client", DepKind::Normal),
+        ];
+        let violations = check_declared(&packages, &deps);
+        assert_eq!(violations.len(), 1, "{violations:#?}");
+        assert!(violations[0].starts_with(
+            "`starling-server` (layer 7) has a normal dependency on `starling-client` (layer 7)"
         ));
     }
 

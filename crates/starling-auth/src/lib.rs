@@ -9,6 +9,16 @@
 //!   runtime, no TLS library.
 //! * [`dialback`]: Server Dialback keys (XEP-0185); the server-to-server
 //!   negotiators are in [`negotiate`].
+//! * [`negotiate`]: the sans-IO stream negotiators of both sides, c2s and
+//!   s2s, and the [`Machine`](negotiate::Machine) trait a connection
+//!   driver runs them through.
+//! * `tls` (feature `tls`, on by default): rustls configurations for both
+//!   sides. Without it the crate pulls in no TLS library at all: the SASL
+//!   mechanisms and the negotiators need none.
+//!
+//! Features: `tls` (default) gates rustls and webpki-roots; `cert-gen`
+//! (off by default) adds self-signed certificate generation with rcgen,
+//! which a server's first start needs and a client never does.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,6 +44,7 @@
 pub mod dialback;
 pub mod negotiate;
 pub mod sasl;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use sasl::{

@@ -2,7 +2,7 @@
 //!
 //! Builders for both sides: a server configuration from PEM files with SNI
 //! selection among several domains, a self-signed certificate generator for
-//! a fresh install, and a client configuration that trusts the webpki roots,
+//! a fresh install (feature `cert-gen`), and a client configuration that trusts the webpki roots,
 //! a given CA file, or (for tests only) anything. TLS 1.2 and 1.3 only,
 //! rustls's default cipher suites, the `ring` provider. ALPN protocol names
 //! for direct TLS (XEP-0368) are [`ALPN_XMPP_CLIENT`] and
@@ -126,7 +126,8 @@ pub fn certified_key(
 }
 
 /// A self-signed certificate for `domain` (with the DNS names `domain` and
-/// `*.domain`) in PEM: `(certificate, private key)`.
+/// `*.domain`) in PEM: `(certificate, private key)`. Feature `cert-gen`.
+#[cfg(feature = "cert-gen")]
 pub fn generate_self_signed(domain: &str) -> Result<(String, String), TlsError> {
     let names = vec![domain.to_owned(), format!("*.{domain}")];
     let ck =
@@ -137,6 +138,8 @@ pub fn generate_self_signed(domain: &str) -> Result<(String, String), TlsError> 
 /// The certificate and key files for `domain` in `dir`, generated
 /// (self-signed) on first use and reused afterwards: `dir/DOMAIN.crt` and
 /// `dir/DOMAIN.key` (the key file is created readable by its owner only).
+/// Feature `cert-gen`.
+#[cfg(feature = "cert-gen")]
 pub fn ensure_self_signed(domain: &str, dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     let cert = dir.join(format!("{domain}.crt"));
     let key = dir.join(format!("{domain}.key"));
@@ -156,6 +159,7 @@ pub fn ensure_self_signed(domain: &str, dir: &Path) -> Result<(PathBuf, PathBuf)
     Ok((cert, key))
 }
 
+#[cfg(feature = "cert-gen")]
 fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -570,6 +574,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "cert-gen")]
     fn sni_selection_in_real_handshakes() {
         use std::io::{Read, Write};
         let (ca, ck) = generate_self_signed("a.example").unwrap();
@@ -634,6 +639,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "cert-gen")]
     fn self_signed_is_generated_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("starling-tls-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -6,17 +6,17 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use starling_auth::negotiate::{ClientEvent, ClientNegotiator};
+use starling_auth::negotiate::{ClientEvent, ClientNegotiator, NegotiationError};
 use starling_auth::sasl::Mechanism;
 use starling_auth::tls::Trust;
 use starling_jid::{FullJid, Jid};
+use starling_net::{Driver, Wake};
 use starling_stanza::{
     Iq, IqKind, Message, Payload, Ping, Presence, PresenceType, Roster, RosterItem, Stanza,
     StanzaError, StanzaErrorCondition, Subscription, error_reply,
 };
 use starling_stream::StreamError;
 use starling_xml::Element;
-use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{self, Config, Session};
@@ -411,6 +411,25 @@ struct Task {
     commands: mpsc::Receiver<Command>,
 }
 
+/// What woke the session task, besides the connection.
+enum Tick {
+    Command(Option<Command>),
+    Keepalive,
+    Ping,
+    CloseDeadline,
+}
+
+/// The state of a session's loop.
+#[derive(Default)]
+struct Loop {
+    /// Our keepalive ping and when it went out.
+    ping_sent: Option<(String, Instant)>,
+    /// We closed the stream (and may have to acknowledge it).
+    closing: Option<Option<oneshot::Sender<()>>>,
+    /// When to stop waiting for the server's close.
+    close_deadline: Option<tokio::time::Instant>,
+}
+
 enum End {
     /// The user asked for it (or dropped the client).
     Requested(Option<oneshot::Sender<()>>),
@@ -475,8 +494,7 @@ impl Task {
     }
 
     async fn session(&mut self, s: &mut Session) -> End {
-        let Session { conn, neg, .. } = s;
-        let mut buf = vec![0u8; 8192];
+        let driver = &mut s.driver;
         let mut keepalive = tokio::time::interval(self.builder.keepalive);
         keepalive.tick().await;
         let ping_every = self
@@ -485,91 +503,103 @@ impl Task {
             .unwrap_or(Duration::from_secs(3600 * 24 * 365));
         let mut ping_timer = tokio::time::interval(ping_every);
         ping_timer.tick().await;
-        let mut ping_sent: Option<(String, Instant)> = None;
-        let mut closing: Option<Option<oneshot::Sender<()>>> = None;
-        let mut close_deadline = None;
+        let mut st = Loop::default();
         loop {
-            if connection::flush(conn, neg).await.is_err() {
-                return closing.map_or(End::Lost(None), End::Requested);
+            if let Some(end) = self.drain(driver, &mut st).await {
+                return end;
             }
-            let deadline = close_deadline
+            if driver.flush().await.is_err() {
+                return st.closing.map_or(End::Lost(None), End::Requested);
+            }
+            let deadline = st
+                .close_deadline
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                r = conn.read(&mut buf) => {
-                    match r {
-                        Ok(0) | Err(_) => neg.eof(),
-                        Ok(n) => neg.feed(&buf[..n]),
-                    }
-                    while let Some(ev) = neg.next_event() {
-                        match ev {
-                            ClientEvent::Stanza(el) => {
-                                if let Some((id, _)) = &ping_sent {
-                                    if el.attr("id") == Some(id.as_str()) {
-                                        ping_sent = None;
-                                        continue;
-                                    }
-                                }
-                                self.incoming(neg, el).await;
-                            }
-                            ClientEvent::Closed { error } => {
-                                let _ = connection::flush(conn, neg).await;
-                                return match closing.take() {
-                                    Some(ack) => End::Requested(ack),
-                                    None => End::Lost(error),
-                                };
-                            }
-                            ClientEvent::Failed(e) => {
-                                let _ = connection::flush(conn, neg).await;
-                                let err = match e {
-                                    starling_auth::negotiate::NegotiationError::StreamError(s)
-                                    | starling_auth::negotiate::NegotiationError::Protocol(s) => Some(s),
-                                    _ => None,
-                                };
-                                return match closing.take() {
-                                    Some(ack) => End::Requested(ack),
-                                    None => End::Lost(err),
-                                };
-                            }
-                            _ => {}
-                        }
-                    }
+            let closing = st.close_deadline.is_some();
+            let commands = &mut self.commands;
+            let pinging = self.builder.ping_interval.is_some();
+            let tick = async {
+                tokio::select! {
+                    cmd = commands.recv(), if !closing => Tick::Command(cmd),
+                    _ = keepalive.tick() => Tick::Keepalive,
+                    _ = ping_timer.tick(), if pinging => Tick::Ping,
+                    _ = tokio::time::sleep_until(deadline), if closing => Tick::CloseDeadline,
                 }
-                cmd = self.commands.recv(), if closing.is_none() => match cmd {
-                    Some(Command::Send(el)) => neg.send(&el),
-                    Some(Command::Request { iq, id, to, reply }) => {
-                        self.pending.retain(|_, p| !p.reply.is_closed());
-                        self.pending.insert(id, Pending { to, reply });
-                        neg.send(&iq);
-                    }
-                    Some(Command::Close(ack)) => {
-                        neg.close();
-                        closing = Some(Some(ack));
-                        close_deadline = Some(tokio::time::Instant::now() + self.builder.config.timeout);
-                    }
-                    None => {
-                        neg.close();
-                        closing = Some(None);
-                        close_deadline = Some(tokio::time::Instant::now() + self.builder.config.timeout);
-                    }
-                },
-                _ = keepalive.tick() => neg.keepalive(),
-                _ = ping_timer.tick(), if self.builder.ping_interval.is_some() => {
-                    if let Some((_, sent)) = &ping_sent {
-                        if sent.elapsed() >= self.builder.config.timeout {
-                            return End::Lost(None);
-                        }
-                    } else {
-                        let id = format!("keepalive-{}", starling_stream::random_id());
-                        let iq = Iq::get(id.clone(), Ping).with_to(Jid::from(self.jid.domain_part()));
-                        neg.send(&iq.to_element());
-                        ping_sent = Some((id, Instant::now()));
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline), if close_deadline.is_some() => {
-                    return End::Requested(closing.take().flatten());
+            };
+            // Input and end of file come back as events.
+            if let Wake::Other(tick) = driver.wait(tick).await {
+                if let Some(end) = self.on_tick(driver.machine_mut(), tick, &mut st) {
+                    return end;
                 }
             }
         }
+    }
+
+    /// Acts on the negotiator's events; the end of the session if the
+    /// stream is over.
+    async fn drain(&mut self, driver: &mut Driver<ClientNegotiator>, st: &mut Loop) -> Option<End> {
+        while let Some(ev) = driver.machine_mut().next_event() {
+            let error = match ev {
+                ClientEvent::Stanza(el) => {
+                    if let Some((id, _)) = &st.ping_sent {
+                        if el.attr("id") == Some(id.as_str()) {
+                            st.ping_sent = None;
+                            continue;
+                        }
+                    }
+                    self.incoming(driver.machine_mut(), el).await;
+                    continue;
+                }
+                ClientEvent::Closed { error } => error,
+                ClientEvent::Failed(
+                    NegotiationError::StreamError(e) | NegotiationError::Protocol(e),
+                ) => Some(e),
+                ClientEvent::Failed(_) => None,
+                _ => continue,
+            };
+            let _ = driver.shutdown().await;
+            return Some(match st.closing.take() {
+                Some(ack) => End::Requested(ack),
+                None => End::Lost(error),
+            });
+        }
+        None
+    }
+
+    /// Acts on a command or a timer; the end of the session if it is over.
+    fn on_tick(&mut self, neg: &mut ClientNegotiator, tick: Tick, st: &mut Loop) -> Option<End> {
+        match tick {
+            Tick::Command(Some(Command::Send(el))) => neg.send(&el),
+            Tick::Command(Some(Command::Request { iq, id, to, reply })) => {
+                self.pending.retain(|_, p| !p.reply.is_closed());
+                self.pending.insert(id, Pending { to, reply });
+                neg.send(&iq);
+            }
+            Tick::Command(cmd) => {
+                // A close request, or the client was dropped.
+                let ack = match cmd {
+                    Some(Command::Close(ack)) => Some(ack),
+                    _ => None,
+                };
+                neg.close();
+                st.closing = Some(ack);
+                st.close_deadline = Some(tokio::time::Instant::now() + self.builder.config.timeout);
+            }
+            Tick::Keepalive => neg.keepalive(),
+            Tick::Ping => match &st.ping_sent {
+                Some((_, sent)) if sent.elapsed() >= self.builder.config.timeout => {
+                    return Some(End::Lost(None));
+                }
+                Some(_) => {}
+                None => {
+                    let id = format!("keepalive-{}", starling_stream::random_id());
+                    let iq = Iq::get(id.clone(), Ping).with_to(Jid::from(self.jid.domain_part()));
+                    neg.send(&iq.to_element());
+                    st.ping_sent = Some((id, Instant::now()));
+                }
+            },
+            Tick::CloseDeadline => return Some(End::Requested(st.closing.take().flatten())),
+        }
+        None
     }
 
     /// Whether a reply from `from` may answer a request sent to `to`

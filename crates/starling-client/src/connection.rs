@@ -1,21 +1,18 @@
 //! Opening a connection: TCP, TLS (direct or STARTTLS) and the stream
-//! negotiation, driven over tokio.
+//! negotiation, run by the driver of `starling-net`.
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use starling_auth::negotiate::{ClientEvent, ClientNegotiator, ClientSettings};
-use starling_auth::sasl::{ChannelBinding, ClientConfig as SaslConfig, Mechanism};
+use starling_auth::sasl::{ClientConfig as SaslConfig, Mechanism};
 use starling_auth::tls::{self, ClientTlsBuilder, Trust};
 use starling_jid::{FullJid, Jid};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use starling_net::{Driver, Transport, UpgradeError, Wake};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use crate::discovery::{self, Target};
 use crate::error::Error;
@@ -34,75 +31,9 @@ pub(crate) struct Config {
     pub(crate) name_servers: Option<Vec<SocketAddr>>,
 }
 
-/// The connection: plain TCP before STARTTLS, TLS after.
-#[derive(Debug)]
-pub(crate) enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Transiently, during the TLS upgrade.
-    Upgrading,
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is being upgraded"))),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, data),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
-            Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is being upgraded"))),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Conn::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Conn::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-}
-
-fn channel_binding(tls: &TlsStream<TcpStream>) -> Option<ChannelBinding> {
-    tls::tls_exporter(tls.get_ref().1).map(ChannelBinding::tls_exporter)
-}
-
-/// Writes what the negotiator has to send.
-pub(crate) async fn flush(conn: &mut Conn, neg: &mut ClientNegotiator) -> Result<(), Error> {
-    let out = neg.take_output();
-    if !out.is_empty() {
-        conn.write_all(&out).await.map_err(Error::Io)?;
-        conn.flush().await.map_err(Error::Io)?;
-    }
-    Ok(())
-}
-
 /// A connected, authenticated and bound session.
 pub(crate) struct Session {
-    pub(crate) conn: Conn,
-    pub(crate) neg: ClientNegotiator,
+    pub(crate) driver: Driver<ClientNegotiator>,
     pub(crate) jid: FullJid,
 }
 
@@ -183,7 +114,17 @@ pub(crate) async fn establish(config: &Config) -> Result<Session, Error> {
     }))
 }
 
+fn upgrade_error(e: UpgradeError) -> Error {
+    match e {
+        UpgradeError::Io(e) => Error::Io(e),
+        UpgradeError::Timeout => Error::Timeout,
+        UpgradeError::Handshake(e) => Error::Tls(e.to_string()),
+        other => Error::Tls(other.to_string()),
+    }
+}
+
 async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<Session, Error> {
+    let started = Instant::now();
     let mut tls_builder = ClientTlsBuilder::new(config.trust.clone());
     if direct_tls {
         tls_builder = tls_builder.alpn(tls::ALPN_XMPP_CLIENT);
@@ -203,70 +144,49 @@ async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<
     if let Some(m) = &config.mechanisms {
         sasl.mechanisms = m.clone();
     }
-    let deadline = tokio::time::Instant::now() + config.timeout;
 
-    let (mut conn, mut neg) = if direct_tls {
-        let tls = tokio::time::timeout_at(deadline, connector.connect(server_name.clone(), tcp))
+    let (transport, tls) = if direct_tls {
+        let connect = Transport::connect(tcp, &connector, server_name.clone());
+        let (transport, info) = tokio::time::timeout(config.timeout, connect)
             .await
             .map_err(|_| Error::Timeout)?
             .map_err(|e| Error::Tls(e.to_string()))?;
-        let cb = channel_binding(&tls);
-        (
-            Conn::Tls(Box::new(tls)),
-            ClientNegotiator::new(settings, sasl, Some(cb), Instant::now()),
-        )
+        (transport, Some(info.exporter_binding()))
     } else {
-        (
-            Conn::Plain(tcp),
-            ClientNegotiator::new(settings, sasl, None, Instant::now()),
-        )
+        (Transport::new(tcp), None)
     };
+    // The negotiation deadline counts from the connection, TLS included.
+    let mut neg = ClientNegotiator::new(settings, sasl, tls, started);
     neg.start();
-    let mut buf = vec![0u8; 8192];
+    let mut driver = Driver::new(transport, neg);
     loop {
-        flush(&mut conn, &mut neg).await?;
-        while let Some(ev) = neg.next_event() {
+        while let Some(ev) = driver.machine_mut().next_event() {
             match ev {
                 ClientEvent::StartTls => {
-                    flush(&mut conn, &mut neg).await?;
-                    let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Upgrading) else {
-                        return Err(Error::Tls(
-                            "STARTTLS on a connection that is not plain".into(),
-                        ));
-                    };
-                    let tls = tokio::time::timeout_at(
-                        deadline,
-                        connector.connect(server_name.clone(), tcp),
-                    )
-                    .await
-                    .map_err(|_| Error::Timeout)?
-                    .map_err(|e| Error::Tls(e.to_string()))?;
-                    let cb = channel_binding(&tls);
-                    conn = Conn::Tls(Box::new(tls));
-                    neg.tls_established(cb);
+                    let info = driver
+                        .connect_tls(&connector, server_name.clone())
+                        .await
+                        .map_err(upgrade_error)?;
+                    driver
+                        .machine_mut()
+                        .tls_established(info.exporter_binding());
                 }
                 ClientEvent::Authenticated => {}
                 ClientEvent::Bound(jid) => {
-                    flush(&mut conn, &mut neg).await?;
-                    return Ok(Session { conn, neg, jid });
+                    driver.flush().await.map_err(Error::Io)?;
+                    return Ok(Session { driver, jid });
                 }
                 ClientEvent::Failed(e) => {
-                    let _ = flush(&mut conn, &mut neg).await;
+                    let _ = driver.flush().await;
                     return Err(e.into());
                 }
                 ClientEvent::Stanza(_) | ClientEvent::Closed { .. } => {}
             }
         }
-        flush(&mut conn, &mut neg).await?;
-        let n = match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(Error::Io(e)),
-            Err(_) => return Err(Error::Timeout),
-        };
-        if n == 0 {
-            neg.eof();
-        } else {
-            neg.feed(&buf[..n]);
+        driver.flush().await.map_err(Error::Io)?;
+        // Input, end of file and the deadline all come back as events.
+        if let Wake::Eof(Some(e)) = driver.wait(std::future::pending::<()>()).await {
+            return Err(Error::Io(e));
         }
     }
 }

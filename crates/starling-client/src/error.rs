@@ -52,6 +52,17 @@ pub enum Error {
     Invalid(String),
 }
 
+impl From<starling_net::discovery::DiscoveryError> for Error {
+    fn from(e: starling_net::discovery::DiscoveryError) -> Error {
+        use starling_net::discovery::DiscoveryError;
+        match e {
+            DiscoveryError::NoService(domain) => Error::NoService(domain),
+            DiscoveryError::Dns(e) => Error::Dns(e),
+            other => Error::Dns(other.to_string()),
+        }
+    }
+}
+
 impl From<NegotiationError> for Error {
     fn from(e: NegotiationError) -> Error {
         match e {

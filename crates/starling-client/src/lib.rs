@@ -21,8 +21,14 @@
 //! * **Errors** are typed ([`Error`]): DNS, TCP, TLS, the SASL condition,
 //!   a binding conflict, the stream error, a timeout.
 //!
-//! The protocol logic is the sans-IO negotiator of `starling-auth`; this
-//! crate adds sockets, TLS and DNS.
+//! The protocol logic is the sans-IO negotiator of `starling-auth`; the
+//! connection, TLS, DNS and the loop that drives the negotiator come from
+//! `starling-net` (its `Driver`); this crate adds the session: requests,
+//! events, keepalives and reconnection.
+//!
+//! The `starling-client` command-line tool is behind the `cli` feature
+//! (`cargo run -p starling-client --features cli -- --help`), so that the
+//! library pulls in no argument parser or JSON encoder.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), starling_client::Error> {

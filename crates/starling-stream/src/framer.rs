@@ -1,6 +1,6 @@
 //! Reading a stream: bytes in, events out.
 
-use starling_xml::{Element, Limits, Token, Tokenizer, TreeBuilder};
+use starling_xml::{BytesMut, Element, Limits, Token, Tokenizer, TreeBuilder};
 
 use crate::error::{Condition, FramingError, StreamError};
 use crate::features::Features;
@@ -96,6 +96,13 @@ impl Framer {
     /// Appends bytes read from the connection.
     pub fn feed(&mut self, data: &[u8]) {
         self.tok.feed(data);
+    }
+
+    /// Appends a buffer of bytes read from the connection, without copying
+    /// it when nothing is buffered (see
+    /// [`Tokenizer::feed_bytes`](starling_xml::Tokenizer::feed_bytes)).
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        self.tok.feed_bytes(data);
     }
 
     /// The connection reached end of file.

@@ -45,6 +45,7 @@ mod tag;
 mod tokenizer;
 mod writer;
 
+pub use bytes::BytesMut;
 pub use bytestring::ByteString;
 pub use element::{Element, ElementBuilder, Node, TreeBuilder};
 pub use error::{Error, ErrorKind, Limit, Restricted};

@@ -313,6 +313,31 @@ impl Tokenizer {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends input handed over as an owned buffer, such as the one a
+    /// read just filled: when nothing is buffered the tokenizer adopts it
+    /// as its input buffer (no copy, and tokens are split off it as
+    /// [`Bytes`] slices), otherwise its bytes are appended as by
+    /// [`feed`](Self::feed).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use starling_xml::{Token, Tokenizer};
+    ///
+    /// let mut tok = Tokenizer::new();
+    /// tok.feed_bytes(BytesMut::from(&b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "[..]));
+    /// tok.feed(b"xmlns='jabber:client'>");
+    /// assert!(matches!(tok.next_token().unwrap(), Some(Token::Start(s)) if s.name == "stream"));
+    /// assert_eq!(tok.buffered(), 0);
+    /// ```
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        if self.buf.is_empty() {
+            // Whatever capacity the old (empty) buffer had is released.
+            self.buf = data;
+        } else {
+            self.buf.extend_from_slice(&data);
+        }
+    }
+
     /// Marks the end of the input: after this, an incomplete construct or an
     /// unclosed root element is [`ErrorKind::UnexpectedEof`].
     pub fn finish(&mut self) {
@@ -1318,5 +1343,31 @@ mod tests {
             e(b"a&b\x01;", 3, ErrorKind::IllegalChar(1)),
             (1, ErrorKind::InvalidReference)
         );
+    }
+
+    #[test]
+    fn feed_bytes_adopts_when_empty_and_shrink_frees_it() {
+        let mut tok = Tokenizer::new();
+        let mut chunk = BytesMut::with_capacity(4096);
+        chunk.extend_from_slice(b"<r xmlns='x'><a/>");
+        let at = chunk.as_ptr();
+        tok.feed_bytes(chunk);
+        // Adopted: the very same allocation, no copy.
+        assert_eq!(tok.buf.as_ptr(), at);
+        assert!(matches!(tok.next_token(), Ok(Some(Token::Start(_)))));
+        // Something is buffered now: the next buffer is appended.
+        tok.feed(b"<b");
+        let other = BytesMut::from(&b"/>"[..]);
+        let other_at = other.as_ptr();
+        tok.feed_bytes(other);
+        assert_ne!(tok.buf.as_ptr(), other_at);
+        let mut n = 0;
+        while let Ok(Some(_)) = tok.next_token() {
+            n += 1;
+        }
+        assert_eq!((n, tok.buffered()), (4, 0));
+        // An idle tokenizer holds no input buffer.
+        tok.shrink();
+        assert_eq!(tok.buf.capacity(), 0);
     }
 }

@@ -1,17 +1,16 @@
 //! The initiating entity's stream negotiation (RFC 6120 §4.3, §5, §6, §7).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use starling_jid::{FullJid, Jid};
 use starling_stanza::{Bind, Iq, IqKind, Payload, Session as SessionPayload, StanzaError};
 use starling_stream::{
-    Condition, ContentNamespace, Event, Features, Framer, FramerConfig, StreamError, StreamHeader,
-    StreamWriter, ns,
+    Condition, ContentNamespace, Event, Features, StreamError, StreamHeader, ns,
 };
-use starling_xml::{Element, Limits};
+use starling_xml::{BytesMut, Element, Limits};
 
 use super::SASL_CB_NS;
+use super::common::{self, Common, Lifecycle, Negotiator, machine};
 use crate::sasl::{
     ChannelBinding, ClientConfig, ClientConnection, ClientError, ClientStep, Failure, SaslClient,
 };
@@ -112,7 +111,7 @@ pub enum ClientEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     AwaitHeader,
     AwaitFeatures,
     AwaitProceed,
@@ -122,6 +121,11 @@ enum Phase {
     AwaitSession,
     Ready,
     Closed,
+}
+
+impl Lifecycle for Phase {
+    const CLOSED: Self = Phase::Closed;
+    const TLS_PENDING: Self = Phase::TlsPending;
 }
 
 const BIND_ID: &str = "bind_1";
@@ -148,11 +152,7 @@ pub struct ClientNegotiator {
     settings: ClientSettings,
     sasl_config: ClientConfig,
     sasl: Option<SaslClient>,
-    framer: Framer,
-    writer: StreamWriter,
-    out: Vec<u8>,
-    events: VecDeque<ClientEvent>,
-    phase: Phase,
+    c: Common<Phase, ClientEvent>,
     tls_active: bool,
     channel_binding: Option<ChannelBinding>,
     authenticated: bool,
@@ -165,18 +165,11 @@ pub struct ClientNegotiator {
 impl std::fmt::Debug for ClientNegotiator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientNegotiator")
-            .field("phase", &self.phase)
+            .field("phase", &self.c.phase)
             .field("tls_active", &self.tls_active)
             .field("bound", &self.bound)
             .finish_non_exhaustive()
     }
-}
-
-fn framer_for(limits: Limits) -> Framer {
-    Framer::new(FramerConfig {
-        expected: Some(ContentNamespace::Client),
-        limits,
-    })
 }
 
 impl ClientNegotiator {
@@ -189,11 +182,11 @@ impl ClientNegotiator {
         now: Instant,
     ) -> Self {
         ClientNegotiator {
-            framer: framer_for(settings.limits),
-            writer: StreamWriter::new(),
-            out: Vec::new(),
-            events: VecDeque::new(),
-            phase: Phase::AwaitHeader,
+            c: Common::new(
+                ContentNamespace::Client,
+                settings.limits,
+                Phase::AwaitHeader,
+            ),
             tls_active: tls.is_some(),
             channel_binding: tls.flatten(),
             authenticated: false,
@@ -219,41 +212,56 @@ impl ClientNegotiator {
             // RFC 6120 §4.7.1: `from` only once the stream is protected.
             header.from = Some(Jid::from(self.settings.jid.bare()));
         }
-        self.writer.open(&header, &mut self.out);
-        self.phase = Phase::AwaitHeader;
+        self.c.open(&header);
+        self.c.phase = Phase::AwaitHeader;
     }
 
     /// Appends bytes read from the connection.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
-            self.framer.feed(data);
-        }
+        self.c.feed(data);
+    }
+
+    /// Appends a buffer read from the connection, without copying it when
+    /// nothing is buffered.
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        self.c.feed_bytes(data);
     }
 
     /// The connection reached end of file.
     pub fn eof(&mut self) {
-        match self.phase {
+        match self.c.phase {
             Phase::Closed => {}
             Phase::Ready => {
-                self.phase = Phase::Closed;
-                self.events.push_back(ClientEvent::Closed { error: None });
+                self.c.phase = Phase::Closed;
+                self.c.push(ClientEvent::Closed { error: None });
             }
             _ => {
-                self.phase = Phase::Closed;
-                self.events
-                    .push_back(ClientEvent::Failed(NegotiationError::Closed));
+                self.c.phase = Phase::Closed;
+                self.c.push(ClientEvent::Failed(NegotiationError::Closed));
             }
         }
     }
 
     /// The bytes to write, taken.
+    #[must_use = "the output must be written to the connection"]
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        self.c.take_output()
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        self.c.has_output()
+    }
+
+    /// Frees the input buffer when nothing is pending and the output
+    /// buffer (call before waiting on an idle connection).
+    pub fn shrink(&mut self) {
+        self.c.shrink();
     }
 
     /// Whether the stream is over.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.c.is_closed()
     }
 
     /// The bound full JID.
@@ -267,8 +275,9 @@ impl ClientNegotiator {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use = "the deadline must be waited for"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if matches!(self.phase, Phase::Ready | Phase::Closed) {
+        if matches!(self.c.phase, Phase::Ready | Phase::Closed) {
             None
         } else {
             self.deadline
@@ -279,129 +288,76 @@ impl ClientNegotiator {
     /// with [`NegotiationError::Timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.poll_timeout().is_some_and(|d| now >= d) {
-            self.writer.close(&mut self.out);
-            self.phase = Phase::Closed;
-            self.events
-                .push_back(ClientEvent::Failed(NegotiationError::Timeout));
+            self.c.close();
+            self.c.push(ClientEvent::Failed(NegotiationError::Timeout));
         }
     }
 
     /// TLS is established after [`ClientEvent::StartTls`], with the channel
     /// binding the TLS layer exported (if any): the stream restarts.
     pub fn tls_established(&mut self, channel_binding: Option<ChannelBinding>) {
-        if self.phase != Phase::TlsPending {
+        if self.c.phase != Phase::TlsPending {
             return;
         }
         self.tls_active = true;
         self.channel_binding = channel_binding;
-        self.framer = framer_for(self.settings.limits);
-        self.writer.restart();
+        self.c.tls_established();
         self.open();
     }
 
     /// Sends an element once ready.
     pub fn send(&mut self, el: &Element) {
-        if self.phase != Phase::Closed {
-            self.writer.element(el, &mut self.out);
+        if !self.c.is_closed() {
+            self.c.send(el);
         }
     }
 
     /// Sends a whitespace keepalive.
     pub fn keepalive(&mut self) {
-        if self.phase == Phase::Ready {
-            self.writer.keepalive(&mut self.out);
+        if self.c.phase == Phase::Ready {
+            self.c.keepalive();
         }
     }
 
     /// Closes the stream (`</stream:stream>`); the server's close follows
     /// as [`ClientEvent::Closed`].
     pub fn close(&mut self) {
-        if self.writer.is_open() {
-            self.writer.close(&mut self.out);
-        }
+        self.c.end_stream();
     }
 
     /// The next event; `None` when more input (or TLS) is needed.
+    #[must_use = "events must be acted on"]
     pub fn next_event(&mut self) -> Option<ClientEvent> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Some(e);
-            }
-            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
-                return None;
-            }
-            match self.framer.next_event() {
-                Ok(None) => return None,
-                Ok(Some(ev)) => self.on_event(ev),
-                Err(e) => {
-                    self.writer.error(&e.error, &mut self.out);
-                    self.fail(NegotiationError::Protocol(e.error));
-                }
-            }
-        }
+        common::next_event(self)
     }
 
     fn fail(&mut self, e: NegotiationError) {
-        if self.writer.is_open() {
-            self.writer.close(&mut self.out);
-        }
-        self.phase = Phase::Closed;
-        self.events.push_back(ClientEvent::Failed(e));
+        self.c.close();
+        self.c.push(ClientEvent::Failed(e));
     }
 
     fn violation(&mut self, text: &str) {
         let err = StreamError::new(Condition::UnsupportedStanzaType).with_text(text);
-        self.writer.error(&err, &mut self.out);
+        self.c.error(&err);
         self.fail(NegotiationError::Protocol(err));
     }
 
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Header(h) => {
-                if self.phase != Phase::AwaitHeader {
-                    return;
-                }
-                self.stream_id = h.id;
-                self.phase = Phase::AwaitFeatures;
-            }
-            Event::Features(f) if self.phase == Phase::AwaitFeatures => self.on_features(f),
-            Event::Features(_) => self.violation("unexpected stream features"),
-            Event::Keepalive => {}
-            Event::Error(e) => {
-                self.writer.close(&mut self.out);
-                if self.phase == Phase::Ready {
-                    self.phase = Phase::Closed;
-                    self.events
-                        .push_back(ClientEvent::Closed { error: Some(e) });
-                } else {
-                    self.phase = Phase::Closed;
-                    self.events
-                        .push_back(ClientEvent::Failed(NegotiationError::StreamError(e)));
-                }
-            }
-            Event::Closed => {
-                if self.writer.is_open() {
-                    self.writer.close(&mut self.out);
-                }
-                if self.phase == Phase::Ready {
-                    self.phase = Phase::Closed;
-                    self.events.push_back(ClientEvent::Closed { error: None });
-                } else {
-                    self.phase = Phase::Closed;
-                    self.events
-                        .push_back(ClientEvent::Failed(NegotiationError::Closed));
-                }
-            }
-            Event::Element(el) => self.on_element(el),
-        }
+    /// The server ended its stream, with a stream error or without.
+    fn on_peer_close(&mut self, error: Option<StreamError>) {
+        let ready = self.c.phase == Phase::Ready;
+        self.c.close();
+        self.c.push(match (ready, error) {
+            (true, error) => ClientEvent::Closed { error },
+            (false, Some(e)) => ClientEvent::Failed(NegotiationError::StreamError(e)),
+            (false, None) => ClientEvent::Failed(NegotiationError::Closed),
+        });
     }
 
     fn on_features(&mut self, f: Features) {
         if !self.tls_active {
             if f.starttls.is_some() {
-                self.writer
-                    .element(&Element::new("starttls", ns::TLS), &mut self.out);
-                self.phase = Phase::AwaitProceed;
+                self.c.send(&Element::new("starttls", ns::TLS));
+                self.c.phase = Phase::AwaitProceed;
                 return;
             }
             if self.settings.require_tls {
@@ -425,9 +381,9 @@ impl ClientNegotiator {
             let mut sasl = SaslClient::new(self.sasl_config.clone(), conn);
             match sasl.start(&f.mechanisms) {
                 Ok(auth) => {
-                    self.writer.element(&auth, &mut self.out);
+                    self.c.send(&auth);
                     self.sasl = Some(sasl);
-                    self.phase = Phase::Sasl;
+                    self.c.phase = Phase::Sasl;
                 }
                 Err(e) => self.fail(NegotiationError::Sasl(e)),
             }
@@ -441,17 +397,15 @@ impl ClientNegotiator {
             self.settings.legacy_session && f.session.is_some_and(|s| !s.optional);
         let resource = self.settings.jid.resource().map(str::to_owned);
         let iq = Iq::set(BIND_ID, Bind::request(resource));
-        self.writer.element(&iq.to_element(), &mut self.out);
-        self.phase = Phase::AwaitBind;
+        self.c.send(&iq.to_element());
+        self.c.phase = Phase::AwaitBind;
     }
 
     fn on_element(&mut self, el: Element) {
-        match self.phase {
+        match self.c.phase {
             Phase::AwaitProceed => {
                 if el.is("proceed", ns::TLS) {
-                    self.framer = framer_for(self.settings.limits);
-                    self.phase = Phase::TlsPending;
-                    self.events.push_back(ClientEvent::StartTls);
+                    self.c.start_tls(ClientEvent::StartTls);
                 } else if el.is("failure", ns::TLS) {
                     self.fail(NegotiationError::TlsRefused);
                 } else {
@@ -463,16 +417,13 @@ impl ClientNegotiator {
                     return;
                 };
                 match sasl.receive(&el) {
-                    Ok(ClientStep::Response(r)) => self.writer.element(&r, &mut self.out),
-                    Ok(ClientStep::Abort { element, .. }) => {
-                        self.writer.element(&element, &mut self.out)
-                    }
+                    Ok(ClientStep::Response(r)) => self.c.send(&r),
+                    Ok(ClientStep::Abort { element, .. }) => self.c.send(&element),
                     Ok(ClientStep::Success) => {
                         self.authenticated = true;
                         self.sasl = None;
-                        self.framer.restart();
-                        self.writer.restart();
-                        self.events.push_back(ClientEvent::Authenticated);
+                        self.c.restart();
+                        self.c.push(ClientEvent::Authenticated);
                         self.open();
                     }
                     Ok(ClientStep::Failure(f)) => self.fail(NegotiationError::AuthFailed(f)),
@@ -480,13 +431,13 @@ impl ClientNegotiator {
                 }
             }
             Phase::AwaitBind | Phase::AwaitSession => self.on_iq_reply(el),
-            Phase::Ready => self.events.push_back(ClientEvent::Stanza(el)),
+            Phase::Ready => self.c.push(ClientEvent::Stanza(el)),
             _ => self.violation("unexpected element during negotiation"),
         }
     }
 
     fn on_iq_reply(&mut self, el: Element) {
-        let want = if self.phase == Phase::AwaitBind {
+        let want = if self.c.phase == Phase::AwaitBind {
             BIND_ID
         } else {
             SESSION_ID
@@ -502,15 +453,15 @@ impl ClientNegotiator {
                 return;
             }
         };
-        match (self.phase, iq.kind) {
+        match (self.c.phase, iq.kind) {
             (Phase::AwaitBind, IqKind::Result(Some(p))) if p.is(Bind::NAME, Bind::NS) => {
                 match Bind::from_element(&p).ok().and_then(|b| b.jid) {
                     Some(jid) => {
                         self.bound = Some(jid.clone());
                         if self.session_needed {
                             let iq = Iq::set(SESSION_ID, SessionPayload);
-                            self.writer.element(&iq.to_element(), &mut self.out);
-                            self.phase = Phase::AwaitSession;
+                            self.c.send(&iq.to_element());
+                            self.c.phase = Phase::AwaitSession;
                         } else {
                             self.ready(jid);
                         }
@@ -534,8 +485,42 @@ impl ClientNegotiator {
     }
 
     fn ready(&mut self, jid: FullJid) {
-        self.phase = Phase::Ready;
+        self.c.phase = Phase::Ready;
         self.deadline = None;
-        self.events.push_back(ClientEvent::Bound(jid));
+        self.c.push(ClientEvent::Bound(jid));
     }
 }
+
+impl Negotiator for ClientNegotiator {
+    type Phase = Phase;
+    type Event = ClientEvent;
+
+    fn common(&mut self) -> &mut Common<Phase, ClientEvent> {
+        &mut self.c
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => {
+                if self.c.phase != Phase::AwaitHeader {
+                    return;
+                }
+                self.stream_id = h.id;
+                self.c.phase = Phase::AwaitFeatures;
+            }
+            Event::Features(f) if self.c.phase == Phase::AwaitFeatures => self.on_features(f),
+            Event::Features(_) => self.violation("unexpected stream features"),
+            Event::Keepalive => {}
+            Event::Error(e) => self.on_peer_close(Some(e)),
+            Event::Closed => self.on_peer_close(None),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_broken(&mut self, error: StreamError) {
+        self.c.error(&error);
+        self.fail(NegotiationError::Protocol(error));
+    }
+}
+
+machine!(impl[] ClientNegotiator => ClientEvent);

@@ -24,9 +24,7 @@ use std::time::Duration;
 
 use starling_jid::DomainPart;
 use starling_stanza::StanzaErrorCondition;
-use starling_stream::{
-    ContentNamespace, Framer, FramerConfig, StreamError, StreamHeader, StreamWriter, ns,
-};
+use starling_stream::{ContentNamespace, StreamError, StreamHeader, ns};
 use starling_xml::{Element, Limits};
 
 use crate::sasl::{ClientError, Failure};
@@ -215,13 +213,6 @@ pub enum S2sError {
     Timeout,
 }
 
-fn framer_for(limits: Limits) -> Framer {
-    Framer::new(FramerConfig {
-        expected: Some(ContentNamespace::Server),
-        limits,
-    })
-}
-
 /// The dialback stream feature with `<errors/>` (XEP-0220 §2.4.2: we
 /// handle dialback errors).
 fn dialback_feature() -> Element {
@@ -252,18 +243,4 @@ fn server_header(
 /// Whether `el` is a stanza of a server stream.
 fn is_stanza(el: &Element) -> bool {
     el.ns() == ns::SERVER && matches!(el.name(), "message" | "presence" | "iq")
-}
-
-/// Writes `el` now if a stream is open, else keeps it for when it is.
-fn write_or_defer(
-    writer: &mut StreamWriter,
-    out: &mut Vec<u8>,
-    deferred: &mut Vec<Element>,
-    el: Element,
-) {
-    if writer.is_open() {
-        writer.element(&el, out);
-    } else {
-        deferred.push(el);
-    }
 }

@@ -1,21 +1,27 @@
 //! The receiving entity's stream negotiation (RFC 6120 §4.3, §5, §6, §7).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use starling_jid::{BareJid, DomainPart, FullJid, Jid};
 use starling_stanza::{Bind, Iq, IqKind, Payload, StanzaError, error_reply};
 use starling_stream::{
-    Condition, ContentNamespace, Event, Features, Framer, FramerConfig, Session, StartTls,
-    StreamError, StreamHeader, StreamWriter, ns, random_id,
+    Condition, ContentNamespace, Event, Features, Session, StartTls, StreamError, StreamHeader, ns,
+    random_id,
 };
-use starling_xml::{Element, Limits};
+use starling_xml::{BytesMut, Element, Limits};
+
+use super::common::{self, Common, Lifecycle, Negotiator, machine};
 
 use crate::sasl::{
     Authenticated, ChannelBinding, Condition as SaslCondition, CredentialStore, Failure,
-    SaslServer, ServerConfig, ServerConnection, ServerStep,
+    SaslServer, ServerConfig, ServerConnection, ServerError, ServerStep,
 };
+
+mod offload;
+
+use offload::Job;
+pub use offload::{SaslDone, SaslJob};
 
 /// What the server's negotiator asks of the application.
 pub trait ServerHooks {
@@ -57,6 +63,12 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// How long negotiation may take before `connection-timeout`.
     pub timeout: Duration,
+    /// Run the SASL steps that look credentials up and derive keys
+    /// (`<auth/>`, `<response/>`) outside the negotiator: instead of
+    /// running them inline, it hands each out as a [`SaslJob`]
+    /// ([`ServerNegotiator::take_sasl_job`]) for a blocking thread, and
+    /// waits for [`ServerNegotiator::sasl_done`]. Default: false (inline).
+    pub offload_sasl: bool,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -66,6 +78,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("tls_required", &self.tls_required)
             .field("legacy_session", &self.legacy_session)
             .field("timeout", &self.timeout)
+            .field("offload_sasl", &self.offload_sasl)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +95,7 @@ impl ServerSettings {
             extra_features: Features::default(),
             limits: Limits::default(),
             timeout: Duration::from_secs(60),
+            offload_sasl: false,
         }
     }
 }
@@ -112,7 +126,7 @@ pub enum ServerEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     AwaitHeader,
     /// Features sent before authentication.
     PreAuth,
@@ -121,6 +135,11 @@ enum Phase {
     Bind,
     Ready,
     Closed,
+}
+
+impl Lifecycle for Phase {
+    const CLOSED: Self = Phase::Closed;
+    const TLS_PENDING: Self = Phase::TlsPending;
 }
 
 /// A sans-IO server-side stream negotiator: STARTTLS, SASL, resource
@@ -134,15 +153,16 @@ enum Phase {
 /// before binding get the `not-authorized` stream error; a header for a
 /// domain not served gets `host-unknown`.
 ///
+/// It is driven as the [module documentation](super#driving-a-machine)
+/// says. With [`ServerSettings::offload_sasl`], the SASL steps that check
+/// credentials come out as jobs instead: see
+/// [`take_sasl_job`](Self::take_sasl_job).
+///
 /// See the crate documentation for a complete exchange.
 pub struct ServerNegotiator<H: ServerHooks> {
     settings: ServerSettings,
     hooks: H,
-    framer: Framer,
-    writer: StreamWriter,
-    out: Vec<u8>,
-    events: VecDeque<ServerEvent>,
-    phase: Phase,
+    c: Common<Phase, ServerEvent>,
     domain: Option<DomainPart>,
     tls_active: bool,
     channel_bindings: Vec<ChannelBinding>,
@@ -151,23 +171,17 @@ pub struct ServerNegotiator<H: ServerHooks> {
     authenticated: Option<Authenticated>,
     bound: Option<FullJid>,
     deadline: Option<Instant>,
+    job: Job,
 }
 
 impl<H: ServerHooks> std::fmt::Debug for ServerNegotiator<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerNegotiator")
-            .field("phase", &self.phase)
+            .field("phase", &self.c.phase)
             .field("tls_active", &self.tls_active)
             .field("bound", &self.bound)
             .finish_non_exhaustive()
     }
-}
-
-fn framer_for(limits: Limits) -> Framer {
-    Framer::new(FramerConfig {
-        expected: Some(ContentNamespace::Client),
-        limits,
-    })
 }
 
 impl<H: ServerHooks> ServerNegotiator<H> {
@@ -182,11 +196,11 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     ) -> Self {
         let deadline = now.checked_add(settings.timeout);
         ServerNegotiator {
-            framer: framer_for(settings.limits),
-            writer: StreamWriter::new(),
-            out: Vec::new(),
-            events: VecDeque::new(),
-            phase: Phase::AwaitHeader,
+            c: Common::new(
+                ContentNamespace::Client,
+                settings.limits,
+                Phase::AwaitHeader,
+            ),
             domain: None,
             tls_active: tls.is_some(),
             channel_bindings: tls.unwrap_or_default(),
@@ -195,6 +209,7 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             authenticated: None,
             bound: None,
             deadline,
+            job: Job::None,
             settings,
             hooks,
         }
@@ -212,42 +227,43 @@ impl<H: ServerHooks> ServerNegotiator<H> {
 
     /// Appends bytes read from the connection.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
-            self.framer.feed(data);
-        }
+        self.c.feed(data);
+    }
+
+    /// Appends a buffer read from the connection, without copying it when
+    /// nothing is buffered.
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        self.c.feed_bytes(data);
     }
 
     /// The connection reached end of file.
     pub fn eof(&mut self) {
-        if self.phase != Phase::Closed {
-            self.phase = Phase::Closed;
-            self.events
-                .push_back(ServerEvent::Closed { peer_error: None });
+        if !self.c.is_closed() {
+            self.c.phase = Phase::Closed;
+            self.c.push(ServerEvent::Closed { peer_error: None });
         }
     }
 
     /// The bytes to write to the connection, taken.
+    #[must_use = "the output must be written to the connection"]
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        self.c.take_output()
     }
 
     /// Whether output is waiting.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        self.c.has_output()
     }
 
     /// Frees the input buffer when nothing is pending and the output
     /// buffer (call before waiting on an idle connection).
     pub fn shrink(&mut self) {
-        self.framer.shrink();
-        if self.out.is_empty() {
-            self.out = Vec::new();
-        }
+        self.c.shrink();
     }
 
     /// Whether the stream is over (the output may still hold its end).
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.c.is_closed()
     }
 
     /// The bound full JID, once [`ServerEvent::Bound`] has been emitted.
@@ -266,8 +282,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use = "the deadline must be waited for"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if matches!(self.phase, Phase::Ready | Phase::Closed) {
+        if matches!(self.c.phase, Phase::Ready | Phase::Closed) {
             None
         } else {
             self.deadline
@@ -296,21 +313,20 @@ impl<H: ServerHooks> ServerNegotiator<H> {
         channel_bindings: Vec<ChannelBinding>,
         external_identity: Option<BareJid>,
     ) {
-        if self.phase != Phase::TlsPending {
+        if self.c.phase != Phase::TlsPending {
             return;
         }
         self.tls_active = true;
         self.channel_bindings = channel_bindings;
         self.external_identity = external_identity;
-        self.framer = framer_for(self.settings.limits);
-        self.writer.restart();
-        self.phase = Phase::AwaitHeader;
+        self.c.tls_established();
+        self.c.phase = Phase::AwaitHeader;
     }
 
     /// Sends an element on the bound stream.
     pub fn send(&mut self, el: &Element) {
-        if self.phase != Phase::Closed {
-            self.writer.element(el, &mut self.out);
+        if !self.c.is_closed() {
+            self.c.send(el);
         }
     }
 
@@ -323,93 +339,51 @@ impl<H: ServerHooks> ServerNegotiator<H> {
 
     /// Closes the stream cleanly.
     pub fn close(&mut self) {
-        if self.phase != Phase::Closed {
-            self.writer.close(&mut self.out);
-            self.phase = Phase::Closed;
+        if !self.c.is_closed() {
+            self.c.close();
         }
     }
 
     /// The next event, processing buffered input; `None` when more input
-    /// (or TLS) is needed.
+    /// (or TLS) is needed — or, with [`ServerSettings::offload_sasl`],
+    /// while a [`SaslJob`] is outstanding.
+    #[must_use = "events must be acted on"]
     pub fn next_event(&mut self) -> Option<ServerEvent> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Some(e);
-            }
-            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
-                return None;
-            }
-            match self.framer.next_event() {
-                Ok(None) => return None,
-                Ok(Some(ev)) => self.on_event(ev),
-                Err(e) => self.fail(e.error),
-            }
-        }
+        common::next_event(self)
     }
 
     /// Sends a stream error and closes the stream, then reports it.
     fn fail(&mut self, error: StreamError) {
         if self.write_error(&error) {
-            self.events.push_back(ServerEvent::Failed(error));
+            self.c.push(ServerEvent::Failed(error));
         }
     }
 
     /// Sends a stream error and closes the stream (opening one first if
     /// needed); false if the stream was already closed.
     fn write_error(&mut self, error: &StreamError) -> bool {
-        if self.phase == Phase::Closed {
-            return false;
-        }
-        if !self.writer.is_open() {
-            // RFC 6120 §4.9.1.3: open a stream first, then send the error.
-            let from: Option<Jid> = self
-                .domain
+        let from: Option<Jid> = if self.c.is_open() {
+            None
+        } else {
+            self.domain
                 .clone()
                 .or_else(|| self.hooks.default_domain())
-                .map(Jid::from);
-            let header = StreamHeader {
-                content: ContentNamespace::Client,
-                to: None,
-                from,
-                id: Some(random_id()),
-                version: Some((1, 0)),
-                lang: None,
-                dialback: false,
-            };
-            self.writer.open(&header, &mut self.out);
-        }
-        self.writer.error(error, &mut self.out);
-        self.phase = Phase::Closed;
-        true
+                .map(Jid::from)
+        };
+        let header = || StreamHeader {
+            content: ContentNamespace::Client,
+            to: None,
+            from,
+            id: Some(random_id()),
+            version: Some((1, 0)),
+            lang: None,
+            dialback: false,
+        };
+        self.c.write_error(header, error)
     }
 
     fn send_el(&mut self, el: &Element) {
-        self.writer.element(el, &mut self.out);
-    }
-
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Header(h) => self.on_header(h),
-            Event::Keepalive => {}
-            Event::Closed => {
-                self.writer.close(&mut self.out);
-                self.phase = Phase::Closed;
-                self.events
-                    .push_back(ServerEvent::Closed { peer_error: None });
-            }
-            Event::Error(e) => {
-                self.writer.close(&mut self.out);
-                self.phase = Phase::Closed;
-                self.events.push_back(ServerEvent::Closed {
-                    peer_error: Some(e),
-                });
-            }
-            Event::Features(_) => self.fail(
-                StreamError::new(Condition::UnsupportedStanzaType)
-                    .with_text("a client does not send stream features"),
-            ),
-            Event::Element(el) => self.on_element(el),
-        }
+        self.c.send(el);
     }
 
     fn on_header(&mut self, h: StreamHeader) {
@@ -439,7 +413,7 @@ impl<H: ServerHooks> ServerNegotiator<H> {
         }
         self.domain = Some(domain.clone());
         let response = StreamHeader::response(&h, Jid::from(domain.clone()), random_id());
-        self.writer.open(&response, &mut self.out);
+        self.c.open(&response);
         if !h.is_v1() {
             self.fail(
                 StreamError::new(Condition::UnsupportedVersion).with_text("XMPP 1.0 is required"),
@@ -452,7 +426,7 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             if self.settings.legacy_session {
                 f.session = Some(Session { optional: true });
             }
-            self.phase = Phase::Bind;
+            self.c.phase = Phase::Bind;
             f
         } else {
             if !self.tls_active && self.settings.tls_required && !self.settings.tls_available {
@@ -483,10 +457,10 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                     f.other.push(cb);
                 }
             }
-            self.phase = Phase::PreAuth;
+            self.c.phase = Phase::PreAuth;
             f
         };
-        self.writer.features(&features, &mut self.out);
+        self.c.features(&features);
     }
 
     fn new_sasl(&self, domain: DomainPart) -> SaslServer {
@@ -502,7 +476,7 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     }
 
     fn on_element(&mut self, el: Element) {
-        match self.phase {
+        match self.c.phase {
             Phase::PreAuth => self.pre_auth(el),
             Phase::Bind => self.bind_phase(el),
             Phase::Ready => {
@@ -517,7 +491,7 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                     }
                     return;
                 }
-                self.events.push_back(ServerEvent::Stanza(el));
+                self.c.push(ServerEvent::Stanza(el));
             }
             Phase::AwaitHeader | Phase::TlsPending | Phase::Closed => {}
         }
@@ -528,19 +502,14 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             if self.tls_active || !self.settings.tls_available {
                 // RFC 6120 §5.4.2.2: failure, then close.
                 self.send_el(&Element::new("failure", ns::TLS));
-                self.writer.close(&mut self.out);
-                self.phase = Phase::Closed;
-                self.events.push_back(ServerEvent::Failed(
+                self.c.close();
+                self.c.push(ServerEvent::Failed(
                     StreamError::new(Condition::UndefinedCondition).with_text("STARTTLS refused"),
                 ));
                 return;
             }
             self.send_el(&Element::new("proceed", ns::TLS));
-            // Whatever followed <starttls/> in plaintext must not be read
-            // as if TLS protected it.
-            self.framer = framer_for(self.settings.limits);
-            self.phase = Phase::TlsPending;
-            self.events.push_back(ServerEvent::StartTls);
+            self.c.start_tls(ServerEvent::StartTls);
             return;
         }
         if el.ns() == ns::SASL {
@@ -553,47 +522,54 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             let Some(sasl) = self.sasl.as_mut() else {
                 return;
             };
-            let step = match sasl.receive(&el) {
-                Ok(step) => step,
-                Err(_) => {
-                    self.fail(
-                        StreamError::new(Condition::PolicyViolation)
-                            .with_text("the SASL exchange is over"),
-                    );
-                    return;
+            if self.settings.offload_sasl && matches!(el.name(), "auth" | "response") {
+                // The step runs elsewhere; nothing else is processed until
+                // its result is back (`sasl_done`).
+                if let Some(sasl) = self.sasl.take() {
+                    self.job = Job::Waiting(Box::new(SaslJob { sasl, element: el }));
+                    self.c.hold(true);
                 }
-            };
-            match step {
-                ServerStep::Challenge(c) => self.send_el(&c),
-                ServerStep::Success {
-                    element,
-                    authenticated,
-                } => {
-                    self.send_el(&element);
-                    self.authenticated = Some(authenticated.clone());
-                    self.sasl = None;
-                    // RFC 6120 §6.4.6: both sides restart; bytes already
-                    // received (a pipelined header) are kept.
-                    self.framer.restart();
-                    self.writer.restart();
-                    self.phase = Phase::AwaitHeader;
-                    self.events
-                        .push_back(ServerEvent::Authenticated(authenticated));
-                }
-                ServerStep::Failure { element, retry, .. } => {
-                    self.send_el(&element);
-                    if !retry {
-                        // RFC 6120 §6.4.5: retries exhausted.
-                        self.fail(
-                            StreamError::new(Condition::PolicyViolation)
-                                .with_text("too many failed attempts"),
-                        );
-                    }
-                }
+                return;
             }
+            let step = sasl.receive(&el);
+            self.sasl_step(step);
             return;
         }
         self.fail(StreamError::new(Condition::NotAuthorized).with_text("authenticate first"));
+    }
+
+    /// Sends what a SASL step produced and acts on it.
+    fn sasl_step(&mut self, step: Result<ServerStep, ServerError>) {
+        let Ok(step) = step else {
+            self.fail(
+                StreamError::new(Condition::PolicyViolation).with_text("the SASL exchange is over"),
+            );
+            return;
+        };
+        match step {
+            ServerStep::Challenge(c) => self.send_el(&c),
+            ServerStep::Success {
+                element,
+                authenticated,
+            } => {
+                self.send_el(&element);
+                self.authenticated = Some(authenticated.clone());
+                self.sasl = None;
+                self.c.restart();
+                self.c.phase = Phase::AwaitHeader;
+                self.c.push(ServerEvent::Authenticated(authenticated));
+            }
+            ServerStep::Failure { element, retry, .. } => {
+                self.send_el(&element);
+                if !retry {
+                    // RFC 6120 §6.4.5: retries exhausted.
+                    self.fail(
+                        StreamError::new(Condition::PolicyViolation)
+                            .with_text("too many failed attempts"),
+                    );
+                }
+            }
+        }
     }
 
     fn bind_phase(&mut self, el: Element) {
@@ -648,11 +624,48 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 };
                 self.send_el(&reply.to_element());
                 self.bound = Some(full.clone());
-                self.phase = Phase::Ready;
+                self.c.phase = Phase::Ready;
                 self.deadline = None;
-                self.events.push_back(ServerEvent::Bound(full));
+                self.c.push(ServerEvent::Bound(full));
             }
             Err(e) => self.send_el(&iq.error_reply(e).to_element()),
         }
     }
 }
+
+impl<H: ServerHooks> Negotiator for ServerNegotiator<H> {
+    type Phase = Phase;
+    type Event = ServerEvent;
+
+    fn common(&mut self) -> &mut Common<Phase, ServerEvent> {
+        &mut self.c
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => self.on_header(h),
+            Event::Keepalive => {}
+            Event::Closed => {
+                self.c.close();
+                self.c.push(ServerEvent::Closed { peer_error: None });
+            }
+            Event::Error(e) => {
+                self.c.close();
+                self.c.push(ServerEvent::Closed {
+                    peer_error: Some(e),
+                });
+            }
+            Event::Features(_) => self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("a client does not send stream features"),
+            ),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_broken(&mut self, error: StreamError) {
+        self.fail(error);
+    }
+}
+
+machine!(impl[H: ServerHooks] ServerNegotiator<H> => ServerEvent);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use rustls::pki_types::CertificateDer;
 use starling_auth::negotiate::{PeerTls, S2sOutbound};
 use starling_auth::tls;
-use starling_client::discovery::{self, Service, Target};
+use starling_net::discovery::{self, Service, Target};
 use starling_jid::DomainPart;
 use starling_stanza::StanzaErrorCondition as Cond;
 use tokio::net::TcpStream;

@@ -35,7 +35,7 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use starling_auth::negotiate::{S2sError, S2sHooks, S2sOutbound, S2sSettings};
 use starling_auth::tls::{self, ClientAuth, ClientTlsBuilder, ServerTlsBuilder, Trust};
-use starling_client::discovery;
+use starling_net::discovery;
 use starling_jid::DomainPart;
 use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, ns};
 use tokio::sync::{mpsc, watch};

@@ -185,6 +185,18 @@ fn drain(tok: &mut Tokenizer, run: &mut Run, budget: &mut usize) -> bool {
 /// Feeds `input` cut at the sorted positions `cuts`, pulling all tokens
 /// after each feed, then finishes if `finish`.
 pub fn run_cuts(input: &[u8], cuts: &[usize], limits: Limits, finish: bool) -> Run {
+    run_cuts_with(input, cuts, limits, finish, |_| false)
+}
+
+/// [`run_cuts`], handing piece `i` over with `Tokenizer::feed_bytes` when
+/// `as_bytes(i)` is true and with `Tokenizer::feed` otherwise.
+pub fn run_cuts_with(
+    input: &[u8],
+    cuts: &[usize],
+    limits: Limits,
+    finish: bool,
+    as_bytes: impl Fn(usize) -> bool,
+) -> Run {
     let mut tok = Tokenizer::with_limits(limits);
     let mut run = Run {
         tokens: Vec::new(),
@@ -199,11 +211,15 @@ pub fn run_cuts(input: &[u8], cuts: &[usize], limits: Limits, finish: bool) -> R
         .copied()
         .filter(|&c| c > 0 && c < input.len())
         .chain(std::iter::once(input.len()));
-    for c in ends {
+    for (i, c) in ends.enumerate() {
         if c < prev {
             continue;
         }
-        tok.feed(&input[prev..c]);
+        if as_bytes(i) {
+            tok.feed_bytes(starling_xml::BytesMut::from(&input[prev..c]));
+        } else {
+            tok.feed(&input[prev..c]);
+        }
         prev = c;
         if !drain(&mut tok, &mut run, &mut budget) {
             return run;

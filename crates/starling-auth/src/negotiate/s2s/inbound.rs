@@ -1,26 +1,26 @@
 //! The receiving side of a server-to-server stream.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use starling_jid::{BareJid, DomainPart, Jid};
-use starling_stanza::StanzaErrorCondition;
 use starling_stream::{
-    Condition, Event, Features, Framer, StartTls, StreamError, StreamHeader, StreamWriter, ns,
+    Condition, ContentNamespace, Event, Features, StartTls, StreamError, StreamHeader, ns,
     random_id,
 };
-use starling_xml::Element;
+use starling_xml::{BytesMut, Element};
 
 use super::{
-    AuthMethod, PeerTls, S2sHooks, S2sSettings, dialback_feature, framer_for, is_stanza,
-    server_header, write_or_defer,
+    AuthMethod, PeerTls, S2sHooks, S2sSettings, dialback_feature, is_stanza, server_header,
 };
-use crate::dialback::{self, DbElement, DbKind, DbParseError};
+use crate::dialback::{DbElement, DbParseError};
+use crate::negotiate::common::{self, Common, Lifecycle, Negotiator, machine};
 use crate::sasl::{
     Condition as SaslCondition, Failure, Mechanism, MemoryStore, OsRandom, SaslServer,
     ServerConfig, ServerConnection, ServerStep,
 };
+
+mod requests;
 
 /// What happened on an incoming server-to-server stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +82,17 @@ pub enum InboundEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     AwaitHeader,
     /// Our header (and features) are out.
     Open,
     TlsPending,
     Closed,
+}
+
+impl Lifecycle for Phase {
+    const CLOSED: Self = Phase::Closed;
+    const TLS_PENDING: Self = Phase::TlsPending;
 }
 
 /// A sans-IO negotiator for a server-to-server connection another server
@@ -176,11 +181,7 @@ enum Phase {
 pub struct S2sInbound<H: S2sHooks> {
     settings: S2sSettings,
     hooks: H,
-    framer: Framer,
-    writer: StreamWriter,
-    out: Vec<u8>,
-    events: VecDeque<InboundEvent>,
-    phase: Phase,
+    c: Common<Phase, InboundEvent>,
     tls: Option<PeerTls>,
     /// The header's `to`: our domain on this stream.
     local: Option<DomainPart>,
@@ -202,7 +203,7 @@ pub struct S2sInbound<H: S2sHooks> {
 impl<H: S2sHooks> std::fmt::Debug for S2sInbound<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S2sInbound")
-            .field("phase", &self.phase)
+            .field("phase", &self.c.phase)
             .field("tls", &self.tls)
             .field("local", &self.local)
             .field("peer", &self.peer)
@@ -234,11 +235,11 @@ impl<H: S2sHooks> S2sInbound<H> {
     /// place.
     pub fn new(settings: S2sSettings, hooks: H, tls: Option<PeerTls>, now: Instant) -> Self {
         S2sInbound {
-            framer: framer_for(settings.limits),
-            writer: StreamWriter::new(),
-            out: Vec::new(),
-            events: VecDeque::new(),
-            phase: Phase::AwaitHeader,
+            c: Common::new(
+                ContentNamespace::Server,
+                settings.limits,
+                Phase::AwaitHeader,
+            ),
             tls,
             local: None,
             peer: None,
@@ -267,33 +268,43 @@ impl<H: S2sHooks> S2sInbound<H> {
 
     /// Appends bytes read from the connection.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
-            self.framer.feed(data);
-        }
+        self.c.feed(data);
+    }
+
+    /// Appends a buffer read from the connection, without copying it when
+    /// nothing is buffered.
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        self.c.feed_bytes(data);
     }
 
     /// The connection reached end of file.
     pub fn eof(&mut self) {
-        if self.phase != Phase::Closed {
-            self.phase = Phase::Closed;
-            self.events
-                .push_back(InboundEvent::Closed { peer_error: None });
+        if !self.c.is_closed() {
+            self.c.phase = Phase::Closed;
+            self.c.push(InboundEvent::Closed { peer_error: None });
         }
     }
 
     /// The bytes to write to the connection, taken.
+    #[must_use = "the output must be written to the connection"]
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        self.c.take_output()
     }
 
     /// Whether output is waiting.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        self.c.has_output()
+    }
+
+    /// Frees the input buffer when nothing is pending and the output
+    /// buffer (call before waiting on an idle connection).
+    pub fn shrink(&mut self) {
+        self.c.shrink();
     }
 
     /// Whether the stream is over (the output may still hold its end).
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.c.is_closed()
     }
 
     /// Whether TLS is on.
@@ -334,8 +345,9 @@ impl<H: S2sHooks> S2sInbound<H> {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next:
     /// until a first pair is authenticated.
+    #[must_use = "the deadline must be waited for"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Closed {
+        if self.c.is_closed() {
             None
         } else {
             self.deadline
@@ -356,63 +368,19 @@ impl<H: S2sHooks> S2sInbound<H> {
     /// TLS is established after [`InboundEvent::StartTls`]: the stream
     /// restarts.
     pub fn tls_established(&mut self, peer: PeerTls) {
-        if self.phase != Phase::TlsPending {
+        if self.c.phase != Phase::TlsPending {
             return;
         }
         self.tls = Some(peer);
-        self.framer = framer_for(self.settings.limits);
-        self.writer.restart();
-        self.phase = Phase::AwaitHeader;
-    }
-
-    /// Reports the verification of a [`InboundEvent::DialbackRequest`]
-    /// (XEP-0220 §2.2.1): `<db:result type='valid'/>` authenticates the
-    /// pair (and [`InboundEvent::Authenticated`] follows);
-    /// `type='invalid'` is sent and the stream closed with
-    /// `not-authorized`, as the XEP requires (no event follows:
-    /// [`is_closed`](Self::is_closed) is true). False (and nothing sent)
-    /// if no such request is pending on this stream.
-    pub fn dialback_result(&mut self, from: &DomainPart, to: &DomainPart, valid: bool) -> bool {
-        if !self.take_pending(from, to) {
-            return false;
-        }
-        let el = dialback::answer(DbKind::Result, to, from, None, valid);
-        self.send_or_defer(el);
-        if valid {
-            self.authenticate(from.clone(), to.clone(), AuthMethod::Dialback);
-        } else {
-            self.write_error(
-                &StreamError::new(Condition::NotAuthorized)
-                    .with_text("dialback authentication failed"),
-            );
-        }
-        true
-    }
-
-    /// Answers a [`InboundEvent::DialbackRequest`] with a dialback error
-    /// (XEP-0220 §2.4) instead: `remote-connection-failed`,
-    /// `remote-server-not-found` or `remote-server-timeout` when the
-    /// Authoritative Server could not be asked, `forbidden` to refuse a
-    /// key found invalid without closing the stream. The stream stays
-    /// open. False if no such request is pending.
-    pub fn dialback_error(
-        &mut self,
-        from: &DomainPart,
-        to: &DomainPart,
-        condition: StanzaErrorCondition,
-    ) -> bool {
-        if !self.take_pending(from, to) {
-            return false;
-        }
-        self.send_or_defer(dialback::error(DbKind::Result, to, from, None, condition));
-        true
+        self.c.tls_established();
+        self.c.phase = Phase::AwaitHeader;
     }
 
     /// Sends an element on the stream (held back while the stream
     /// restarts). Server-to-server streams carry stanzas one way only: this
     /// is for stream-level elements, not for routing.
     pub fn send(&mut self, el: &Element) {
-        if self.phase != Phase::Closed {
+        if !self.c.is_closed() {
             self.send_or_defer(el.clone());
         }
     }
@@ -425,41 +393,16 @@ impl<H: S2sHooks> S2sInbound<H> {
 
     /// Closes the stream cleanly.
     pub fn close(&mut self) {
-        if self.phase != Phase::Closed {
-            self.writer.close(&mut self.out);
-            self.phase = Phase::Closed;
+        if !self.c.is_closed() {
+            self.c.close();
         }
     }
 
     /// The next event, processing buffered input; `None` when more input
     /// (or TLS) is needed.
+    #[must_use = "events must be acted on"]
     pub fn next_event(&mut self) -> Option<InboundEvent> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Some(e);
-            }
-            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
-                return None;
-            }
-            match self.framer.next_event() {
-                Ok(None) => return None,
-                Ok(Some(ev)) => self.on_event(ev),
-                Err(e) => self.fail(e.error),
-            }
-        }
-    }
-
-    fn take_pending(&mut self, from: &DomainPart, to: &DomainPart) -> bool {
-        if self.phase == Phase::Closed {
-            return false;
-        }
-        match self.pending.iter().position(|(f, t)| f == from && t == to) {
-            Some(i) => {
-                self.pending.remove(i);
-                true
-            }
-            None => false,
-        }
+        common::next_event(self)
     }
 
     fn authenticate(&mut self, from: DomainPart, to: DomainPart, method: AuthMethod) {
@@ -467,60 +410,34 @@ impl<H: S2sHooks> S2sInbound<H> {
             self.pairs.push((from.clone(), to.clone()));
         }
         self.deadline = None;
-        self.events
-            .push_back(InboundEvent::Authenticated { from, to, method });
+        self.c
+            .push(InboundEvent::Authenticated { from, to, method });
     }
 
+    /// Writes `el` now if our stream is open, else keeps it for when it is.
     fn send_or_defer(&mut self, el: Element) {
-        write_or_defer(&mut self.writer, &mut self.out, &mut self.deferred, el);
+        if self.c.is_open() {
+            self.c.send(&el);
+        } else {
+            self.deferred.push(el);
+        }
     }
 
     /// Sends a stream error and closes the stream, then reports it.
     fn fail(&mut self, error: StreamError) {
         if self.write_error(&error) {
-            self.events.push_back(InboundEvent::Failed(error));
+            self.c.push(InboundEvent::Failed(error));
         }
     }
 
     /// Sends a stream error and closes the stream (opening one first if
     /// needed); false if the stream was already closed.
     fn write_error(&mut self, error: &StreamError) -> bool {
-        if self.phase == Phase::Closed {
-            return false;
-        }
-        if !self.writer.is_open() {
-            // RFC 6120 §4.9.1.3: open a stream first, then send the error.
-            let header = server_header(self.local.as_ref(), None, Some(random_id()), true);
-            self.writer.open(&header, &mut self.out);
-        }
-        self.writer.error(error, &mut self.out);
-        self.phase = Phase::Closed;
-        true
-    }
-
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Header(h) => self.on_header(h),
-            Event::Keepalive => {}
-            Event::Closed => {
-                self.writer.close(&mut self.out);
-                self.phase = Phase::Closed;
-                self.events
-                    .push_back(InboundEvent::Closed { peer_error: None });
-            }
-            Event::Error(e) => {
-                self.writer.close(&mut self.out);
-                self.phase = Phase::Closed;
-                self.events.push_back(InboundEvent::Closed {
-                    peer_error: Some(e),
-                });
-            }
-            Event::Features(_) => self.fail(
-                StreamError::new(Condition::UnsupportedStanzaType)
-                    .with_text("the initiating server does not send stream features"),
-            ),
-            Event::Element(el) => self.on_element(el),
-        }
+        let local = self.local.as_ref();
+        self.c.write_error(
+            || server_header(local, None, Some(random_id()), true),
+            error,
+        )
     }
 
     fn on_header(&mut self, h: StreamHeader) {
@@ -571,17 +488,17 @@ impl<H: S2sHooks> S2sInbound<H> {
         let id = random_id();
         self.stream_id = Some(id.clone());
         let header = server_header(Some(&local), self.peer.as_ref(), Some(id), !self.legacy);
-        self.writer.open(&header, &mut self.out);
-        self.phase = Phase::Open;
+        self.c.open(&header);
+        self.c.phase = Phase::Open;
         self.sasl = None;
         if !self.legacy {
             let Some(features) = self.features(local) else {
                 return;
             };
-            self.writer.features(&features, &mut self.out);
+            self.c.features(&features);
         }
         for el in std::mem::take(&mut self.deferred) {
-            self.writer.element(&el, &mut self.out);
+            self.c.send(&el);
         }
     }
 
@@ -627,7 +544,7 @@ impl<H: S2sHooks> S2sInbound<H> {
     }
 
     fn on_element(&mut self, el: Element) {
-        if self.phase != Phase::Open {
+        if self.c.phase != Phase::Open {
             return;
         }
         match el.ns() {
@@ -665,29 +582,22 @@ impl<H: S2sHooks> S2sInbound<H> {
             && self.pending.is_empty();
         if !possible {
             // RFC 6120 §5.4.2.2: failure, then close.
-            self.writer
-                .element(&Element::new("failure", ns::TLS), &mut self.out);
-            self.writer.close(&mut self.out);
-            self.phase = Phase::Closed;
-            self.events.push_back(InboundEvent::Failed(
+            self.c.send(&Element::new("failure", ns::TLS));
+            self.c.close();
+            self.c.push(InboundEvent::Failed(
                 StreamError::new(Condition::UndefinedCondition).with_text("STARTTLS refused"),
             ));
             return;
         }
-        self.writer
-            .element(&Element::new("proceed", ns::TLS), &mut self.out);
-        // Whatever followed <starttls/> in plaintext must not be read as
-        // if TLS protected it.
-        self.framer = framer_for(self.settings.limits);
-        self.phase = Phase::TlsPending;
-        self.events.push_back(InboundEvent::StartTls);
+        self.c.send(&Element::new("proceed", ns::TLS));
+        self.c.start_tls(InboundEvent::StartTls);
     }
 
     fn on_sasl(&mut self, el: &Element) {
         if self.tls.is_none() {
             let f =
                 Failure::new(SaslCondition::EncryptionRequired).with_text("negotiate TLS first");
-            self.writer.element(&f.to_element(), &mut self.out);
+            self.c.send(&f.to_element());
             return;
         }
         let Some(sasl) = self.sasl.as_mut() else {
@@ -708,26 +618,23 @@ impl<H: S2sHooks> S2sInbound<H> {
             }
         };
         match step {
-            ServerStep::Challenge(c) => self.writer.element(&c, &mut self.out),
+            ServerStep::Challenge(c) => self.c.send(&c),
             ServerStep::Success {
                 element,
                 authenticated,
             } => {
-                self.writer.element(&element, &mut self.out);
+                self.c.send(&element);
                 self.sasl = None;
                 let (Some(to), from) = (self.local.clone(), authenticated.jid.domain_part()) else {
                     return;
                 };
                 self.sasl_pair = Some((from.clone(), to.clone()));
-                // RFC 6120 §6.4.6: both sides restart; bytes already
-                // received (a pipelined header) are kept.
-                self.framer.restart();
-                self.writer.restart();
-                self.phase = Phase::AwaitHeader;
+                self.c.restart();
+                self.c.phase = Phase::AwaitHeader;
                 self.authenticate(from, to, AuthMethod::External);
             }
             ServerStep::Failure { element, retry, .. } => {
-                self.writer.element(&element, &mut self.out);
+                self.c.send(&element);
                 if !retry {
                     // RFC 6120 §6.4.5: retries exhausted.
                     self.fail(
@@ -737,111 +644,6 @@ impl<H: S2sHooks> S2sInbound<H> {
                 }
             }
         }
-    }
-
-    fn on_dialback(&mut self, db: DbElement) {
-        if db.answer.is_some() {
-            // XEP-0220 §2.2: only requests travel this way (answers on an
-            // incoming stream are the "unsolicited dialback" attack).
-            self.fail(
-                StreamError::new(Condition::UnsupportedStanzaType)
-                    .with_text("dialback answers are not accepted on an incoming stream"),
-            );
-            return;
-        }
-        match db.kind {
-            DbKind::Result => self.on_db_result(db),
-            DbKind::Verify => self.on_db_verify(db),
-        }
-    }
-
-    /// XEP-0220 §2.2.1: the peer asks to send from `db.from` to `db.to`.
-    fn on_db_result(&mut self, db: DbElement) {
-        let DbElement { from, to, key, .. } = db;
-        let refuse = if !self.settings.dialback_allowed {
-            Some(StanzaErrorCondition::NotAuthorized)
-        } else if self.tls.is_none() && self.settings.tls_required {
-            Some(StanzaErrorCondition::PolicyViolation)
-        } else if !self.hooks.serves(&to) {
-            Some(StanzaErrorCondition::ItemNotFound)
-        } else {
-            None
-        };
-        if let Some(c) = refuse {
-            self.send_or_defer(dialback::error(DbKind::Result, &to, &from, None, c));
-            return;
-        }
-        if self.is_authenticated(&from, &to) {
-            self.send_or_defer(dialback::answer(DbKind::Result, &to, &from, None, true));
-            return;
-        }
-        if self.pending.iter().any(|(f, t)| *f == from && *t == to) {
-            // Already being verified: the answer to the first request
-            // answers this one too.
-            return;
-        }
-        if self.pairs.len() + self.pending.len() >= self.settings.max_domain_pairs {
-            self.send_or_defer(dialback::error(
-                DbKind::Result,
-                &to,
-                &from,
-                None,
-                StanzaErrorCondition::ResourceConstraint,
-            ));
-            return;
-        }
-        let Some(stream_id) = self.stream_id.clone() else {
-            return;
-        };
-        self.pending.push((from.clone(), to.clone()));
-        self.events.push_back(InboundEvent::DialbackRequest {
-            from,
-            to,
-            key,
-            stream_id,
-        });
-    }
-
-    /// XEP-0220 §2.2.2: we are the Authoritative Server for `db.to`.
-    fn on_db_verify(&mut self, db: DbElement) {
-        let DbElement {
-            from, to, id, key, ..
-        } = db;
-        let Some(id) = id else { return };
-        let refuse = if self.tls.is_none()
-            && self.settings.tls_required
-            && !self.settings.verify_without_tls
-        {
-            Some(StanzaErrorCondition::PolicyViolation)
-        } else if !self.hooks.serves(&to) {
-            Some(StanzaErrorCondition::ItemNotFound)
-        } else {
-            None
-        };
-        if let Some(c) = refuse {
-            self.send_or_defer(dialback::error(DbKind::Verify, &to, &from, Some(&id), c));
-            return;
-        }
-        let valid = dialback::verify(
-            &self.settings.dialback_secret,
-            from.as_str(),
-            to.as_str(),
-            &id,
-            &key,
-        );
-        self.send_or_defer(dialback::answer(
-            DbKind::Verify,
-            &to,
-            &from,
-            Some(&id),
-            valid,
-        ));
-        self.events.push_back(InboundEvent::VerifyAnswered {
-            from,
-            to,
-            id,
-            valid,
-        });
     }
 
     fn on_stanza(&mut self, el: Element) {
@@ -878,7 +680,44 @@ impl<H: S2sHooks> S2sInbound<H> {
         };
         match condition {
             Some((c, text)) => self.fail(StreamError::new(c).with_text(text)),
-            None => self.events.push_back(InboundEvent::Stanza(el)),
+            None => self.c.push(InboundEvent::Stanza(el)),
         }
     }
 }
+
+impl<H: S2sHooks> Negotiator for S2sInbound<H> {
+    type Phase = Phase;
+    type Event = InboundEvent;
+
+    fn common(&mut self) -> &mut Common<Phase, InboundEvent> {
+        &mut self.c
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => self.on_header(h),
+            Event::Keepalive => {}
+            Event::Closed => {
+                self.c.close();
+                self.c.push(InboundEvent::Closed { peer_error: None });
+            }
+            Event::Error(e) => {
+                self.c.close();
+                self.c.push(InboundEvent::Closed {
+                    peer_error: Some(e),
+                });
+            }
+            Event::Features(_) => self.fail(
+                StreamError::new(Condition::UnsupportedStanzaType)
+                    .with_text("the initiating server does not send stream features"),
+            ),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_broken(&mut self, error: StreamError) {
+        self.fail(error);
+    }
+}
+
+machine!(impl[H: S2sHooks] S2sInbound<H> => InboundEvent);

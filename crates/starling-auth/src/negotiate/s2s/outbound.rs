@@ -1,15 +1,17 @@
 //! The initiating side of a server-to-server stream.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use starling_jid::DomainPart;
-use starling_stream::{Condition, Event, Features, Framer, StreamError, StreamWriter, ns};
-use starling_xml::Element;
+use starling_stream::{Condition, ContentNamespace, Event, Features, StreamError, ns};
+use starling_xml::{BytesMut, Element};
 
-use super::{AuthMethod, PeerTls, S2sError, S2sSettings, framer_for, server_header};
-use crate::dialback::{self, DbElement, DbKind, DbParseError, DbType};
+use super::{AuthMethod, PeerTls, S2sError, S2sSettings, server_header};
+use crate::dialback::{DbElement, DbParseError};
+use crate::negotiate::common::{self, Common, Lifecycle, Negotiator, machine};
 use crate::sasl::{ClientConfig, ClientConnection, ClientStep, Mechanism, SaslClient};
+
+mod requests;
 
 /// What happened on an outgoing server-to-server stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +75,7 @@ pub enum OutboundEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     AwaitHeader,
     AwaitFeatures,
     AwaitProceed,
@@ -85,6 +87,11 @@ enum Phase {
     /// requests (verifier) may be sent.
     Ready,
     Closed,
+}
+
+impl Lifecycle for Phase {
+    const CLOSED: Self = Phase::Closed;
+    const TLS_PENDING: Self = Phase::TlsPending;
 }
 
 #[derive(Debug)]
@@ -127,11 +134,7 @@ pub struct S2sOutbound {
     local: DomainPart,
     remote: DomainPart,
     verifier: bool,
-    framer: Framer,
-    writer: StreamWriter,
-    out: Vec<u8>,
-    events: VecDeque<OutboundEvent>,
-    phase: Phase,
+    c: Common<Phase, OutboundEvent>,
     tls: Option<PeerTls>,
     stream_id: Option<String>,
     /// The peer's header declared the dialback prefix.
@@ -156,7 +159,7 @@ impl std::fmt::Debug for S2sOutbound {
             .field("local", &self.local)
             .field("remote", &self.remote)
             .field("verifier", &self.verifier)
-            .field("phase", &self.phase)
+            .field("phase", &self.c.phase)
             .field("tls", &self.tls)
             .field("pairs", &self.pairs)
             .finish_non_exhaustive()
@@ -200,11 +203,11 @@ impl S2sOutbound {
         verifier: bool,
     ) -> Self {
         let mut s = S2sOutbound {
-            framer: framer_for(settings.limits),
-            writer: StreamWriter::new(),
-            out: Vec::new(),
-            events: VecDeque::new(),
-            phase: Phase::AwaitHeader,
+            c: Common::new(
+                ContentNamespace::Server,
+                settings.limits,
+                Phase::AwaitHeader,
+            ),
             tls,
             stream_id: None,
             header_dialback: false,
@@ -229,8 +232,8 @@ impl S2sOutbound {
 
     fn open(&mut self) {
         let header = server_header(Some(&self.local), Some(&self.remote), None, true);
-        self.writer.open(&header, &mut self.out);
-        self.phase = Phase::AwaitHeader;
+        self.c.open(&header);
+        self.c.phase = Phase::AwaitHeader;
     }
 
     /// Our domain.
@@ -245,37 +248,48 @@ impl S2sOutbound {
 
     /// Appends bytes read from the connection.
     pub fn feed(&mut self, data: &[u8]) {
-        if self.phase != Phase::TlsPending && self.phase != Phase::Closed {
-            self.framer.feed(data);
-        }
+        self.c.feed(data);
+    }
+
+    /// Appends a buffer read from the connection, without copying it when
+    /// nothing is buffered.
+    pub fn feed_bytes(&mut self, data: BytesMut) {
+        self.c.feed_bytes(data);
     }
 
     /// The connection reached end of file.
     pub fn eof(&mut self) {
-        if self.phase != Phase::Closed {
+        if !self.c.is_closed() {
             self.terminate(None);
         }
     }
 
     /// The bytes to write, taken.
+    #[must_use = "the output must be written to the connection"]
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        self.c.take_output()
     }
 
     /// Whether output is waiting.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        self.c.has_output()
+    }
+
+    /// Frees the input buffer when nothing is pending and the output
+    /// buffer (call before waiting on an idle connection).
+    pub fn shrink(&mut self) {
+        self.c.shrink();
     }
 
     /// Whether the stream is over.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.c.is_closed()
     }
 
     /// Whether the stream is established: a pair is authenticated (or, for
     /// a verifier, requests can be sent).
     pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Ready
+        self.c.phase == Phase::Ready
     }
 
     /// Whether TLS is on.
@@ -304,8 +318,9 @@ impl S2sOutbound {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use = "the deadline must be waited for"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Closed {
+        if self.c.is_closed() {
             return None;
         }
         let requests = self
@@ -322,58 +337,24 @@ impl S2sOutbound {
     /// alone ([`OutboundEvent::PairFailed`],
     /// [`OutboundEvent::VerifyFailed`]).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase == Phase::Closed {
+        if self.c.is_closed() {
             return;
         }
         if self.deadline.is_some_and(|d| now >= d) {
             self.fail(S2sError::Timeout);
             return;
         }
-        let expired = |d: Option<Instant>| d.is_some_and(|d| now >= d);
-        let mut i = 0;
-        while i < self.pending_pairs.len() {
-            if expired(self.pending_pairs[i].deadline) {
-                let p = self.pending_pairs.remove(i);
-                self.pair_failed(&p.what, S2sError::Timeout);
-            } else {
-                i += 1;
-            }
-        }
-        let mut i = 0;
-        while i < self.pending_verifies.len() {
-            if expired(self.pending_verifies[i].deadline) {
-                let p = self.pending_verifies.remove(i);
-                self.events.push_back(OutboundEvent::VerifyFailed {
-                    stream_id: p.what,
-                    error: S2sError::Timeout,
-                });
-            } else {
-                i += 1;
-            }
-        }
-        let mut i = 0;
-        while i < self.queued_verifies.len() {
-            if expired(self.queued_verifies[i].deadline) {
-                let q = self.queued_verifies.remove(i);
-                self.events.push_back(OutboundEvent::VerifyFailed {
-                    stream_id: q.stream_id,
-                    error: S2sError::Timeout,
-                });
-            } else {
-                i += 1;
-            }
-        }
+        self.expire_requests(now);
     }
 
     /// TLS is established after [`OutboundEvent::StartTls`]: the stream
     /// restarts (a new header is in the output).
     pub fn tls_established(&mut self, peer: PeerTls) {
-        if self.phase != Phase::TlsPending {
+        if self.c.phase != Phase::TlsPending {
             return;
         }
         self.tls = Some(peer);
-        self.framer = framer_for(self.settings.limits);
-        self.writer.restart();
+        self.c.tls_established();
         self.open();
     }
 
@@ -382,117 +363,51 @@ impl S2sOutbound {
     /// one of the [authenticated domains](Self::authenticated_domains) and
     /// its `to` at [`remote`](Self::remote).
     pub fn send(&mut self, el: &Element) -> bool {
-        if self.phase != Phase::Ready || self.verifier {
+        if self.c.phase != Phase::Ready || self.verifier {
             return false;
         }
-        self.writer.element(el, &mut self.out);
+        self.c.send(el);
         true
     }
 
     /// Sends a whitespace keepalive on an established stream.
     pub fn keepalive(&mut self) {
-        if self.phase == Phase::Ready {
-            self.writer.keepalive(&mut self.out);
+        if self.c.phase == Phase::Ready {
+            self.c.keepalive();
         }
-    }
-
-    /// Asks to authenticate another of our domains to `remote` on this
-    /// stream (XEP-0220 §2.5.1, sender multiplexing), by dialback; the
-    /// answer is [`OutboundEvent::PairReady`] or
-    /// [`OutboundEvent::PairFailed`], due before `now` plus the timeout.
-    /// False (nothing sent) if the stream is not established, is a
-    /// verifier, dialback is not allowed or not supported by the peer, or
-    /// the pair is already authenticated or pending.
-    pub fn authenticate_additional(&mut self, local: DomainPart, now: Instant) -> bool {
-        let possible = self.phase == Phase::Ready
-            && !self.verifier
-            && self.settings.dialback_allowed
-            && self.peer_dialback
-            && !self.pairs.contains(&local)
-            && !self.pending_pairs.iter().any(|p| p.what == local.as_str());
-        if !possible {
-            return false;
-        }
-        self.send_db_result(local, now.checked_add(self.settings.timeout))
-    }
-
-    /// Asks `remote`'s Authoritative Server whether `key` is the dialback
-    /// key for the stream `stream_id` from `remote` to `local` (XEP-0220
-    /// §2.1.2); the answer is [`OutboundEvent::Verified`] or
-    /// [`OutboundEvent::VerifyFailed`], due before `now` plus the timeout.
-    /// Requests made before the stream is established wait for it. False
-    /// if the stream is closed or a request for `stream_id` is
-    /// outstanding.
-    pub fn verify(&mut self, stream_id: &str, key: &str, now: Instant) -> bool {
-        let outstanding = self.pending_verifies.iter().any(|p| p.what == stream_id)
-            || self
-                .queued_verifies
-                .iter()
-                .any(|q| q.stream_id == stream_id);
-        if self.phase == Phase::Closed || outstanding {
-            return false;
-        }
-        self.queued_verifies.push(QueuedVerify {
-            stream_id: stream_id.to_owned(),
-            key: key.to_owned(),
-            deadline: now.checked_add(self.settings.timeout),
-        });
-        if self.phase == Phase::Ready {
-            self.flush_verifies();
-        }
-        true
     }
 
     /// Closes the stream (`</stream:stream>`); the peer's close follows as
     /// [`OutboundEvent::Closed`].
     pub fn close(&mut self) {
-        if self.writer.is_open() {
-            self.writer.close(&mut self.out);
-        }
+        self.c.end_stream();
     }
 
     /// Sends a stream error and closes the stream (for example
     /// `system-shutdown`); no event follows.
     pub fn close_with(&mut self, error: StreamError) {
-        if self.phase == Phase::Closed {
+        if self.c.is_closed() {
             return;
         }
-        if self.writer.is_open() {
-            self.writer.error(&error, &mut self.out);
+        if self.c.is_open() {
+            self.c.error(&error);
         }
-        self.phase = Phase::Closed;
+        self.c.phase = Phase::Closed;
     }
 
     /// The next event; `None` when more input (or TLS) is needed.
+    #[must_use = "events must be acted on"]
     pub fn next_event(&mut self) -> Option<OutboundEvent> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Some(e);
-            }
-            if matches!(self.phase, Phase::Closed | Phase::TlsPending) {
-                return None;
-            }
-            match self.framer.next_event() {
-                Ok(None) => return None,
-                Ok(Some(ev)) => self.on_event(ev),
-                Err(e) => {
-                    self.writer.error(&e.error, &mut self.out);
-                    self.fail(S2sError::Protocol(e.error));
-                }
-            }
-        }
+        common::next_event(self)
     }
 
     /// Ends the stream: outstanding requests fail, then `Closed` (if it was
     /// established) or `Failed`.
     fn terminate(&mut self, peer_error: Option<StreamError>) {
-        let established = self.phase == Phase::Ready;
-        if self.writer.is_open() {
-            self.writer.close(&mut self.out);
-        }
-        self.phase = Phase::Closed;
+        let established = self.c.phase == Phase::Ready;
+        self.c.close();
         self.fail_outstanding(&S2sError::Closed);
-        self.events.push_back(if established {
+        self.c.push(if established {
             OutboundEvent::Closed { error: peer_error }
         } else {
             OutboundEvent::Failed(peer_error.map_or(S2sError::Closed, S2sError::StreamError))
@@ -500,83 +415,34 @@ impl S2sOutbound {
     }
 
     fn fail(&mut self, e: S2sError) {
-        if self.writer.is_open() {
-            self.writer.close(&mut self.out);
-        }
-        self.phase = Phase::Closed;
+        self.c.close();
         self.fail_outstanding(&e);
-        self.events.push_back(OutboundEvent::Failed(e));
-    }
-
-    /// Pending requests fail with `error` (XEP-0220 §2.1.2: a closed
-    /// connection fails them).
-    fn fail_outstanding(&mut self, error: &S2sError) {
-        let pairs: Vec<_> = self.pending_pairs.drain(..).collect();
-        for p in pairs {
-            if self.method.is_some() {
-                self.pair_failed(&p.what, error.clone());
-            }
-        }
-        let verifies: Vec<String> = self
-            .pending_verifies
-            .drain(..)
-            .map(|p| p.what)
-            .chain(self.queued_verifies.drain(..).map(|q| q.stream_id))
-            .collect();
-        for stream_id in verifies {
-            self.events.push_back(OutboundEvent::VerifyFailed {
-                stream_id,
-                error: error.clone(),
-            });
-        }
-    }
-
-    fn pair_failed(&mut self, local: &str, error: S2sError) {
-        if let Ok(local) = DomainPart::new(local) {
-            self.events.push_back(OutboundEvent::PairFailed {
-                local,
-                remote: self.remote.clone(),
-                error,
-            });
-        }
+        self.c.push(OutboundEvent::Failed(e));
     }
 
     fn violation(&mut self, condition: Condition, text: &str) {
         let err = StreamError::new(condition).with_text(text);
-        if self.writer.is_open() {
-            self.writer.error(&err, &mut self.out);
+        if self.c.is_open() {
+            self.c.error(&err);
         }
         self.fail(S2sError::Protocol(err));
     }
 
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Header(h) => {
-                if self.phase != Phase::AwaitHeader {
-                    return;
-                }
-                let Some(id) = h.id.filter(|id| !id.is_empty()) else {
-                    self.violation(Condition::InvalidXml, "the response header has no 'id'");
-                    return;
-                };
-                self.stream_id = Some(id);
-                self.header_dialback = h.dialback;
-                if h.version.is_none() {
-                    // RFC 6120 §4.7.5: a pre-1.0 server sends no features.
-                    self.on_features(None);
-                } else {
-                    self.phase = Phase::AwaitFeatures;
-                }
-            }
-            Event::Features(f) if self.phase == Phase::AwaitFeatures => self.on_features(Some(f)),
-            Event::Features(_) => self.violation(
-                Condition::UnsupportedStanzaType,
-                "unexpected stream features",
-            ),
-            Event::Keepalive => {}
-            Event::Error(e) => self.terminate(Some(e)),
-            Event::Closed => self.terminate(None),
-            Event::Element(el) => self.on_element(el),
+    fn on_header(&mut self, h: starling_stream::StreamHeader) {
+        if self.c.phase != Phase::AwaitHeader {
+            return;
+        }
+        let Some(id) = h.id.filter(|id| !id.is_empty()) else {
+            self.violation(Condition::InvalidXml, "the response header has no 'id'");
+            return;
+        };
+        self.stream_id = Some(id);
+        self.header_dialback = h.dialback;
+        if h.version.is_none() {
+            // RFC 6120 §4.7.5: a pre-1.0 server sends no features.
+            self.on_features(None);
+        } else {
+            self.c.phase = Phase::AwaitFeatures;
         }
     }
 
@@ -590,9 +456,8 @@ impl S2sOutbound {
                 None => false,
             };
             if use_tls {
-                self.writer
-                    .element(&Element::new("starttls", ns::TLS), &mut self.out);
-                self.phase = Phase::AwaitProceed;
+                self.c.send(&Element::new("starttls", ns::TLS));
+                self.c.phase = Phase::AwaitProceed;
                 return;
             }
             if self.settings.tls_required && !plaintext_verify {
@@ -629,9 +494,9 @@ impl S2sOutbound {
             let mut sasl = SaslClient::new(config, conn);
             match sasl.start_mechanism(Mechanism::External, false) {
                 Ok(auth) => {
-                    self.writer.element(&auth, &mut self.out);
+                    self.c.send(&auth);
                     self.sasl = Some(sasl);
-                    self.phase = Phase::Sasl;
+                    self.c.phase = Phase::Sasl;
                 }
                 Err(e) => self.fail(S2sError::Sasl(e)),
             }
@@ -640,37 +505,8 @@ impl S2sOutbound {
         self.start_dialback(None);
     }
 
-    /// Dialback for the first pair, or the failure that nothing is left.
-    fn start_dialback(&mut self, sasl_failure: Option<crate::sasl::Failure>) {
-        if self.settings.dialback_allowed && self.peer_dialback {
-            self.send_db_result(self.local.clone(), None);
-            self.phase = Phase::Dialback;
-        } else {
-            self.fail(sasl_failure.map_or(S2sError::NoAuthMethod, S2sError::AuthFailed));
-        }
-    }
-
-    fn send_db_result(&mut self, local: DomainPart, deadline: Option<Instant>) -> bool {
-        let Some(id) = self.stream_id.as_deref() else {
-            return false;
-        };
-        let key = dialback::key(
-            &self.settings.dialback_secret,
-            self.remote.as_str(),
-            local.as_str(),
-            id,
-        );
-        let el = dialback::request(DbKind::Result, &local, &self.remote, None, &key);
-        self.writer.element(&el, &mut self.out);
-        self.pending_pairs.push(Pending {
-            what: local.to_string(),
-            deadline,
-        });
-        true
-    }
-
     fn established(&mut self) {
-        self.phase = Phase::Ready;
+        self.c.phase = Phase::Ready;
         self.deadline = None;
         self.flush_verifies();
     }
@@ -680,7 +516,7 @@ impl S2sOutbound {
         if !self.pairs.contains(&self.local) {
             self.pairs.push(self.local.clone());
         }
-        self.events.push_back(OutboundEvent::Ready {
+        self.c.push(OutboundEvent::Ready {
             local: self.local.clone(),
             remote: self.remote.clone(),
             method,
@@ -688,38 +524,11 @@ impl S2sOutbound {
         self.established();
     }
 
-    fn flush_verifies(&mut self) {
-        let queued: Vec<_> = self.queued_verifies.drain(..).collect();
-        for q in queued {
-            if !self.peer_dialback {
-                self.events.push_back(OutboundEvent::VerifyFailed {
-                    stream_id: q.stream_id,
-                    error: S2sError::NoAuthMethod,
-                });
-                continue;
-            }
-            let el = dialback::request(
-                DbKind::Verify,
-                &self.local,
-                &self.remote,
-                Some(&q.stream_id),
-                &q.key,
-            );
-            self.writer.element(&el, &mut self.out);
-            self.pending_verifies.push(Pending {
-                what: q.stream_id,
-                deadline: q.deadline,
-            });
-        }
-    }
-
     fn on_element(&mut self, el: Element) {
-        match self.phase {
+        match self.c.phase {
             Phase::AwaitProceed => {
                 if el.is("proceed", ns::TLS) {
-                    self.framer = framer_for(self.settings.limits);
-                    self.phase = Phase::TlsPending;
-                    self.events.push_back(OutboundEvent::StartTls);
+                    self.c.start_tls(OutboundEvent::StartTls);
                 } else if el.is("failure", ns::TLS) {
                     self.fail(S2sError::TlsRefused);
                 } else {
@@ -755,14 +564,13 @@ impl S2sOutbound {
             return;
         };
         match sasl.receive(el) {
-            Ok(ClientStep::Response(r)) => self.writer.element(&r, &mut self.out),
-            Ok(ClientStep::Abort { element, .. }) => self.writer.element(&element, &mut self.out),
+            Ok(ClientStep::Response(r)) => self.c.send(&r),
+            Ok(ClientStep::Abort { element, .. }) => self.c.send(&element),
             Ok(ClientStep::Success) => {
                 self.sasl = None;
                 self.sasl_done = true;
                 // RFC 6120 §6.4.6: both sides restart.
-                self.framer.restart();
-                self.writer.restart();
+                self.c.restart();
                 self.open();
             }
             Ok(ClientStep::Failure(f)) => {
@@ -773,94 +581,35 @@ impl S2sOutbound {
             Err(e) => self.fail(S2sError::Sasl(e)),
         }
     }
+}
 
-    fn on_dialback(&mut self, db: DbElement) {
-        let Some(answer) = db.answer else {
-            // Requests come on the peer's own outgoing streams.
-            self.violation(
+impl Negotiator for S2sOutbound {
+    type Phase = Phase;
+    type Event = OutboundEvent;
+
+    fn common(&mut self) -> &mut Common<Phase, OutboundEvent> {
+        &mut self.c
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Header(h) => self.on_header(h),
+            Event::Features(f) if self.c.phase == Phase::AwaitFeatures => self.on_features(Some(f)),
+            Event::Features(_) => self.violation(
                 Condition::UnsupportedStanzaType,
-                "dialback requests are not accepted on an outgoing stream",
-            );
-            return;
-        };
-        if db.from != self.remote {
-            self.violation(
-                Condition::InvalidFrom,
-                "the dialback answer does not come from the peer's domain",
-            );
-            return;
-        }
-        match db.kind {
-            DbKind::Result => {
-                let Some(i) = self
-                    .pending_pairs
-                    .iter()
-                    .position(|p| p.what == db.to.as_str())
-                else {
-                    self.violation(
-                        Condition::UnsupportedStanzaType,
-                        "unsolicited dialback result",
-                    );
-                    return;
-                };
-                self.pending_pairs.remove(i);
-                self.on_db_result(db.to, answer);
-            }
-            DbKind::Verify => {
-                let id = db.id.unwrap_or_default();
-                let position = self.pending_verifies.iter().position(|p| p.what == id);
-                let (Some(i), true) = (position, db.to == self.local) else {
-                    self.violation(
-                        Condition::UnsupportedStanzaType,
-                        "unsolicited dialback verification",
-                    );
-                    return;
-                };
-                self.pending_verifies.remove(i);
-                self.events.push_back(match answer {
-                    DbType::Valid => OutboundEvent::Verified {
-                        stream_id: id,
-                        valid: true,
-                    },
-                    DbType::Invalid => OutboundEvent::Verified {
-                        stream_id: id,
-                        valid: false,
-                    },
-                    DbType::Error(c) => OutboundEvent::VerifyFailed {
-                        stream_id: id,
-                        error: S2sError::DialbackError(c),
-                    },
-                });
-            }
+                "unexpected stream features",
+            ),
+            Event::Keepalive => {}
+            Event::Error(e) => self.terminate(Some(e)),
+            Event::Closed => self.terminate(None),
+            Event::Element(el) => self.on_element(el),
         }
     }
 
-    fn on_db_result(&mut self, local: DomainPart, answer: DbType) {
-        let first = self.method.is_none();
-        let error = match answer {
-            DbType::Valid if first => {
-                self.ready(AuthMethod::Dialback);
-                return;
-            }
-            DbType::Valid => {
-                self.pairs.push(local.clone());
-                self.events.push_back(OutboundEvent::PairReady {
-                    local,
-                    remote: self.remote.clone(),
-                });
-                return;
-            }
-            DbType::Invalid => S2sError::DialbackInvalid,
-            DbType::Error(c) => S2sError::DialbackError(c),
-        };
-        if first {
-            self.fail(error);
-        } else {
-            self.events.push_back(OutboundEvent::PairFailed {
-                local,
-                remote: self.remote.clone(),
-                error,
-            });
-        }
+    fn on_broken(&mut self, error: StreamError) {
+        self.c.error(&error);
+        self.fail(S2sError::Protocol(error));
     }
 }
+
+machine!(impl[] S2sOutbound => OutboundEvent);
