@@ -40,7 +40,6 @@ pub mod hub;
 mod listen;
 pub mod module;
 pub mod modules;
-mod net;
 pub mod registry;
 pub mod routed;
 pub mod router;

@@ -5,13 +5,11 @@
 
 use std::time::Duration;
 
-use starling_auth::negotiate::ServerNegotiator;
 use starling_stream::{Condition, StreamError};
 use tokio::sync::mpsc;
 
-use super::Hooks;
+use super::C2sDriver;
 use super::session::Conn;
-use crate::net::Io;
 use crate::registry::{BACKLOG, Held, Outbound};
 
 /// How long a sender waits for room in a recipient's full queue before
@@ -23,11 +21,7 @@ impl Conn {
     /// their recipients' full queues. A recipient that does not make room
     /// within [`SLOW_READER_GRACE`] is closed. False if our own connection
     /// failed.
-    pub(super) async fn flush_backlog(
-        &mut self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
-    ) -> bool {
+    pub(super) async fn flush_backlog(&mut self, driver: &mut C2sDriver) -> bool {
         let held: Vec<Held> = BACKLOG.with(|b| b.take());
         let mut rx = self.rx.take();
         let mut given_up: Vec<mpsc::Sender<Outbound>> = Vec::new();
@@ -36,7 +30,7 @@ impl Conn {
             if given_up.iter().any(|g| g.same_channel(&h.tx)) {
                 continue;
             }
-            match self.wait_for_room(io, neg, &mut rx, h).await {
+            match self.wait_for_room(driver, &mut rx, h).await {
                 Room::Sent => {}
                 Room::GaveUp(tx) => given_up.push(tx),
                 Room::OwnFailure => {
@@ -51,8 +45,7 @@ impl Conn {
 
     async fn wait_for_room(
         &self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
+        driver: &mut C2sDriver,
         rx: &mut Option<mpsc::Receiver<Outbound>>,
         h: Held,
     ) -> Room {
@@ -72,9 +65,10 @@ impl Conn {
                     return Room::Sent;
                 }
                 Some(Outbound::Stanza(o)) = own => {
-                    neg.send(o.element());
-                    let out = neg.take_output();
-                    if io.write_all(&out).await.is_err() {
+                    if self.admits(&o) {
+                        driver.machine_mut().send(o.element());
+                    }
+                    if driver.flush().await.is_err() {
                         return Room::OwnFailure;
                     }
                 }

@@ -1,11 +1,13 @@
-//! Client connections: one tokio task per connection drives the sans-IO
-//! negotiator (STARTTLS, SASL, binding) and then the bound session, with
-//! the limits of the configuration. What the client sends goes to
+//! Client connections: one tokio task per connection runs the sans-IO
+//! negotiator (STARTTLS, SASL, binding) and then the bound session on the
+//! shared [`Driver`](starling_net::Driver), with the limits of the
+//! configuration. What the client sends goes to
 //! [`Hub::client_stanza`](crate::hub::Hub::client_stanza); what is queued
 //! for the session passes the modules' delivery filters and is written.
+//! SASL steps (credential lookups, PBKDF2 for PLAIN) run on blocking
+//! threads.
 
 mod backlog;
-mod budget;
 mod hooks;
 mod session;
 
@@ -14,32 +16,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use starling_auth::negotiate::{ServerNegotiator, ServerSettings};
-use starling_auth::sasl::ChannelBinding;
-use starling_auth::tls;
+use starling_net::{Driver, TlsInfo, Transport};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
 use crate::hub::Hub;
 use crate::module::Extensions;
-use crate::net::Io;
 use crate::registry::BACKLOG;
 use crate::server::TlsSetup;
 
 use hooks::Hooks;
 use session::Conn;
 
-fn channel_bindings(conn: &rustls::ServerConnection, setup: &TlsSetup) -> Vec<ChannelBinding> {
-    let mut out = Vec::new();
-    if let Some(x) = tls::tls_exporter(conn) {
-        out.push(ChannelBinding::tls_exporter(x));
-    }
-    if let Some(der) = setup.leaf_for(conn.server_name()) {
-        if let Ok(cb) = ChannelBinding::tls_server_end_point(der, None) {
-            out.push(cb);
-        }
-    }
-    out
+/// The driver of a client connection.
+type C2sDriver = Driver<ServerNegotiator<Hooks>>;
+
+/// The channel bindings a TLS connection offers SASL `-PLUS`.
+fn channel_bindings(info: &TlsInfo, setup: &TlsSetup) -> Vec<starling_auth::ChannelBinding> {
+    info.server_bindings(setup.leaf_for(info.server_name.as_deref()))
 }
 
 fn settings(hub: &Hub, setup: &TlsSetup) -> ServerSettings {
@@ -49,12 +44,39 @@ fn settings(hub: &Hub, setup: &TlsSetup) -> ServerSettings {
     s.tls_required = config.c2s.require_tls;
     s.sasl = setup.sasl.clone();
     s.legacy_session = true;
+    s.offload_sasl = true;
     let mut limits = starling_xml::Limits::default();
     limits.max_element_bytes = config.limits.max_stanza_size;
     s.limits = limits;
     s.timeout = config.limits.negotiation_timeout;
     s.extra_features = hub.modules().stream_features().clone();
     s
+}
+
+/// The connection, TLS at once on a direct TLS listener (XEP-0368).
+async fn transport(
+    tcp: TcpStream,
+    setup: &TlsSetup,
+    direct_tls: bool,
+    deadline: Instant,
+    peer: SocketAddr,
+) -> Option<(Transport, Option<Vec<starling_auth::ChannelBinding>>)> {
+    if !direct_tls {
+        return Some((Transport::new(tcp), None));
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(setup.direct.clone());
+    let accept = Box::pin(Transport::accept(tcp, &acceptor));
+    match tokio::time::timeout_at(deadline.into(), accept).await {
+        Ok(Ok((t, info))) => Some((t, Some(channel_bindings(&info, setup)))),
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Serves one accepted connection until it ends.
@@ -68,45 +90,38 @@ pub(crate) async fn run(
 ) {
     let _ = tcp.set_nodelay(true);
     let id = hub.sessions().next_id();
-    let deadline = Instant::now() + hub.config().limits.negotiation_timeout;
-    let (mut io, initial_tls) = if direct_tls {
-        let acceptor = tokio_rustls::TlsAcceptor::from(setup.direct.clone());
-        match tokio::time::timeout_at(deadline.into(), Box::pin(acceptor.accept(tcp))).await {
-            Ok(Ok(s)) => {
-                let cb = channel_bindings(s.get_ref().1, &setup);
-                (Io::ServerTls(Box::new(s)), Some(cb))
-            }
-            Ok(Err(e)) => {
-                debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        }
-    } else {
-        (Io::Plain(tcp), None)
+    let limits = hub.config().limits;
+    let deadline = Instant::now() + limits.negotiation_timeout;
+    let Some((transport, initial_tls)) = transport(tcp, &setup, direct_tls, deadline, peer).await
+    else {
+        return;
     };
     let hooks = Hooks {
         hub: hub.clone(),
         id,
         bound: None,
     };
-    let mut neg = ServerNegotiator::new(settings(&hub, &setup), hooks, initial_tls, Instant::now());
+    let neg = ServerNegotiator::new(settings(&hub, &setup), hooks, initial_tls, Instant::now());
+    let mut driver = Driver::new(transport, neg);
+    driver.set_read_rate(Some((
+        limits.read_rate,
+        limits.max_stanza_size.saturating_mul(2),
+    )));
+    driver.set_idle_timeout(Some(limits.idle_timeout));
     let mut conn = Conn {
         hub,
         me: None,
         rx: None,
         ext: Extensions::default(),
+        sasl: None,
         peer,
     };
     BACKLOG
         .scope(
             std::cell::RefCell::new(Vec::new()),
-            conn.drive(&mut io, &mut neg, &setup, &mut shutdown),
+            conn.drive(&mut driver, &setup, &mut shutdown),
         )
         .await;
-    conn.finish(&mut io, &mut neg).await;
-    io.shutdown().await;
+    conn.finish(&mut driver).await;
+    let _ = driver.shutdown().await;
 }

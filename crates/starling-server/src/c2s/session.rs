@@ -1,30 +1,27 @@
-//! The loop of one client connection: negotiator events, the session's
-//! queue, close requests, shutdown, timeouts and the read budget.
+//! The loop of one client connection: negotiator events, SASL jobs, the
+//! session's queue, close requests, shutdown, timeouts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use starling_auth::negotiate::{ServerEvent, ServerNegotiator};
+use starling_auth::negotiate::{SaslDone, ServerEvent};
 use starling_jid::Jid;
+use starling_net::Wake;
 use starling_stanza::{error_reply, is_stanza, ns};
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::budget::ReadBudget;
-use super::{Hooks, channel_bindings};
+use super::{C2sDriver, channel_bindings};
 use crate::hub::Hub;
-use crate::module::FlushFuture;
-use crate::module::{Extensions, Filter, Session, SessionEvent, SessionIo, SessionView};
-use crate::net::Io;
+use crate::module::{
+    Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
+};
 use crate::registry::{BACKLOG, Outbound, SessionHandle};
 use crate::routed::Routed;
 use crate::server::TlsSetup;
-
-/// Read buffer size: small, so that idle sessions stay small.
-const READ_CHUNK: usize = 4096;
 
 /// Stanzas written from the queue before looking at the socket again.
 const QUEUE_BATCH: usize = 256;
@@ -35,38 +32,27 @@ pub(super) struct Conn {
     pub(super) me: Option<Arc<SessionHandle>>,
     pub(super) rx: Option<mpsc::Receiver<Outbound>>,
     pub(super) ext: Extensions,
+    /// The SASL step running on a blocking thread.
+    pub(super) sasl: Option<JoinHandle<SaslDone>>,
     pub(super) peer: SocketAddr,
 }
 
-/// What woke the connection up.
-enum Wake {
-    Read(std::io::Result<Vec<u8>>),
-    Out(Option<Outbound>),
-    Close,
+/// What woke the connection up besides its socket and deadlines.
+enum Other {
     Shutdown,
-    Timeout,
-    Budget,
+    Close,
+    Out(Option<Outbound>),
+    Sasl(Box<Result<SaslDone, tokio::task::JoinError>>),
 }
 
 /// The session's own stream, for modules.
-pub(super) struct Stream<'a> {
-    pub(super) io: &'a mut Io,
-    pub(super) neg: &'a mut ServerNegotiator<Hooks>,
-}
-
-impl SessionIo for Stream<'_> {
+impl SessionIo for C2sDriver {
     fn send(&mut self, el: &Element) {
-        self.neg.send(el);
+        self.machine_mut().send(el);
     }
 
     fn flush(&mut self) -> FlushFuture<'_> {
-        Box::pin(async move {
-            let out = self.neg.take_output();
-            if out.is_empty() {
-                return Ok(());
-            }
-            self.io.write_all(&out).await
-        })
+        Box::pin(C2sDriver::flush(self))
     }
 }
 
@@ -74,95 +60,119 @@ impl Conn {
     /// Runs the connection until it ends.
     pub(super) async fn drive(
         &mut self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
+        driver: &mut C2sDriver,
         setup: &TlsSetup,
         shutdown: &mut watch::Receiver<bool>,
     ) {
-        let limits = self.hub.config().limits;
-        let mut budget =
-            ReadBudget::new(limits.read_rate, limits.max_stanza_size.saturating_mul(2));
-        let mut last_read = Instant::now();
         loop {
-            if !self.events(io, neg, setup).await {
+            if !self.events(driver, setup).await || driver.flush().await.is_err() {
                 return;
             }
-            let out = neg.take_output();
-            if !out.is_empty() && io.write_all(&out).await.is_err() {
+            if driver.machine().is_closed() {
                 return;
             }
-            if neg.is_closed() {
-                return;
+            if let Some(job) = driver.machine_mut().take_sasl_job() {
+                self.sasl = Some(tokio::task::spawn_blocking(move || job.run()));
             }
-            // Going to sleep: keep no buffers an idle session does not need.
-            neg.shrink();
-            let timeout_at = neg
-                .poll_timeout()
-                .unwrap_or(last_read + limits.idle_timeout);
-            let pause = budget.wait();
-            match self.wait(io, shutdown, pause, timeout_at).await {
-                Wake::Read(Err(_)) => neg.eof(),
-                Wake::Read(Ok(data)) if data.is_empty() => neg.eof(),
-                Wake::Read(Ok(data)) => {
-                    budget.spend(data.len());
-                    last_read = Instant::now();
-                    neg.feed(&data);
+            let wake = driver.wait(self.other(shutdown)).await;
+            let neg = driver.machine_mut();
+            match wake {
+                Wake::Input | Wake::Timeout => {}
+                Wake::Eof(_) => {}
+                Wake::Idle => neg.close_with(
+                    StreamError::new(Condition::ConnectionTimeout).with_text("idle for too long"),
+                ),
+                Wake::Other(Other::Out(Some(Outbound::Stanza(st)))) => {
+                    self.write_queued(driver, st);
                 }
-                Wake::Budget | Wake::Out(None) => {}
-                Wake::Out(Some(Outbound::Stanza(st))) => self.write_queued(neg, st),
-                Wake::Close => {
+                Wake::Other(Other::Out(None)) => {}
+                Wake::Other(Other::Sasl(r)) => match *r {
+                    Ok(done) => neg.sasl_done(done),
+                    Err(e) => {
+                        warn!(peer = %self.peer, error = %e, "a SASL step failed");
+                        neg.close_with(StreamError::new(Condition::InternalServerError));
+                    }
+                },
+                Wake::Other(Other::Close) => {
                     if let Some(e) = self.me.as_ref().and_then(|h| h.take_close()) {
                         info!(peer = %self.peer, condition = e.condition.name(), "closing the session");
                         neg.close_with(e);
                     }
                 }
-                Wake::Shutdown => neg.close_with(
+                Wake::Other(Other::Shutdown) => neg.close_with(
                     StreamError::new(Condition::SystemShutdown).with_text("the server is stopping"),
                 ),
-                Wake::Timeout => {
-                    if neg.poll_timeout().is_some() {
-                        neg.handle_timeout(Instant::now());
-                    } else if last_read.elapsed() >= limits.idle_timeout {
-                        neg.close_with(
-                            StreamError::new(Condition::ConnectionTimeout)
-                                .with_text("idle for too long"),
-                        );
-                    }
-                }
             }
+        }
+    }
+
+    /// The connection's own reasons to wake: shutdown first, then a close
+    /// request, a finished SASL step, a queued stanza.
+    async fn other(&mut self, shutdown: &mut watch::Receiver<bool>) -> Other {
+        let close = async {
+            match &self.me {
+                Some(h) => h.close_notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        let sasl = async {
+            match &mut self.sasl {
+                Some(job) => {
+                    let r = job.await;
+                    self.sasl = None;
+                    r
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let out = async {
+            match &mut self.rx {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => Other::Shutdown,
+            () = close => Other::Close,
+            r = sasl => Other::Sasl(Box::new(r)),
+            m = out => Other::Out(m),
         }
     }
 
     /// Handles everything the negotiator has to say; false when the
     /// connection failed.
-    async fn events(
-        &mut self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
-        setup: &TlsSetup,
-    ) -> bool {
-        while let Some(ev) = neg.next_event() {
+    async fn events(&mut self, driver: &mut C2sDriver, setup: &TlsSetup) -> bool {
+        while let Some(ev) = driver.machine_mut().next_event() {
             match ev {
                 ServerEvent::StartTls => {
-                    if !self.starttls(io, neg, setup).await {
-                        return false;
+                    let acceptor = tokio_rustls::TlsAcceptor::from(setup.starttls.clone());
+                    match driver.accept_tls(&acceptor).await {
+                        Ok(info) => {
+                            let cb = channel_bindings(&info, setup);
+                            driver.machine_mut().tls_established(cb, None);
+                        }
+                        Err(e) => {
+                            debug!(peer = %self.peer, error = %e, "STARTTLS handshake failed");
+                            return false;
+                        }
                     }
                 }
                 ServerEvent::Authenticated(a) => {
                     debug!(peer = %self.peer, jid = %a.jid, mechanism = ?a.mechanism, "authenticated");
                 }
                 ServerEvent::Bound(jid) => {
-                    if let Some((h, rx)) = neg.hooks_mut().bound.take() {
+                    if let Some((h, rx)) = driver.machine_mut().hooks_mut().bound.take() {
                         info!(peer = %self.peer, %jid, "session bound");
                         self.me = Some(h);
                         self.rx = Some(rx);
-                        self.session_event(io, neg, SessionEvent::Bound).await;
+                        self.session_event(driver, SessionEvent::Bound).await;
                     }
                 }
                 ServerEvent::Stanza(el) => {
-                    self.on_stanza(io, neg, el).await;
+                    self.on_stanza(driver, el).await;
                     if BACKLOG.with(|b| !b.borrow().is_empty())
-                        && !Box::pin(self.flush_backlog(io, neg)).await
+                        && !Box::pin(self.flush_backlog(driver)).await
                     {
                         return false;
                     }
@@ -180,120 +190,47 @@ impl Conn {
         true
     }
 
-    async fn starttls(
-        &mut self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
-        setup: &TlsSetup,
-    ) -> bool {
-        let out = neg.take_output();
-        if io.write_all(&out).await.is_err() {
-            return false;
-        }
-        let Some(tcp) = io.take_plain() else {
-            return false;
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(setup.starttls.clone());
-        let deadline = neg.poll_timeout().unwrap_or_else(Instant::now);
-        let accepted =
-            tokio::time::timeout_at(deadline.into(), Box::pin(acceptor.accept(tcp))).await;
-        match accepted {
-            Ok(Ok(s)) => {
-                let cb = channel_bindings(s.get_ref().1, setup);
-                *io = Io::ServerTls(Box::new(s));
-                neg.tls_established(cb, None);
-                true
-            }
-            _ => {
-                debug!(peer = %self.peer, "STARTTLS handshake failed");
-                false
-            }
-        }
-    }
-
-    async fn wait(
-        &mut self,
-        io: &mut Io,
-        shutdown: &mut watch::Receiver<bool>,
-        pause: Option<std::time::Duration>,
-        timeout_at: Instant,
-    ) -> Wake {
-        let close = async {
-            match &self.me {
-                Some(h) => h.close_notify.notified().await,
-                None => std::future::pending().await,
-            }
-        };
-        let out = async {
-            match &mut self.rx {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let read = async {
-            match pause {
-                Some(d) => {
-                    tokio::time::sleep(d).await;
-                    Wake::Budget
-                }
-                None => Wake::Read(io.read_chunk(READ_CHUNK).await),
-            }
-        };
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => Wake::Shutdown,
-            () = close => Wake::Close,
-            m = out => Wake::Out(m),
-            w = read => w,
-            () = tokio::time::sleep_until(timeout_at.into()) => Wake::Timeout,
-        }
-    }
-
-    /// Writes a queued stanza and what else is queued, through the
-    /// modules' delivery filters.
-    fn write_queued(&mut self, neg: &mut ServerNegotiator<Hooks>, first: Arc<Routed>) {
-        let (Some(me), Some(rx)) = (&self.me, &mut self.rx) else {
-            return;
-        };
-        let modules = self.hub.modules();
+    /// Whether the modules' filters let `st` through to this session.
+    pub(super) fn admits(&self, st: &Routed) -> bool {
+        let Some(me) = &self.me else { return true };
         let view = SessionView {
             handle: me,
             ext: &self.ext,
         };
+        matches!(self.hub.modules().filter(&view, st), Filter::Deliver)
+    }
+
+    /// Writes a queued stanza and what else is queued (up to a batch).
+    fn write_queued(&mut self, driver: &mut C2sDriver, first: Arc<Routed>) {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(st) = next.take() {
-            if let Filter::Deliver = modules.filter(&view, &st) {
-                neg.send(st.element());
+            if self.admits(&st) {
+                driver.machine_mut().send(st.element());
             }
             n += 1;
             if n < QUEUE_BATCH {
-                if let Ok(Outbound::Stanza(st)) = rx.try_recv() {
+                if let Some(Ok(Outbound::Stanza(st))) = self.rx.as_mut().map(|rx| rx.try_recv()) {
                     next = Some(st);
                 }
             }
         }
     }
 
-    async fn session_event(
-        &mut self,
-        io: &mut Io,
-        neg: &mut ServerNegotiator<Hooks>,
-        event: SessionEvent,
-    ) {
+    async fn session_event(&mut self, driver: &mut C2sDriver, event: SessionEvent) {
         let Some(me) = self.me.clone() else { return };
         let hub = self.hub.clone();
-        let mut stream = Stream { io, neg };
-        let mut s = Session::new(&me, &mut self.ext, &mut stream);
+        let mut s = Session::new(&me, &mut self.ext, driver);
         hub.modules().session_event(&hub, &mut s, event).await;
     }
 
     /// A top-level element from the bound client: checked, `from`
     /// stamped, parsed once, and handed to the hub.
-    async fn on_stanza(&mut self, io: &mut Io, neg: &mut ServerNegotiator<Hooks>, mut el: Element) {
+    async fn on_stanza(&mut self, driver: &mut C2sDriver, mut el: Element) {
         let Some(me) = self.me.clone() else {
             return;
         };
+        let neg = driver.machine_mut();
         if !is_stanza(&el) || el.ns() != ns::CLIENT {
             neg.close_with(
                 StreamError::new(Condition::UnsupportedStanzaType)
@@ -330,18 +267,17 @@ impl Conn {
             }
         };
         let hub = self.hub.clone();
-        let mut stream = Stream { io, neg };
-        let mut s = Session::new(&me, &mut self.ext, &mut stream);
+        let mut s = Session::new(&me, &mut self.ext, driver);
         hub.client_stanza(&mut s, st).await;
     }
 
     /// The connection is over: the modules hear of it (unavailable
     /// presence), then the session is deregistered.
-    pub(super) async fn finish(&mut self, io: &mut Io, neg: &mut ServerNegotiator<Hooks>) {
+    pub(super) async fn finish(&mut self, driver: &mut C2sDriver) {
         if self.me.is_none() {
             return;
         }
-        self.session_event(io, neg, SessionEvent::Closed).await;
+        self.session_event(driver, SessionEvent::Closed).await;
         if let Some(me) = self.me.take() {
             self.hub.sessions().remove(&me.jid, me.id);
             info!(peer = %self.peer, jid = %me.jid, "session ended");

@@ -9,7 +9,6 @@ use rustls::pki_types::CertificateDer;
 use starling_auth::negotiate::PeerTls;
 use starling_auth::tls;
 use starling_jid::DomainPart;
-use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::server::StartError;
@@ -86,14 +85,4 @@ pub(super) fn peer_tls(
         }
     }
     PeerTls::new(verified)
-}
-
-pub(super) fn server_peer_chain(
-    s: &tokio_rustls::server::TlsStream<TcpStream>,
-) -> Vec<CertificateDer<'static>> {
-    s.get_ref()
-        .1
-        .peer_certificates()
-        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
-        .unwrap_or_default()
 }

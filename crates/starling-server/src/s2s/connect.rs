@@ -1,48 +1,54 @@
-//! Connecting to a remote server: the host map or SRV records, TCP, and
-//! TLS (direct, or after `<proceed/>`).
+//! Connecting to a remote server: the host map or SRV records, TCP, TLS
+//! (direct, or after `<proceed/>`), and what the peer's certificate is
+//! valid for.
 
 use std::net::SocketAddr;
 
 use rustls::pki_types::CertificateDer;
 use starling_auth::negotiate::{PeerTls, S2sOutbound};
 use starling_auth::tls;
-use starling_net::discovery::{self, Service, Target};
 use starling_jid::DomainPart;
+use starling_net::discovery::{self, Service, Target};
+use starling_net::{Driver, Transport};
 use starling_stanza::StanzaErrorCondition as Cond;
 use tokio::net::TcpStream;
 
 use super::{Failure, S2s};
-use crate::net::Io;
+
+/// The driver of an outgoing (or verify-only) stream.
+pub(super) type OutDriver = Driver<S2sOutbound>;
 
 impl S2s {
+    /// Where `remote`'s server is: the host map, else SRV records.
+    async fn targets(&self, remote: &DomainPart) -> Result<Vec<Target>, Failure> {
+        if let Some((_, addr)) = self.config.host_map.iter().find(|(d, _)| d == remote) {
+            let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "5269"));
+            return Ok(vec![Target {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port: port.parse().unwrap_or(5269),
+                direct_tls: false,
+            }]);
+        }
+        discovery::discover_service(&self.resolver, remote.as_str(), Service::Server)
+            .await
+            .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))
+    }
+
     /// Connects to `remote`'s server: TCP, and TLS at once for direct TLS
     /// targets.
     pub(super) async fn connect(
         &self,
         local: &DomainPart,
         remote: &DomainPart,
-    ) -> Result<(Io, Option<PeerTls>), Failure> {
-        let targets = match self.config.host_map.iter().find(|(d, _)| d == remote) {
-            Some((_, addr)) => {
-                let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "5269"));
-                vec![Target {
-                    host: host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_owned(),
-                    port: port.parse().unwrap_or(5269),
-                    direct_tls: false,
-                }]
-            }
-            None => discovery::discover_service(&self.resolver, remote.as_str(), Service::Server)
-                .await
-                .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?,
-        };
+    ) -> Result<(Transport, Option<PeerTls>), Failure> {
         let mut last = Failure::new(
             Cond::RemoteServerNotFound,
             format!("no address found for {remote}"),
         );
-        for t in targets {
+        for t in self.targets(remote).await? {
             let addrs: Vec<SocketAddr> = match discovery::addresses(&self.resolver, &t).await {
                 Ok(a) => a,
                 Err(e) => {
@@ -51,59 +57,47 @@ impl S2s {
                 }
             };
             for a in addrs {
-                match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(a)).await
-                {
-                    Ok(Ok(tcp)) => {
-                        let _ = tcp.set_nodelay(true);
-                        if !t.direct_tls {
-                            return Ok((Io::Plain(tcp), None));
-                        }
-                        match self.tls_connect(tcp, local, remote, true).await {
-                            Ok((io, peer)) => return Ok((io, Some(peer))),
-                            Err(f) => last = f,
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        last = Failure::new(Cond::RemoteServerNotFound, format!("{a}: {e}"))
-                    }
-                    Err(_) => {
-                        last = Failure::new(
-                            Cond::RemoteServerTimeout,
-                            format!("{a}: connection timed out"),
-                        )
-                    }
+                match self.connect_to(a, &t, local, remote).await {
+                    Ok(c) => return Ok(c),
+                    Err(f) => last = f,
                 }
             }
         }
         Err(last)
     }
 
-    async fn tls_connect(
+    async fn connect_to(
         &self,
-        tcp: TcpStream,
+        a: SocketAddr,
+        t: &Target,
         local: &DomainPart,
         remote: &DomainPart,
-        direct: bool,
-    ) -> Result<(Io, PeerTls), Failure> {
-        let configs = if direct {
-            &self.client_direct
-        } else {
-            &self.client_starttls
-        };
-        let Some(cfg) = configs.get(local) else {
-            return Err(Failure::new(
-                Cond::InternalServerError,
-                format!("no certificate for {local}"),
-            ));
-        };
-        let name = tls::server_name(remote.as_str())
-            .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?;
-        let connector = tokio_rustls::TlsConnector::from(cfg.clone());
-        let s =
-            match tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
-                .await
-            {
-                Ok(Ok(s)) => s,
+    ) -> Result<(Transport, Option<PeerTls>), Failure> {
+        let tcp =
+            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(a)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    return Err(Failure::new(
+                        Cond::RemoteServerNotFound,
+                        format!("{a}: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(Failure::new(
+                        Cond::RemoteServerTimeout,
+                        format!("{a}: connection timed out"),
+                    ));
+                }
+            };
+        let _ = tcp.set_nodelay(true);
+        if !t.direct_tls {
+            return Ok((Transport::new(tcp), None));
+        }
+        let (connector, name) = self.tls_client(local, remote, true)?;
+        let connect = Transport::connect(tcp, &connector, name);
+        let (transport, info) =
+            match tokio::time::timeout(self.config.connect_timeout, connect).await {
+                Ok(Ok(x)) => x,
                 Ok(Err(e)) => {
                     return Err(Failure::new(
                         Cond::RemoteServerNotFound,
@@ -117,45 +111,75 @@ impl S2s {
                     ));
                 }
             };
-        let chain: Vec<CertificateDer<'static>> = s
-            .get_ref()
-            .1
-            .peer_certificates()
-            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
-            .unwrap_or_default();
-        let verified = tls::verify_peer(&chain, &self.roots, remote.as_str()).is_ok();
+        let peer = self.verified_peer(&info.peer_certificates, remote)?;
+        Ok((transport, Some(peer)))
+    }
+
+    /// The TLS connector of our domain `local` (with its certificate, ALPN
+    /// for direct TLS) and the name to ask `remote` for.
+    fn tls_client(
+        &self,
+        local: &DomainPart,
+        remote: &DomainPart,
+        direct: bool,
+    ) -> Result<
+        (
+            tokio_rustls::TlsConnector,
+            rustls::pki_types::ServerName<'static>,
+        ),
+        Failure,
+    > {
+        let configs = if direct {
+            &self.client_direct
+        } else {
+            &self.client_starttls
+        };
+        let Some(cfg) = configs.get(local) else {
+            return Err(Failure::new(
+                Cond::InternalServerError,
+                format!("no certificate for {local}"),
+            ));
+        };
+        let name = tls::server_name(remote.as_str())
+            .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?;
+        Ok((tokio_rustls::TlsConnector::from(cfg.clone()), name))
+    }
+
+    /// What `remote`'s certificate chain proves. A chain that does not
+    /// verify leaves only dialback, which may be off.
+    fn verified_peer(
+        &self,
+        chain: &[CertificateDer<'static>],
+        remote: &DomainPart,
+    ) -> Result<PeerTls, Failure> {
+        let verified = tls::verify_peer(chain, &self.roots, remote.as_str()).is_ok();
         if !verified && !self.config.dialback {
             return Err(Failure::new(
                 Cond::RemoteServerNotFound,
                 format!("the certificate of {remote} does not verify and dialback is off"),
             ));
         }
-        let peer = if verified {
+        Ok(if verified {
             PeerTls::new(vec![remote.clone()])
         } else {
             PeerTls::default()
-        };
-        Ok((Io::ClientTls(Box::new(s)), peer))
+        })
     }
 
     /// The TLS upgrade after `<proceed/>` on an outgoing stream.
     pub(super) async fn starttls(
         &self,
-        io: &mut Io,
-        neg: &mut S2sOutbound,
+        driver: &mut OutDriver,
         local: &DomainPart,
         remote: &DomainPart,
     ) -> Result<(), Failure> {
-        let out = neg.take_output();
-        io.write_all(&out)
+        let (connector, name) = self.tls_client(local, remote, false)?;
+        let info = driver
+            .connect_tls(&connector, name)
             .await
             .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))?;
-        let Some(tcp) = io.take_plain() else {
-            return Err(Failure::new(Cond::InternalServerError, "STARTTLS twice"));
-        };
-        let (tls_io, peer) = self.tls_connect(tcp, local, remote, false).await?;
-        *io = tls_io;
-        neg.tls_established(peer);
+        let peer = self.verified_peer(&info.peer_certificates, remote)?;
+        driver.machine_mut().tls_established(peer);
         Ok(())
     }
 }

@@ -7,147 +7,151 @@ use std::time::Instant;
 
 use starling_auth::negotiate::{InboundEvent, S2sInbound};
 use starling_jid::DomainPart;
+use starling_net::{Driver, Transport, Wake};
 use starling_stanza::{StanzaErrorCondition as Cond, error_reply, ns};
 use starling_stream::{Condition, StreamError};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::certs::{peer_tls, server_peer_chain};
-use super::{Hooks, READ_CHUNK, S2s};
-use crate::net::Io;
+use super::certs::peer_tls;
+use super::{Hooks, S2s};
 use crate::routed::Routed;
+
+/// The driver of an incoming stream.
+type InDriver = Driver<S2sInbound<Hooks>>;
+
+/// A dialback verification's answer: (from, to, valid or why not).
+type Verdict = (DomainPart, DomainPart, Result<bool, Cond>);
+
+/// What woke the stream up besides its socket and deadlines.
+enum Other {
+    Verdict(Verdict),
+    Stop,
+}
 
 impl S2s {
     /// Serves one accepted s2s connection.
     pub(crate) async fn inbound(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, direct: bool) {
         let _ = tcp.set_nodelay(true);
-        let deadline = Instant::now() + self.config.connect_timeout * 2;
-        let (mut io, tls) = if direct {
+        let handshake = self.config.connect_timeout * 2;
+        let (transport, tls) = if direct {
             let acceptor = tokio_rustls::TlsAcceptor::from(self.server_direct.clone());
-            match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => {
-                    let chain = server_peer_chain(&s);
-                    let p = peer_tls(&chain, &self.roots, None);
-                    (Io::ServerTls(Box::new(s)), Some(p))
-                }
+            let accept = Transport::accept(tcp, &acceptor);
+            match tokio::time::timeout(handshake, accept).await {
+                Ok(Ok((t, info))) => (
+                    t,
+                    Some(peer_tls(&info.peer_certificates, &self.roots, None)),
+                ),
                 _ => {
                     debug!(%peer, "s2s direct TLS handshake failed");
                     return;
                 }
             }
         } else {
-            (Io::Plain(tcp), None)
+            (Transport::new(tcp), None)
         };
-        let mut neg = S2sInbound::new(
+        let neg = S2sInbound::new(
             self.settings.clone(),
             Hooks(self.server.clone()),
             tls,
             Instant::now(),
         );
-        let (vtx, mut vrx) = mpsc::channel::<(DomainPart, DomainPart, Result<bool, Cond>)>(16);
-        let mut buf = vec![0u8; READ_CHUNK];
-        let mut last_read = Instant::now();
+        let mut driver = Driver::new(transport, neg);
+        driver.set_tls_timeout(handshake);
+        driver.set_idle_timeout(Some(self.config.idle_timeout));
+        let (vtx, mut vrx) = mpsc::channel::<Verdict>(16);
         let mut stop = self.stop.clone();
         loop {
-            while let Some(ev) = neg.next_event() {
-                match ev {
-                    InboundEvent::StartTls => {
-                        let out = neg.take_output();
-                        if io.write_all(&out).await.is_err() {
-                            return;
-                        }
-                        let Some(tcp) = io.take_plain() else {
-                            return;
-                        };
-                        let acceptor =
-                            tokio_rustls::TlsAcceptor::from(self.server_starttls.clone());
-                        match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
-                            Ok(Ok(s)) => {
-                                let chain = server_peer_chain(&s);
-                                let p = peer_tls(&chain, &self.roots, neg.peer_domain());
-                                io = Io::ServerTls(Box::new(s));
-                                neg.tls_established(p);
-                            }
-                            _ => {
-                                debug!(%peer, "s2s STARTTLS handshake failed");
-                                return;
-                            }
-                        }
-                    }
-                    InboundEvent::Authenticated { from, to, method } => {
-                        info!(%peer, %from, %to, ?method, "incoming s2s stream authenticated");
-                    }
-                    InboundEvent::DialbackRequest {
-                        from,
-                        to,
-                        key,
-                        stream_id,
-                    } => {
-                        let (me, vtx) = (self.clone(), vtx.clone());
-                        tokio::spawn(async move {
-                            let r = me
-                                .verify_key(to.clone(), from.clone(), stream_id, key)
-                                .await;
-                            let _ = vtx.send((from, to, r)).await;
-                        });
-                    }
-                    InboundEvent::VerifyAnswered {
-                        from, to, valid, ..
-                    } => {
-                        debug!(%peer, %from, %to, valid, "answered a dialback verification");
-                    }
-                    InboundEvent::Stanza(el) => self.peer_stanza(el).await,
-                    InboundEvent::Closed { peer_error } => {
-                        debug!(%peer, ?peer_error, "incoming s2s stream closed");
-                    }
-                    InboundEvent::Failed(e) => {
-                        info!(%peer, condition = e.condition.name(), text = ?e.text, "s2s stream error sent");
-                    }
-                }
-            }
-            let out = neg.take_output();
-            if !out.is_empty() && io.write_all(&out).await.is_err() {
+            if !self.inbound_events(&mut driver, peer, &vtx).await || driver.flush().await.is_err()
+            {
                 return;
             }
-            if neg.is_closed() {
-                io.shutdown().await;
+            if driver.machine().is_closed() {
+                let _ = driver.shutdown().await;
                 return;
             }
-            let wake_at = neg
-                .poll_timeout()
-                .unwrap_or(last_read + self.config.idle_timeout);
-            tokio::select! {
-                r = io.read(&mut buf) => match r {
-                    Ok(0) | Err(_) => neg.eof(),
-                    Ok(n) => {
-                        last_read = Instant::now();
-                        neg.feed(&buf[..n]);
-                    }
-                },
-                Some((from, to, r)) = vrx.recv() => {
-                    match r {
-                        Ok(valid) => {
-                            if !valid {
-                                warn!(%peer, %from, %to, "dialback key refused by the authoritative server");
-                            }
-                            neg.dialback_result(&from, &to, valid);
-                        }
-                        Err(c) => {
-                            neg.dialback_error(&from, &to, c);
-                        }
-                    }
+            let other = async {
+                tokio::select! {
+                    Some(v) = vrx.recv() => Other::Verdict(v),
+                    _ = stop.changed() => Other::Stop,
                 }
-                _ = stop.changed() => neg.close_with(StreamError::new(Condition::SystemShutdown)),
-                () = tokio::time::sleep_until(wake_at.into()) => {
-                    if neg.poll_timeout().is_some() {
-                        neg.handle_timeout(Instant::now());
-                    } else if last_read.elapsed() >= self.config.idle_timeout {
-                        neg.close();
+            };
+            let neg = match driver.wait(other).await {
+                Wake::Other(o) => (o, driver.machine_mut()),
+                Wake::Idle => {
+                    driver.machine_mut().close();
+                    continue;
+                }
+                Wake::Input | Wake::Timeout | Wake::Eof(_) => continue,
+            };
+            match neg {
+                (Other::Verdict((from, to, Ok(valid))), neg) => {
+                    if !valid {
+                        warn!(%peer, %from, %to, "dialback key refused by the authoritative server");
                     }
+                    let _ = neg.dialback_result(&from, &to, valid);
+                }
+                (Other::Verdict((from, to, Err(c))), neg) => {
+                    let _ = neg.dialback_error(&from, &to, c);
+                }
+                (Other::Stop, neg) => neg.close_with(StreamError::new(Condition::SystemShutdown)),
+            }
+        }
+    }
+
+    /// Handles the incoming negotiator's events; false when the
+    /// connection failed.
+    async fn inbound_events(
+        self: &Arc<Self>,
+        driver: &mut InDriver,
+        peer: SocketAddr,
+        vtx: &mpsc::Sender<Verdict>,
+    ) -> bool {
+        while let Some(ev) = driver.machine_mut().next_event() {
+            match ev {
+                InboundEvent::StartTls => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(self.server_starttls.clone());
+                    let Ok(info) = driver.accept_tls(&acceptor).await else {
+                        debug!(%peer, "s2s STARTTLS handshake failed");
+                        return false;
+                    };
+                    let neg = driver.machine_mut();
+                    let p = peer_tls(&info.peer_certificates, &self.roots, neg.peer_domain());
+                    neg.tls_established(p);
+                }
+                InboundEvent::Authenticated { from, to, method } => {
+                    info!(%peer, %from, %to, ?method, "incoming s2s stream authenticated");
+                }
+                InboundEvent::DialbackRequest {
+                    from,
+                    to,
+                    key,
+                    stream_id,
+                } => {
+                    let (me, vtx) = (self.clone(), vtx.clone());
+                    tokio::spawn(async move {
+                        let r = me
+                            .verify_key(to.clone(), from.clone(), stream_id, key)
+                            .await;
+                        let _ = vtx.send((from, to, r)).await;
+                    });
+                }
+                InboundEvent::VerifyAnswered {
+                    from, to, valid, ..
+                } => {
+                    debug!(%peer, %from, %to, valid, "answered a dialback verification");
+                }
+                InboundEvent::Stanza(el) => self.peer_stanza(el).await,
+                InboundEvent::Closed { peer_error } => {
+                    debug!(%peer, ?peer_error, "incoming s2s stream closed");
+                }
+                InboundEvent::Failed(e) => {
+                    info!(%peer, condition = e.condition.name(), text = ?e.text, "s2s stream error sent");
                 }
             }
         }
+        true
     }
 
     /// A stanza from an authenticated peer, checked like a client's

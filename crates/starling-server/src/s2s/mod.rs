@@ -25,9 +25,8 @@ mod inbound;
 mod outbound;
 mod verify;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Instant;
 
 use dashmap::DashMap;
 use hickory_resolver::TokioResolver;
@@ -35,8 +34,8 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use starling_auth::negotiate::{S2sError, S2sHooks, S2sOutbound, S2sSettings};
 use starling_auth::tls::{self, ClientAuth, ClientTlsBuilder, ServerTlsBuilder, Trust};
-use starling_net::discovery;
 use starling_jid::DomainPart;
+use starling_net::discovery;
 use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, ns};
 use tokio::sync::{mpsc, watch};
 
@@ -44,8 +43,6 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::routed::Routed;
 use crate::server::StartError;
-
-pub(super) const READ_CHUNK: usize = 8192;
 
 type Pair = (DomainPart, DomainPart);
 
@@ -252,29 +249,9 @@ impl S2s {
         }
     }
 
-    /// Asks the peer to accept `l` as a further sending domain on this
-    /// stream; if it cannot even be asked, the pair gets its own stream.
-    fn add_pair(
-        self: &S2s,
-        neg: &mut S2sOutbound,
-        l: &DomainPart,
-        remote: &DomainPart,
-        asked: &mut HashSet<DomainPart>,
-        waiting: &mut HashMap<DomainPart, VecDeque<Routed>>,
-    ) {
-        if asked.contains(l) {
-            return;
-        }
-        if neg.authenticate_additional(l.clone(), Instant::now()) {
-            asked.insert(l.clone());
-        } else {
-            self.fall_back(l, remote, waiting.remove(l).unwrap_or_default());
-        }
-    }
-
     /// Gives the pair (`l`, `remote`) a stream of its own and hands it
     /// the stanzas that waited here.
-    fn fall_back(&self, l: &DomainPart, remote: &DomainPart, els: VecDeque<Routed>) {
+    pub(super) fn fall_back(&self, l: &DomainPart, remote: &DomainPart, els: VecDeque<Routed>) {
         let pair = (l.clone(), remote.clone());
         self.solo.insert(pair.clone());
         self.outgoing.remove(&pair);
