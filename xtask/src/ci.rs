@@ -4,7 +4,8 @@
 //! `--only`), a one-line description, the steps it needs to have passed, and
 //! the function that runs it.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::args::{CiOptions, parse_seconds};
@@ -16,6 +17,11 @@ pub(crate) const DEFAULT_FUZZ_SECS: u64 = 20;
 
 /// The environment variable that sets the seconds per fuzz target.
 pub(crate) const FUZZ_SECS_VAR: &str = "STARLING_FUZZ_SECS";
+
+/// The environment variable that tells the end-to-end suites which
+/// `starling` binary to test (`starling_testkit::server::starling_bin`);
+/// without it they build one themselves.
+pub(crate) const STARLING_BIN_VAR: &str = "STARLING_BIN";
 
 /// One check of the CI run.
 pub(crate) struct Step {
@@ -38,6 +44,8 @@ pub(crate) struct Ctx {
     pub(crate) fuzz_secs: u64,
     /// Test counts summed over every `cargo test` run.
     pub(crate) tests: TestCounts,
+    /// Whether the build step passed in this run.
+    pub(crate) built: bool,
 }
 
 /// The checks, in the order they run.
@@ -74,7 +82,7 @@ pub(crate) const STEPS: &[Step] = &[
     },
     Step {
         name: "test",
-        about: "cargo test --workspace --all-features --all-targets (unit, integration, property tests, benches in test mode)",
+        about: "cargo test --workspace --all-features --all-targets (unit, integration, property tests, benches in test mode; STARLING_BIN is the build step's target/debug/starling)",
         needs: &["build"],
         run: test,
     },
@@ -137,13 +145,16 @@ fn peers(_ctx: &mut Ctx) -> Result<()> {
 
 fn build(ctx: &mut Ctx) -> Result<()> {
     // Same features as the later steps, so that `cargo test` reuses this
-    // build instead of compiling everything again.
+    // build instead of compiling everything again. It also makes the
+    // `starling` binary that the test step hands to the end-to-end suites.
     util::run(util::cargo(&ctx.root).args([
         "build",
         "--workspace",
         "--all-targets",
         "--all-features",
-    ]))
+    ]))?;
+    ctx.built = true;
+    Ok(())
 }
 
 fn clippy(ctx: &mut Ctx) -> Result<()> {
@@ -158,11 +169,14 @@ fn clippy(ctx: &mut Ctx) -> Result<()> {
     ]))
 }
 
-/// Runs `cargo test` with `args`, passing its output through and adding its
-/// counts to the totals.
-fn cargo_test(ctx: &mut Ctx, args: &[&str]) -> Result<()> {
+/// Runs `cargo test` with `args` and the environment `env`, passing its
+/// output through and adding its counts to the totals.
+fn cargo_test(ctx: &mut Ctx, args: &[&str], env: &[(&str, OsString)]) -> Result<()> {
     let mut command = util::cargo(&ctx.root);
     command.arg("test").args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
     let mut counts = TestCounts::default();
     let status = util::run_tee(&mut command, Stream::Stdout, |line| {
         counts.add_line(line);
@@ -173,6 +187,10 @@ fn cargo_test(ctx: &mut Ctx, args: &[&str]) -> Result<()> {
 }
 
 fn test(ctx: &mut Ctx) -> Result<()> {
+    let env: Vec<(&str, OsString)> = binary_under_test(ctx)
+        .map(|bin| (STARLING_BIN_VAR, bin.into_os_string()))
+        .into_iter()
+        .collect();
     cargo_test(
         ctx,
         &[
@@ -181,13 +199,37 @@ fn test(ctx: &mut Ctx) -> Result<()> {
             "--all-targets",
             "--no-fail-fast",
         ],
+        &env,
     )
+}
+
+/// The `starling` binary for the end-to-end suites: the one the build step
+/// of this run made (with the same features as every other step), so that
+/// the suites never compile the server a second time. `None` when
+/// `STARLING_BIN` is set already (it is passed on as it is) or the build
+/// step did not run.
+fn binary_under_test(ctx: &Ctx) -> Option<PathBuf> {
+    if std::env::var_os(STARLING_BIN_VAR).is_some_and(|v| !v.is_empty()) || !ctx.built {
+        return None;
+    }
+    let bin = built_binary(&ctx.root, "starling");
+    bin.is_file().then_some(bin)
+}
+
+/// Where `cargo build` (debug profile) puts the binary `name`.
+fn built_binary(root: &Path, name: &str) -> PathBuf {
+    // A relative CARGO_TARGET_DIR is relative to the workspace root, where
+    // every cargo command of this tool runs.
+    root.join(crate::load::target_dir(root))
+        .join("debug")
+        .join(name)
 }
 
 fn doctest(ctx: &mut Ctx) -> Result<()> {
     cargo_test(
         ctx,
         &["--workspace", "--all-features", "--doc", "--no-fail-fast"],
+        &[],
     )
 }
 
@@ -313,6 +355,7 @@ pub(crate) fn run(options: &CiOptions) -> Result<bool> {
         root: util::workspace_root(),
         fuzz_secs,
         tests: TestCounts::default(),
+        built: false,
     };
     print_toolchain(&ctx);
 
@@ -496,6 +539,27 @@ mod tests {
         assert_eq!(blocking_step(test_step, &passed), None);
         let not_run = vec![("build", Outcome::NotSelected)];
         assert_eq!(blocking_step(test_step, &not_run), None);
+    }
+
+    #[test]
+    fn the_built_binary_is_in_the_debug_profile() {
+        let bin = built_binary(Path::new("/w"), "starling");
+        assert!(bin.ends_with("debug/starling"), "{}", bin.display());
+        assert!(bin.starts_with("/"), "{}", bin.display());
+    }
+
+    #[test]
+    fn the_test_step_hands_over_the_binary_only_after_a_build() {
+        let ctx = Ctx {
+            root: PathBuf::from("/nonexistent-workspace"),
+            fuzz_secs: 0,
+            tests: TestCounts::default(),
+            built: false,
+        };
+        assert_eq!(binary_under_test(&ctx), None);
+        // Built, but no binary where it should be.
+        let ctx = Ctx { built: true, ..ctx };
+        assert_eq!(binary_under_test(&ctx), None);
     }
 
     #[test]

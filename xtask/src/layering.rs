@@ -1,14 +1,21 @@
 //! The crate layering rules.
 //!
-//! Starling's crates form a stack. Each crate may depend only on crates
-//! strictly below it (the client and the server are siblings on the top
-//! layer: neither depends on the other); the two foundation crates depend on
-//! no Starling crate at all; and the lower crates (everything a client or
-//! server builds on) stay free of an async runtime, TLS and DNS resolution,
-//! so that they can be used in any I/O model. A few crates have further
-//! rules on what their dependency tree may hold ([`TREE_RULES`]).
+//! Starling's crates form a stack of layers ([`CRATES`]). A crate may
+//! depend only on crates of lower layers; the foundation crates (layer 1)
+//! depend on no Starling crate at all; crates of the same layer are
+//! siblings that never depend on each other, in any kind of dependency
+//! (the client and the server: the server's end-to-end suites live in the
+//! test-support crate, which may use both). The test-support crate is a
+//! dev-dependency of the others and never a normal one; its own normal
+//! dependencies stay at or below [`TESTKIT_CEILING`].
+//!
+//! On top of the declared dependencies, [`TREE_RULES`] check resolved
+//! dependency trees (`cargo tree`) with given features: the lower crates
+//! pull in no async runtime, TLS or DNS resolver; the optional parts of
+//! auth and client stay behind their features; and the server's tree
+//! (dev-dependencies included) has no client in it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -16,66 +23,33 @@ use serde_json::Value;
 
 use crate::util::{self, Result};
 
-/// The Starling crates, lowest layer first; crates that share a layer are
-/// siblings.
-pub(crate) const LAYERS: &[&[&str]] = &[
-    &["starling-xml"],
-    &["starling-jid"],
-    &["starling-stream"],
-    &["starling-stanza"],
-    &["starling-auth"],
-    &["starling-net"],
-    &["starling-client", "starling-server"],
-];
-
-/// Crates that must not depend on any other Starling crate.
-pub(crate) const FOUNDATION: &[&str] = &["starling-xml", "starling-jid"];
-
-/// Crates whose default normal dependency tree must not contain [`BANNED`]
-/// crates.
-pub(crate) const IO_FREE: &[&str] = &[
-    "starling-xml",
-    "starling-jid",
-    "starling-stream",
-    "starling-stanza",
-];
-
-/// Crates that the [`IO_FREE`] crates must not pull in: exact names, or
-/// prefixes when they end in `-`.
-pub(crate) const BANNED: &[&str] = &["tokio", "rustls", "hickory-"];
-
-/// A rule on the normal dependency tree of one crate built a given way.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TreeRule {
-    /// The crate.
-    pub(crate) krate: &'static str,
-    /// Extra `cargo tree` arguments (the features it is built with).
-    pub(crate) args: &'static [&'static str],
-    /// How it is built, for messages.
-    pub(crate) how: &'static str,
-    /// What it must not pull in: exact names, or prefixes ending in `-`.
-    pub(crate) banned: &'static [&'static str],
+/// Where a Starling crate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the stack, at this layer (0: the foundation).
+    Layer(u8),
+    /// Test support: a dev-dependency of the others, never a normal one.
+    TestSupport,
 }
 
-/// Further dependency-tree rules: the SASL and negotiation layer builds
-/// without TLS, and the client library without the command line's and the
-/// server's dependencies.
-pub(crate) const TREE_RULES: &[TreeRule] = &[
-    TreeRule {
-        krate: "starling-auth",
-        args: &["--no-default-features"],
-        how: "without default features",
-        banned: &[
-            "tokio", "rustls", "rustls-", "hickory-", "ring", "rcgen", "webpki-",
-        ],
-    },
-    TreeRule {
-        krate: "starling-client",
-        args: &[],
-        how: "with its default features",
-        banned: &["rcgen", "clap", "serde_json"],
-    },
+/// The Starling crates and their places, lowest layer first. A crate of
+/// the table that does not exist (yet) is simply not checked.
+pub(crate) const CRATES: &[(&str, Place)] = &[
+    ("starling-xml", Place::Layer(0)),
+    ("starling-jid", Place::Layer(0)),
+    ("starling-stream", Place::Layer(1)),
+    ("starling-stanza", Place::Layer(2)),
+    ("starling-auth", Place::Layer(3)),
+    ("starling-net", Place::Layer(4)),
+    ("starling-client", Place::Layer(5)),
+    ("starling-server", Place::Layer(5)),
+    ("starling-testkit", Place::TestSupport),
 ];
+
+/// The highest layer the test-support crate may have a normal dependency
+/// on (`starling-net`): below the client and the server, so that both can
+/// use it without depending on each other.
+pub(crate) const TESTKIT_CEILING: u8 = 4;
 
 /// The prefix that marks a crate as part of Starling.
 const PREFIX: &str = "starling-";
@@ -112,29 +86,130 @@ pub(crate) struct Dep {
     pub(crate) kind: DepKind,
 }
 
-/// The position of a crate's layer in [`LAYERS`].
-fn layer(name: &str) -> Option<usize> {
-    LAYERS.iter().position(|layer| layer.contains(&name))
+/// The place of a Starling crate.
+fn place(name: &str) -> Option<Place> {
+    CRATES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|&(_, place)| place)
 }
 
-/// The layers in order, siblings joined with `|`.
-fn order(separator: &str) -> String {
-    LAYERS
+/// The crates of `layer`, for messages.
+fn layer_members(layer: u8) -> Vec<&'static str> {
+    CRATES
         .iter()
-        .map(|layer| layer.join(" | "))
-        .collect::<Vec<_>>()
-        .join(separator)
+        .filter(|(_, place)| *place == Place::Layer(layer))
+        .map(|&(name, _)| name)
+        .collect()
+}
+
+/// The crates of the layers `0..end`, for messages.
+fn layers_below(end: u8) -> String {
+    let names: Vec<&str> = (0..end).flat_map(layer_members).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The layer order as one line: `a, b < c < {d, e}; t: test support`.
+pub(crate) fn describe_order() -> String {
+    let top = CRATES
+        .iter()
+        .filter_map(|(_, place)| match place {
+            Place::Layer(layer) => Some(*layer),
+            Place::TestSupport => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut layers = Vec::new();
+    for layer in 0..=top {
+        let members = layer_members(layer);
+        layers.push(match members.len() {
+            0 => continue,
+            1 => members[0].to_owned(),
+            _ if layer == 0 => members.join(", "),
+            _ => format!("{{{}}}", members.join(", ")),
+        });
+    }
+    let support: Vec<&str> = CRATES
+        .iter()
+        .filter(|(_, place)| *place == Place::TestSupport)
+        .map(|&(name, _)| name)
+        .collect();
+    format!(
+        "{}; test support (dev-dependency only): {}",
+        layers.join(" < "),
+        support.join(", ")
+    )
+}
+
+/// The rule `dep` breaks, if any: `(from, to)` are the places of its two
+/// ends.
+fn broken_rule(dep: &Dep, from: Place, to: Place) -> Option<String> {
+    let normal = matches!(dep.kind, DepKind::Normal | DepKind::Build);
+    match (from, to) {
+        (Place::TestSupport, _) if !normal => None,
+        (Place::TestSupport, Place::Layer(t)) if t <= TESTKIT_CEILING => None,
+        (Place::TestSupport, _) => Some(format!(
+            "test support may depend normally only on the layers up to {} ({}), so that \
+             the crates above can use it as a dev-dependency",
+            layer_members(TESTKIT_CEILING).join(", "),
+            layers_below(TESTKIT_CEILING + 1)
+        )),
+        (Place::Layer(_), Place::TestSupport) if normal => Some(
+            "test support may only be a dev-dependency (never a normal or build-dependency)"
+                .to_owned(),
+        ),
+        (Place::Layer(_), Place::TestSupport) => None,
+        (Place::Layer(f), Place::Layer(t)) => {
+            if dep.from == dep.to {
+                return normal.then(|| "a crate cannot depend on itself".to_owned());
+            }
+            if f == 0 && normal {
+                return Some("it must not depend on any Starling crate".to_owned());
+            }
+            if t == f {
+                return Some(format!(
+                    "{} are siblings (layer {}): they must not depend on each other, in \
+                     any kind of dependency",
+                    layer_members(f).join(" and "),
+                    f + 1
+                ));
+            }
+            (t > f).then(|| match dep.kind {
+                DepKind::Dev => format!(
+                    "its dev-dependencies may only use itself, the layers below it ({}) \
+                     and test support",
+                    layers_below(f)
+                ),
+                _ => format!(
+                    "it may only depend on the layers below it ({})",
+                    layers_below(f)
+                ),
+            })
+        }
+    }
+}
+
+/// A place for messages: `layer N` or `test support`.
+fn describe_place(place: Place) -> String {
+    match place {
+        Place::Layer(layer) => format!("layer {}", layer + 1),
+        Place::TestSupport => "test support".to_owned(),
+    }
 }
 
 /// Checks the declared dependencies of the workspace packages against the
-/// layering rules. Returns one message per violation, sorted.
+/// layering rules. Returns one message per violation, sorted; each names
+/// the crate, the dependency and the rule.
 pub(crate) fn check_declared(packages: &[String], deps: &[Dep]) -> Vec<String> {
     let mut violations = BTreeSet::new();
     for package in packages {
-        if package.starts_with(PREFIX) && layer(package).is_none() {
+        if package.starts_with(PREFIX) && place(package).is_none() {
             violations.insert(format!(
-                "`{package}` is not in the layer order ({}); add it to LAYERS in xtask/src/layering.rs",
-                order(", ")
+                "`{package}` is not in the layer table; add it to CRATES in xtask/src/layering.rs"
             ));
         }
     }
@@ -142,68 +217,63 @@ pub(crate) fn check_declared(packages: &[String], deps: &[Dep]) -> Vec<String> {
         if !dep.from.starts_with(PREFIX) || !dep.to.starts_with(PREFIX) {
             continue;
         }
-        let Some(from) = layer(&dep.from) else {
+        let Some(from) = place(&dep.from) else {
             // Already reported as an unknown package.
             continue;
         };
-        let Some(to) = layer(&dep.to) else {
+        let Some(to) = place(&dep.to) else {
             violations.insert(format!(
-                "`{}` has a {} on `{}`, which is not in the layer order",
+                "`{}` has a {} on `{}`, which is not in the layer table",
                 dep.from, dep.kind, dep.to
             ));
             continue;
         };
-        let allowed = match dep.kind {
-            DepKind::Normal | DepKind::Build => {
-                !FOUNDATION.contains(&dep.from.as_str()) && to < from
-            }
-            DepKind::Dev => to <= from,
-        };
-        if !allowed {
-            let rule = match dep.kind {
-                DepKind::Normal | DepKind::Build if FOUNDATION.contains(&dep.from.as_str()) => {
-                    "it must not depend on any Starling crate".to_owned()
-                }
-                DepKind::Normal | DepKind::Build => {
-                    format!(
-                        "it may only depend on the layers below it ({})",
-                        below(from)
-                    )
-                }
-                DepKind::Dev => format!(
-                    "its dev-dependencies may only use its own layer or those below ({})",
-                    below(from + 1)
-                ),
-            };
+        if let Some(rule) = broken_rule(dep, from, to) {
             violations.insert(format!(
-                "`{}` (layer {}) has a {} on `{}` (layer {}): {rule}",
+                "`{}` ({}) has a {} on `{}` ({}): {rule}",
                 dep.from,
-                from + 1,
+                describe_place(from),
                 dep.kind,
                 dep.to,
-                to + 1
+                describe_place(to)
             ));
         }
     }
     violations.into_iter().collect()
 }
 
-/// The crates strictly below layer index `index`, for messages.
-fn below(index: usize) -> String {
-    if index == 0 {
-        "none".to_owned()
-    } else {
-        LAYERS[..index]
-            .iter()
-            .flat_map(|layer| layer.iter().copied())
-            .collect::<Vec<_>>()
-            .join(", ")
+/// The workspace as `cargo metadata --no-deps` describes it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Metadata {
+    /// The workspace packages and the features each declares.
+    pub(crate) packages: BTreeMap<String, BTreeSet<String>>,
+    /// Their declared dependencies.
+    pub(crate) deps: Vec<Dep>,
+}
+
+impl Metadata {
+    /// The package names.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.packages.keys().cloned().collect()
+    }
+
+    /// Whether `package` is in the workspace.
+    pub(crate) fn has(&self, package: &str) -> bool {
+        self.packages.contains_key(package)
+    }
+
+    /// Whether `package` declares `feature` in its manifest.
+    pub(crate) fn declares(&self, package: &str, feature: &str) -> bool {
+        self.packages
+            .get(package)
+            .is_some_and(|features| features.contains(feature))
     }
 }
 
-/// Reads the workspace packages and their declared dependencies from the
-/// output of `cargo metadata --format-version 1 --no-deps`.
-pub(crate) fn parse_metadata(json: &str) -> Result<(Vec<String>, Vec<Dep>)> {
+/// Reads the workspace packages, their features and their declared
+/// dependencies from the output of `cargo metadata --format-version 1
+/// --no-deps`.
+pub(crate) fn parse_metadata(json: &str) -> Result<Metadata> {
     let metadata: Value = serde_json::from_str(json)?;
     let members: BTreeSet<&str> = metadata["workspace_members"]
         .as_array()
@@ -211,8 +281,7 @@ pub(crate) fn parse_metadata(json: &str) -> Result<(Vec<String>, Vec<Dep>)> {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let mut packages = Vec::new();
-    let mut deps = Vec::new();
+    let mut out = Metadata::default();
     for package in metadata["packages"]
         .as_array()
         .ok_or("cargo metadata: no `packages`")?
@@ -224,7 +293,11 @@ pub(crate) fn parse_metadata(json: &str) -> Result<(Vec<String>, Vec<Dep>)> {
         let name = package["name"]
             .as_str()
             .ok_or("cargo metadata: package without a name")?;
-        packages.push(name.to_owned());
+        let features = package["features"]
+            .as_object()
+            .map(|features| features.keys().cloned().collect())
+            .unwrap_or_default();
+        out.packages.insert(name.to_owned(), features);
         for dep in package["dependencies"].as_array().into_iter().flatten() {
             let to = dep["name"]
                 .as_str()
@@ -235,39 +308,102 @@ pub(crate) fn parse_metadata(json: &str) -> Result<(Vec<String>, Vec<Dep>)> {
                 Some("dev") => DepKind::Dev,
                 Some(other) => bail!("cargo metadata: unknown dependency kind `{other}`"),
             };
-            deps.push(Dep {
+            out.deps.push(Dep {
                 from: name.to_owned(),
                 to: to.to_owned(),
                 kind,
             });
         }
     }
-    packages.sort();
-    deps.sort();
-    deps.dedup();
-    Ok((packages, deps))
+    out.deps.sort();
+    out.deps.dedup();
+    Ok(out)
+}
+
+/// A check of one package's resolved dependency tree.
+#[derive(Debug)]
+pub(crate) struct TreeRule {
+    /// The package whose tree is resolved.
+    pub(crate) package: &'static str,
+    /// The `cargo tree` options that choose its features and edges.
+    pub(crate) args: &'static [&'static str],
+    /// What tree that is, for messages.
+    pub(crate) tree: &'static str,
+    /// Crates that must not be in it: exact names, or prefixes when they
+    /// end in `-`.
+    pub(crate) banned: &'static [&'static str],
+    /// The rule applies once the package declares this feature (until then
+    /// it is skipped with a note).
+    pub(crate) once_feature: Option<&'static str>,
+    /// Why, for messages.
+    pub(crate) why: &'static str,
+}
+
+/// What the lower crates must not pull in.
+const IO_CRATES: &[&str] = &["tokio", "rustls", "hickory-"];
+
+/// The lower crates' reason.
+const IO_FREE: &str = "the lower layers build without an async runtime, TLS or DNS resolver";
+
+/// The tree checks, in the order they run.
+pub(crate) const TREE_RULES: &[TreeRule] = &[
+    io_free("starling-xml"),
+    io_free("starling-jid"),
+    io_free("starling-stream"),
+    io_free("starling-stanza"),
+    TreeRule {
+        package: "starling-auth",
+        args: &["--no-default-features", "--edges", "normal"],
+        tree: "normal dependencies with --no-default-features",
+        banned: &["rustls", "rcgen", "ring"],
+        once_feature: Some("tls"),
+        why: "TLS is behind the `tls` feature and certificate generation behind `cert-gen`",
+    },
+    TreeRule {
+        package: "starling-client",
+        args: &["--edges", "normal"],
+        tree: "normal dependencies with default features",
+        banned: &["clap", "serde_json", "rcgen"],
+        once_feature: Some("cli"),
+        why: "the command-line tool's dependencies are behind the `cli` feature",
+    },
+    TreeRule {
+        package: "starling-server",
+        args: &["--edges", "normal,build,dev"],
+        tree: "dependencies of every kind, dev-dependencies included",
+        banned: &["starling-client"],
+        once_feature: None,
+        why: "client and server are siblings; the suites that drive the server with the \
+              client live in starling-testkit",
+    },
+];
+
+/// The rule for one of the lower crates.
+const fn io_free(package: &'static str) -> TreeRule {
+    TreeRule {
+        package,
+        args: &["--edges", "normal"],
+        tree: "normal dependencies with default features",
+        banned: IO_CRATES,
+        once_feature: None,
+        why: IO_FREE,
+    }
 }
 
 /// Whether a crate name is one of `banned`.
 fn is_banned(name: &str, banned: &[&str]) -> bool {
-    banned.iter().any(|&banned| {
-        if banned.ends_with('-') {
-            name.starts_with(banned)
+    banned.iter().any(|&b| {
+        if b.ends_with('-') {
+            name.starts_with(b)
         } else {
-            name == banned
+            name == b
         }
     })
 }
 
-/// The banned crates (`name vVERSION`) in the output of
+/// The `banned` crates (`name vVERSION`) in the output of
 /// `cargo tree --prefix none`, sorted and without duplicates.
-#[cfg(test)]
-pub(crate) fn banned_in_tree(tree: &str) -> Vec<String> {
-    found_in_tree(tree, BANNED)
-}
-
-/// The crates of `banned` in the output of `cargo tree --prefix none`.
-pub(crate) fn found_in_tree(tree: &str, banned: &[&str]) -> Vec<String> {
+pub(crate) fn banned_in_tree(tree: &str, banned: &[&str]) -> Vec<String> {
     let mut found = BTreeSet::new();
     for line in tree.lines() {
         let mut words = line.split_whitespace();
@@ -284,52 +420,125 @@ pub(crate) fn found_in_tree(tree: &str, banned: &[&str]) -> Vec<String> {
     found.into_iter().collect()
 }
 
+/// What to do with a tree rule for this workspace.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Applies {
+    /// Check it.
+    Yes,
+    /// Skip it, saying why.
+    Skip(String),
+}
+
+/// Whether `rule` applies to the workspace `metadata`.
+pub(crate) fn applies(rule: &TreeRule, metadata: &Metadata) -> Applies {
+    if !metadata.has(rule.package) {
+        return Applies::Skip(format!("`{}` is not in the workspace", rule.package));
+    }
+    match rule.once_feature {
+        Some(feature) if !metadata.declares(rule.package, feature) => Applies::Skip(format!(
+            "`{}` declares no `{feature}` feature yet; enforced once it does",
+            rule.package
+        )),
+        _ => Applies::Yes,
+    }
+}
+
+/// The banned crates of `rule` for messages (prefixes as `name-*`).
+fn banned_list(rule: &TreeRule) -> String {
+    let banned: Vec<String> = rule
+        .banned
+        .iter()
+        .map(|b| {
+            if b.ends_with('-') {
+                format!("{b}*")
+            } else {
+                (*b).to_owned()
+            }
+        })
+        .collect();
+    banned.join(", ")
+}
+
+/// The message for a banned crate found in a tree.
+pub(crate) fn tree_violation(rule: &TreeRule, found: &str) -> String {
+    format!(
+        "`{}` has `{found}` in its {}; it must stay free of {}: {}",
+        rule.package,
+        rule.tree,
+        banned_list(rule),
+        rule.why
+    )
+}
+
+/// `cargo tree` for `rule` with `extra` arguments.
+fn cargo_tree(root: &Path, rule: &TreeRule, extra: &[&str]) -> Result<String> {
+    util::capture(
+        util::cargo(root)
+            .args(["tree", "--package", rule.package, "--target", "all"])
+            .args(rule.args)
+            .args(extra),
+    )
+}
+
+/// Runs one tree rule, printing what it finds; returns the violations.
+fn check_tree(root: &Path, rule: &TreeRule, metadata: &Metadata) -> Result<Vec<String>> {
+    if let Applies::Skip(why) = applies(rule, metadata) {
+        println!("{}: skipped ({why})", rule.package);
+        return Ok(Vec::new());
+    }
+    // `cargo tree -p` resolves features for this package alone (resolver
+    // 2 and later); `--target all` includes every platform's dependencies.
+    let tree = cargo_tree(root, rule, &["--prefix", "none", "--format", "{p}"])?;
+    let found = banned_in_tree(&tree, rule.banned);
+    let mut violations = Vec::new();
+    for crate_found in &found {
+        let message = tree_violation(rule, crate_found);
+        println!("layering violation: {message}");
+        let name = crate_found.split_whitespace().next().unwrap_or(crate_found);
+        println!("  how it gets there:");
+        let path = cargo_tree(root, rule, &["--invert", name])
+            .unwrap_or_else(|error| format!("(cargo tree --invert failed: {error})\n"));
+        for line in path.lines() {
+            println!("    {line}");
+        }
+        violations.push(message);
+    }
+    if found.is_empty() {
+        println!(
+            "{}: none of {} in its {}",
+            rule.package,
+            banned_list(rule),
+            rule.tree
+        );
+    }
+    Ok(violations)
+}
+
 /// Runs all layering checks on the workspace at `root`, printing each
 /// violation. Returns the number of violations.
 pub(crate) fn check(root: &Path) -> Result<usize> {
-    println!("Checking crate layering: {}", order(" < "));
+    println!("Checking crate layering: {}", describe_order());
     let json =
         util::capture(util::cargo(root).args(["metadata", "--format-version", "1", "--no-deps"]))?;
-    let (packages, deps) = parse_metadata(&json)?;
-    let starling: Vec<&String> = packages.iter().filter(|p| p.starts_with(PREFIX)).collect();
+    let metadata = parse_metadata(&json)?;
+    let names = metadata.names();
+    let starling: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.starts_with(PREFIX))
+        .collect();
     if starling.is_empty() {
         println!("No Starling crates in the workspace yet.");
     } else {
-        println!(
-            "Starling crates: {}",
-            starling
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        println!("Starling crates: {}", starling.join(", "));
     }
 
-    let mut violations = check_declared(&packages, &deps);
+    let mut violations = check_declared(&names, &metadata.deps);
     for violation in &violations {
         println!("layering violation: {violation}");
     }
-
-    let io_free = IO_FREE.iter().map(|&krate| TreeRule {
-        krate,
-        args: &[],
-        how: "with its default features",
-        banned: BANNED,
-    });
-    for rule in io_free.chain(TREE_RULES.iter().copied()) {
-        if !packages.iter().any(|p| p == rule.krate) {
-            continue;
-        }
-        let found = check_tree(root, &rule)?;
-        if found.is_empty() {
-            println!(
-                "{}: none of {} in its dependency tree {}",
-                rule.krate,
-                names_of(rule.banned),
-                rule.how
-            );
-        }
-        violations.extend(found);
+    for rule in TREE_RULES {
+        violations.extend(check_tree(root, rule, &metadata)?);
     }
 
     if violations.is_empty() {
@@ -340,233 +549,5 @@ pub(crate) fn check(root: &Path) -> Result<usize> {
     Ok(violations.len())
 }
 
-/// The banned names for messages: prefixes with a `*`.
-fn names_of(banned: &[&str]) -> String {
-    banned
-        .iter()
-        .map(|b| {
-            if b.ends_with('-') {
-                format!("{b}*")
-            } else {
-                (*b).to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Checks one crate's normal dependency tree against a rule, printing how
-/// each banned crate gets there. Returns one message per banned crate.
-fn check_tree(root: &Path, rule: &TreeRule) -> Result<Vec<String>> {
-    let krate = rule.krate;
-    // `cargo tree -p` resolves features for this package alone (resolver 2
-    // and later), so this is the tree a user of the crate gets built that
-    // way; `--target all` includes every platform's dependencies.
-    let tree = util::capture(
-        util::cargo(root)
-            .args(["tree", "--package", krate, "--edges", "normal"])
-            .args(rule.args)
-            .args(["--target", "all", "--prefix", "none", "--format", "{p}"]),
-    )?;
-    let mut messages = Vec::new();
-    for found in found_in_tree(&tree, rule.banned) {
-        let message = format!(
-            "`{krate}` pulls in `{found}` {}; it must stay free of {}",
-            rule.how,
-            names_of(rule.banned)
-        );
-        println!("layering violation: {message}");
-        let name = found.split_whitespace().next().unwrap_or(&found);
-        println!("  how it gets there:");
-        let path = util::capture(
-            util::cargo(root)
-                .args(["tree", "--package", krate, "--edges", "normal"])
-                .args(rule.args)
-                .args(["--target", "all", "--invert", name]),
-        )
-        .unwrap_or_else(|error| format!("(cargo tree --invert failed: {error})\n"));
-        for line in path.lines() {
-            println!("    {line}");
-        }
-        messages.push(message);
-    }
-    Ok(messages)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dep(from: &str, to: &str, kind: DepKind) -> Dep {
-        Dep {
-            from: from.into(),
-            to: to.into(),
-            kind,
-        }
-    }
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|&s| s.to_owned()).collect()
-    }
-
-    #[test]
-    fn a_clean_graph_passes() {
-        let packages = names(&[
-            "starling-xml",
-            "starling-jid",
-            "starling-stream",
-            "starling-stanza",
-            "starling-client",
-            "xtask",
-        ]);
-        let deps = vec![
-            dep("starling-xml", "memchr", DepKind::Normal),
-            dep("starling-xml", "criterion", DepKind::Dev),
-            dep("starling-stream", "starling-xml", DepKind::Normal),
-            dep("starling-stream", "starling-jid", DepKind::Normal),
-            dep("starling-stanza", "starling-stream", DepKind::Normal),
-            dep("starling-stanza", "starling-xml", DepKind::Build),
-            dep("starling-stanza", "starling-stanza", DepKind::Dev),
-            dep("starling-client", "starling-stanza", DepKind::Normal),
-            dep("starling-client", "starling-client", DepKind::Dev),
-            dep("xtask", "starling-server", DepKind::Normal),
-        ];
-        assert_eq!(check_declared(&packages, &deps), Vec::<String>::new());
-    }
-
-    #[test]
-    fn upward_and_sideways_dependencies_fail() {
-        let packages = names(&[
-            "starling-xml",
-            "starling-jid",
-            "starling-stream",
-            "starling-stanza",
-        ]);
-        let deps = vec![
-            // Upward.
-            dep("starling-stream", "starling-stanza", DepKind::Normal),
-            // Same layer through a build-dependency.
-            dep("starling-stanza", "starling-stanza", DepKind::Build),
-            // Foundation crates depend on no Starling crate, not even a lower one.
-            dep("starling-jid", "starling-xml", DepKind::Normal),
-        ];
-        let violations = check_declared(&packages, &deps);
-        assert_eq!(violations.len(), 3, "{violations:#?}");
-        assert!(violations.iter().any(|v| v.starts_with(
-            "`starling-stream` (layer 3) has a normal dependency on `starling-stanza` (layer 4)"
-        )));
-        assert!(violations.iter().any(|v| v.starts_with(
-            "`starling-stanza` (layer 4) has a build-dependency on `starling-stanza`"
-        )));
-        assert!(
-            violations.iter().any(|v| v
-                .starts_with("`starling-jid` (layer 2) has a normal dependency on `starling-xml`")
-                && v.ends_with("it must not depend on any Starling crate"))
-        );
-    }
-
-    #[test]
-    fn dev_dependencies_may_not_go_up() {
-        let packages = names(&[
-            "starling-xml",
-            "starling-stanza",
-            "starling-stream",
-            "starling-server",
-        ]);
-        let deps = vec![
-            dep("starling-stanza", "starling-stream", DepKind::Dev),
-            dep("starling-xml", "starling-xml", DepKind::Dev),
-            dep("starling-xml", "starling-server", DepKind::Dev),
-        ];
-        let violations = check_declared(&packages, &deps);
-        assert_eq!(violations.len(), 1, "{violations:#?}");
-        assert!(violations[0].contains(
-            "`starling-xml` (layer 1) has a dev-dependency on `starling-server` (layer 7)"
-        ));
-    }
-
-    #[test]
-    fn siblings_may_not_depend_on_each_other() {
-        let packages = names(&["starling-net", "starling-client", "starling-server"]);
-        let deps = vec![
-            dep("starling-client", "starling-net", DepKind::Normal),
-            dep("starling-server", "starling-net", DepKind::Normal),
-            // Tests of one may use the other.
-            dep("starling-server", "starling-client", DepKind::Dev),
-            dep("starling-server", "starling-client", DepKind::Normal),
-        ];
-        let violations = check_declared(&packages, &deps);
-        assert_eq!(violations.len(), 1, "{violations:#?}");
-        assert!(violations[0].starts_with(
-            "`starling-server` (layer 7) has a normal dependency on `starling-client` (layer 7)"
-        ));
-    }
-
-    #[test]
-    fn unknown_starling_crates_fail() {
-        let packages = names(&["starling-xml", "starling-extras"]);
-        let deps = vec![
-            dep("starling-extras", "starling-xml", DepKind::Normal),
-            dep("starling-xml", "starling-macros", DepKind::Dev),
-        ];
-        let violations = check_declared(&packages, &deps);
-        assert_eq!(violations.len(), 2, "{violations:#?}");
-        assert!(
-            violations
-                .iter()
-                .any(|v| v.contains("`starling-extras` is not in the layer order"))
-        );
-        assert!(
-            violations
-                .iter()
-                .any(|v| v.contains("`starling-macros`, which is not in the layer order"))
-        );
-    }
-
-    #[test]
-    fn metadata_is_read_for_members_only() {
-        let json = r#"{
-            "packages": [
-                {"name": "starling-jid", "id": "path+file:///w/crates/starling-jid#0.1.0",
-                 "dependencies": [
-                    {"name": "idna", "kind": null, "rename": null},
-                    {"name": "starling-xml", "kind": "dev", "rename": "xml"},
-                    {"name": "cc", "kind": "build"}
-                 ]},
-                {"name": "outsider", "id": "registry+x#outsider@1.0.0",
-                 "dependencies": [{"name": "starling-server", "kind": null}]}
-            ],
-            "workspace_members": ["path+file:///w/crates/starling-jid#0.1.0"]
-        }"#;
-        let (packages, deps) = parse_metadata(json).unwrap();
-        assert_eq!(packages, ["starling-jid"]);
-        assert_eq!(
-            deps,
-            [
-                dep("starling-jid", "cc", DepKind::Build),
-                dep("starling-jid", "idna", DepKind::Normal),
-                dep("starling-jid", "starling-xml", DepKind::Dev),
-            ]
-        );
-    }
-
-    #[test]
-    fn banned_crates_are_found_in_a_tree() {
-        let tree = "\
-starling-stream v0.1.0 (/w/crates/starling-stream)
-bytes v1.12.0
-tokio v1.45.0
-tokio-macros v2.5.0 (proc-macro)
-hickory-resolver v0.25.0
-rustls-pki-types v1.12.0
-
-starling-xml v0.1.0 (/w/crates/starling-xml)
-tokio v1.45.0 (*)
-";
-        assert_eq!(
-            banned_in_tree(tree),
-            ["hickory-resolver v0.25.0", "tokio v1.45.0"]
-        );
-        assert!(banned_in_tree("starling-xml v0.1.0 (/w)\nmemchr v2.8.0\n").is_empty());
-    }
-}
+mod tests;

@@ -67,9 +67,14 @@ Commands:
                 already stored under target/criterion
 
   layering
-      Check the crate layering rules: Starling crates depend only on earlier
-      layers (xml, jid, stream, stanza, auth, client, server) and the lower
-      crates pull in no async runtime, TLS or DNS resolver.
+      Check the crate layering rules: Starling crates depend only on lower
+      layers (xml and jid, stream, stanza, auth, net, then client and server
+      as siblings that never depend on each other); starling-testkit is a
+      dev-dependency only and depends normally on net and below. Then check
+      resolved trees: the lower crates pull in no async runtime, TLS or DNS
+      resolver; auth without default features has no TLS crates, the client
+      with default features no CLI crates (once those features exist); the
+      server's tree has no starling-client, dev-dependencies included.
 
   load [--users N] [--login-rate R] [--interval T] [--duration D]
        [--servers LIST] [--saturation] [--max-p99-ms MS] [--steps RATES]

@@ -3,7 +3,7 @@
 //! Debian's packages).
 //!
 //! The tests start each server themselves, from a private configuration on
-//! free ports of 127.0.0.1 (see `crates/starling-client/tests/support/peers.rs`).
+//! free ports of 127.0.0.1 (see `starling_testkit::peers`).
 //! A Debian package may start its system daemon on installation, holding
 //! ports 5222, 5269 and 5280: a daemon that this step's installation
 //! started is stopped again; one that was already running is left alone.

@@ -1,12 +1,9 @@
 //! The client and server negotiators run against each other in memory, over
 //! real rustls sessions (sans-IO), including the failure paths.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use starling_auth::negotiate::{
     ClientEvent, ClientNegotiator, ClientSettings, NegotiationError, ServerEvent, ServerHooks,
     ServerNegotiator, ServerSettings,
@@ -14,10 +11,12 @@ use starling_auth::negotiate::{
 use starling_auth::sasl::{
     ChannelBinding, ClientConfig, Condition as SaslCondition, Mechanism, MemoryStore,
 };
-use starling_auth::tls::{self, ClientTlsBuilder, ServerTlsBuilder, Trust};
+use starling_auth::tls::{self, ClientTlsBuilder, Trust};
 use starling_jid::{BareJid, DomainPart, FullJid};
 use starling_stanza::{StanzaError, StanzaErrorCondition};
 use starling_stream::Condition;
+use starling_testkit::tls::SelfSigned;
+use starling_testkit::tls::pump::{C2sTls, Pump};
 use starling_xml::Element;
 
 struct Hooks {
@@ -44,13 +43,9 @@ struct Certs {
 }
 
 fn certs(versions_tls12_only: bool) -> Certs {
-    let (cert, key) = tls::generate_self_signed("localhost").unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(chain[0].clone()).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let identity = SelfSigned::new("localhost");
     let server = if versions_tls12_only {
-        let ck = tls::certified_key(chain.clone(), key.clone_key()).unwrap();
+        let ck = tls::certified_key(identity.chain.clone(), identity.key.clone_key()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])
@@ -59,14 +54,11 @@ fn certs(versions_tls12_only: bool) -> Certs {
             .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck)));
         Arc::new(cfg)
     } else {
-        ServerTlsBuilder::new()
-            .domain("localhost", tls::certified_key(chain, key).unwrap())
-            .build()
-            .unwrap()
+        identity.server_config()
     };
     Certs {
         server,
-        roots: Arc::new(roots),
+        roots: identity.roots.clone(),
     }
 }
 
@@ -83,31 +75,21 @@ struct Outcome {
     client_tls_cb: bool,
 }
 
-/// The TLS state of an in-memory connection.
+/// An in-memory connection through rustls, and what the client learnt
+/// from its TLS session.
 struct Link {
-    ctls: Option<rustls::ClientConnection>,
-    stls: Option<rustls::ServerConnection>,
-    c_established: bool,
-    s_established: bool,
-    c_wants_tls: bool,
-    s_wants_tls: bool,
-    client_cfg: Arc<rustls::ClientConfig>,
-    server_cfg: Arc<rustls::ServerConfig>,
+    pump: Pump,
+    tls: C2sTls,
 }
 
 impl Link {
     fn new(certs: &Certs) -> Link {
+        let client_cfg = ClientTlsBuilder::new(Trust::Roots(certs.roots.clone()))
+            .build()
+            .unwrap();
         Link {
-            ctls: None,
-            stls: None,
-            c_established: false,
-            s_established: false,
-            c_wants_tls: false,
-            s_wants_tls: false,
-            client_cfg: ClientTlsBuilder::new(Trust::Roots(certs.roots.clone()))
-                .build()
-                .unwrap(),
-            server_cfg: certs.server.clone(),
+            pump: Pump::new(client_cfg, certs.server.clone()),
+            tls: C2sTls::new("localhost"),
         }
     }
 }
@@ -130,146 +112,12 @@ fn pump(
     client: &mut ClientNegotiator,
     server: &mut ServerNegotiator<Hooks>,
 ) -> Outcome {
-    let mut out = Outcome::default();
-    let Link {
-        ctls,
-        stls,
-        c_established,
-        s_established,
-        c_wants_tls,
-        s_wants_tls,
-        client_cfg,
-        server_cfg,
-    } = link;
-    for _round in 0..200 {
-        let mut moved = false;
-        while let Some(e) = client.next_event() {
-            if e == ClientEvent::StartTls {
-                *c_wants_tls = true;
-            }
-            out.client.push(e);
-        }
-        while let Some(e) = server.next_event() {
-            if e == ServerEvent::StartTls {
-                *s_wants_tls = true;
-            }
-            out.server.push(e);
-        }
-        // client → server
-        let bytes = client.take_output();
-        let mut wire = Vec::new();
-        match ctls.as_mut() {
-            Some(t) => {
-                t.writer().write_all(&bytes).unwrap();
-            }
-            None => wire.extend_from_slice(&bytes),
-        }
-        if *c_wants_tls && ctls.is_none() {
-            *ctls = Some(
-                rustls::ClientConnection::new(
-                    client_cfg.clone(),
-                    tls::server_name("localhost").unwrap(),
-                )
-                .unwrap(),
-            );
-        }
-        if let Some(t) = ctls.as_mut() {
-            while t.wants_write() {
-                t.write_tls(&mut wire).unwrap();
-            }
-        }
-        if !wire.is_empty() {
-            moved = true;
-            match stls.as_mut() {
-                Some(t) => {
-                    let mut rd = &wire[..];
-                    while !rd.is_empty() {
-                        t.read_tls(&mut rd).unwrap();
-                        t.process_new_packets().unwrap();
-                    }
-                    if !t.is_handshaking() && !*s_established {
-                        *s_established = true;
-                        let cb: Vec<_> = tls::tls_exporter(t)
-                            .map(ChannelBinding::tls_exporter)
-                            .into_iter()
-                            .collect();
-                        server.tls_established(cb, None);
-                    }
-                    let mut plain = Vec::new();
-                    let _ = t.reader().read_to_end(&mut plain);
-                    server.feed(&plain);
-                }
-                None if *s_wants_tls => {
-                    let mut t = rustls::ServerConnection::new(server_cfg.clone()).unwrap();
-                    let mut rd = &wire[..];
-                    while !rd.is_empty() {
-                        t.read_tls(&mut rd).unwrap();
-                        t.process_new_packets().unwrap();
-                    }
-                    *stls = Some(t);
-                }
-                None => server.feed(&wire),
-            }
-        }
-        // server → client
-        let bytes = server.take_output();
-        let mut wire = Vec::new();
-        match stls.as_mut() {
-            Some(t) => {
-                t.writer().write_all(&bytes).unwrap();
-                while t.wants_write() {
-                    t.write_tls(&mut wire).unwrap();
-                }
-            }
-            None => wire.extend_from_slice(&bytes),
-        }
-        if !wire.is_empty() {
-            moved = true;
-            match ctls.as_mut() {
-                Some(t) => {
-                    let mut rd = &wire[..];
-                    while !rd.is_empty() {
-                        t.read_tls(&mut rd).unwrap();
-                        t.process_new_packets().unwrap();
-                    }
-                    if !t.is_handshaking() && !*c_established {
-                        *c_established = true;
-                        let cb = tls::tls_exporter(t).map(ChannelBinding::tls_exporter);
-                        out.client_tls_cb = cb.is_some();
-                        client.tls_established(cb);
-                    }
-                    let mut plain = Vec::new();
-                    let _ = t.reader().read_to_end(&mut plain);
-                    client.feed(&plain);
-                }
-                None => client.feed(&wire),
-            }
-        }
-        if let Some(t) = ctls.as_ref() {
-            if !t.is_handshaking() && !*c_established {
-                *c_established = true;
-                let cb = tls::tls_exporter(t).map(ChannelBinding::tls_exporter);
-                out.client_tls_cb = cb.is_some();
-                client.tls_established(cb);
-                moved = true;
-            }
-        }
-        if let Some(t) = stls.as_ref() {
-            if !t.is_handshaking() && !*s_established {
-                *s_established = true;
-                let cb: Vec<_> = tls::tls_exporter(t)
-                    .map(ChannelBinding::tls_exporter)
-                    .into_iter()
-                    .collect();
-                server.tls_established(cb, None);
-                moved = true;
-            }
-        }
-        if !moved && client.take_output().is_empty() && !server.has_output() {
-            break;
-        }
+    let seen = link.pump.run(client, server, &mut link.tls);
+    Outcome {
+        client: seen.client,
+        server: seen.server,
+        client_tls_cb: link.tls.client_binding,
     }
-    out
 }
 
 fn server_with(certs: &Certs, taken: Vec<String>) -> ServerNegotiator<Hooks> {

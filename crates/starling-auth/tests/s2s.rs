@@ -3,18 +3,10 @@
 //! dialback with a third server as Authoritative Server, multiplexing, and
 //! the failure paths; then byte-level checks of single negotiators.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use starling_auth::dialback;
 use starling_auth::negotiate::{
     AuthMethod, InboundEvent, OutboundEvent, PeerTls, S2sError, S2sHooks, S2sInbound, S2sOutbound,
@@ -24,101 +16,44 @@ use starling_auth::tls::{self, ClientAuth, ClientTlsBuilder, ServerTlsBuilder, T
 use starling_jid::DomainPart;
 use starling_stanza::StanzaErrorCondition;
 use starling_stream::{Condition, Event, Framer, FramerConfig, StreamError};
+use starling_testkit::tls::pump::{Pump, S2sTls};
+use starling_testkit::tls::{SelfSigned, TestCa};
 use starling_xml::Element;
 
 // ---------------------------------------------------------------------------
 // Certificates: a test CA and leaf certificates signed by it.
 
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    roots: Arc<RootCertStore>,
+type Ca = TestCa;
+
+/// What a receiving server accepting connections for `names` uses: any
+/// client certificate (or none) is accepted in the handshake and checked
+/// afterwards (by [`S2sTls`], against the CA).
+fn server_config(ca: &Ca, names: &[&str]) -> Arc<rustls::ServerConfig> {
+    let mut b = ServerTlsBuilder::new().client_auth(ClientAuth::RequestAny);
+    for n in names {
+        let (chain, key) = ca.leaf(n);
+        b = b.domain(n, tls::certified_key(chain, key).unwrap());
+    }
+    b.build().unwrap()
 }
 
-type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
-
-impl Ca {
-    fn new() -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(cert.der().clone()).unwrap();
-        Ca {
-            issuer: Issuer::new(params, key),
-            roots: Arc::new(roots),
+/// What an initiating server uses, presenting a certificate for `identity`
+/// if any: signed by the CA, or self-signed when the name starts with
+/// `self-signed:`.
+fn client_config(ca: &Ca, identity: Option<&str>) -> Arc<rustls::ClientConfig> {
+    let mut b = ClientTlsBuilder::new(Trust::Roots(ca.roots()));
+    match identity.map(|n| (n, n.strip_prefix("self-signed:"))) {
+        None => {}
+        Some((_, Some(name))) => {
+            let own = SelfSigned::new(name);
+            b = b.identity(own.chain, own.key);
+        }
+        Some((name, None)) => {
+            let (chain, key) = ca.leaf(name);
+            b = b.identity(chain, key);
         }
     }
-
-    /// A certificate for `name` (server and client authentication, as a
-    /// server uses one certificate both ways).
-    fn leaf(&self, name: &str) -> Identity {
-        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (
-            vec![cert.der().clone()],
-            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-    }
-
-    /// What a receiving server accepting connections for `names` uses: any
-    /// client certificate (or none) is accepted in the handshake and
-    /// checked afterwards ([`Ca::verified_for`]).
-    fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
-        let mut b = ServerTlsBuilder::new().client_auth(ClientAuth::RequestAny);
-        for n in names {
-            let (chain, key) = self.leaf(n);
-            b = b.domain(n, tls::certified_key(chain, key).unwrap());
-        }
-        b.build().unwrap()
-    }
-
-    /// What an initiating server uses, presenting a certificate for
-    /// `identity` if any: signed by the CA, or self-signed when the name
-    /// starts with `self-signed:`.
-    fn client_config(&self, identity: Option<&str>) -> Arc<rustls::ClientConfig> {
-        let mut b = ClientTlsBuilder::new(Trust::Roots(self.roots.clone()));
-        match identity.map(|n| (n, n.strip_prefix("self-signed:"))) {
-            None => {}
-            Some((_, Some(name))) => {
-                let (cert, key) = tls::generate_self_signed(name).unwrap();
-                b = b.identity(
-                    vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
-                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
-                );
-            }
-            Some((name, None)) => {
-                let (chain, key) = self.leaf(name);
-                b = b.identity(chain, key);
-            }
-        }
-        b.build().unwrap()
-    }
-
-    /// The application's part after the handshake: the domains among
-    /// `candidates` the peer's certificate chain verifies for.
-    fn verified_for(
-        &self,
-        certs: Option<&[CertificateDer<'static>]>,
-        candidates: &[DomainPart],
-    ) -> PeerTls {
-        let chain = certs.unwrap_or_default();
-        PeerTls::new(
-            candidates
-                .iter()
-                .filter(|d| tls::verify_peer(chain, &self.roots, d.as_str()).is_ok())
-                .cloned()
-                .collect(),
-        )
-    }
+    b.build().unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -141,17 +76,11 @@ fn settings(secret: &[u8]) -> S2sSettings {
 }
 
 /// A link between an outgoing and an incoming negotiator: the bytes move
-/// in memory, through rustls once STARTTLS was agreed.
-struct Link<'a> {
-    ca: &'a Ca,
-    client_cfg: Arc<rustls::ClientConfig>,
-    server_cfg: Arc<rustls::ServerConfig>,
-    ctls: Option<rustls::ClientConnection>,
-    stls: Option<rustls::ServerConnection>,
-    c_wants: bool,
-    s_wants: bool,
-    c_done: bool,
-    s_done: bool,
+/// in memory, through rustls once STARTTLS was agreed; the receiving side
+/// checks the initiating side's certificate against the CA.
+struct Link {
+    pump: Pump,
+    tls: S2sTls,
 }
 
 #[derive(Debug, Default)]
@@ -160,131 +89,20 @@ struct Seen {
     inb: Vec<InboundEvent>,
 }
 
-impl<'a> Link<'a> {
-    fn new(ca: &'a Ca, identity: Option<&str>, server_names: &[&str]) -> Link<'a> {
+impl Link {
+    fn new(ca: &Ca, identity: Option<&str>, server_names: &[&str]) -> Link {
         Link {
-            ca,
-            client_cfg: ca.client_config(identity),
-            server_cfg: ca.server_config(server_names),
-            ctls: None,
-            stls: None,
-            c_wants: false,
-            s_wants: false,
-            c_done: false,
-            s_done: false,
+            pump: Pump::new(client_config(ca, identity), server_config(ca, server_names)),
+            tls: S2sTls::new(ca.roots()),
         }
     }
 
     /// Moves bytes until neither side has anything to say.
     fn pump(&mut self, out: &mut S2sOutbound, inb: &mut S2sInbound<Serves>) -> Seen {
-        let mut seen = Seen::default();
-        for _ in 0..200 {
-            let mut moved = false;
-            while let Some(e) = out.next_event() {
-                self.c_wants |= e == OutboundEvent::StartTls;
-                seen.out.push(e);
-            }
-            while let Some(e) = inb.next_event() {
-                self.s_wants |= e == InboundEvent::StartTls;
-                seen.inb.push(e);
-            }
-            // outgoing → incoming
-            let bytes = out.take_output();
-            let mut wire = Vec::new();
-            match self.ctls.as_mut() {
-                Some(t) => t.writer().write_all(&bytes).unwrap(),
-                None => wire.extend_from_slice(&bytes),
-            }
-            if self.c_wants && self.ctls.is_none() {
-                let name = tls::server_name(out.remote().as_str()).unwrap();
-                self.ctls =
-                    Some(rustls::ClientConnection::new(self.client_cfg.clone(), name).unwrap());
-            }
-            if let Some(t) = self.ctls.as_mut() {
-                while t.wants_write() {
-                    t.write_tls(&mut wire).unwrap();
-                }
-            }
-            if !wire.is_empty() {
-                moved = true;
-                if self.s_wants && self.stls.is_none() {
-                    self.stls =
-                        Some(rustls::ServerConnection::new(self.server_cfg.clone()).unwrap());
-                }
-                match self.stls.as_mut() {
-                    Some(t) => {
-                        let mut rd = &wire[..];
-                        while !rd.is_empty() {
-                            t.read_tls(&mut rd).unwrap();
-                            t.process_new_packets().unwrap();
-                        }
-                        self.server_established(inb);
-                        let mut plain = Vec::new();
-                        let _ = self.stls.as_mut().unwrap().reader().read_to_end(&mut plain);
-                        inb.feed(&plain);
-                    }
-                    None => inb.feed(&wire),
-                }
-            }
-            // incoming → outgoing
-            let bytes = inb.take_output();
-            let mut wire = Vec::new();
-            match self.stls.as_mut() {
-                Some(t) => {
-                    t.writer().write_all(&bytes).unwrap();
-                    while t.wants_write() {
-                        t.write_tls(&mut wire).unwrap();
-                    }
-                }
-                None => wire.extend_from_slice(&bytes),
-            }
-            if !wire.is_empty() {
-                moved = true;
-                match self.ctls.as_mut() {
-                    Some(t) => {
-                        let mut rd = &wire[..];
-                        while !rd.is_empty() {
-                            t.read_tls(&mut rd).unwrap();
-                            t.process_new_packets().unwrap();
-                        }
-                        let mut plain = Vec::new();
-                        let _ = t.reader().read_to_end(&mut plain);
-                        self.client_established(out);
-                        out.feed(&plain);
-                    }
-                    None => out.feed(&wire),
-                }
-            }
-            moved |= self.client_established(out) | self.server_established(inb);
-            if !moved && !out.has_output() && !inb.has_output() {
-                break;
-            }
-        }
-        seen
-    }
-
-    fn client_established(&mut self, out: &mut S2sOutbound) -> bool {
-        match &self.ctls {
-            Some(t) if !t.is_handshaking() && !self.c_done => {
-                self.c_done = true;
-                // rustls verified the certificate for the remote domain.
-                out.tls_established(PeerTls::new(vec![out.remote().clone()]));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn server_established(&mut self, inb: &mut S2sInbound<Serves>) -> bool {
-        match &self.stls {
-            Some(t) if !t.is_handshaking() && !self.s_done => {
-                self.s_done = true;
-                let candidates: Vec<DomainPart> = inb.peer_domain().cloned().into_iter().collect();
-                let peer = self.ca.verified_for(t.peer_certificates(), &candidates);
-                inb.tls_established(peer);
-                true
-            }
-            _ => false,
+        let seen = self.pump.run(out, inb, &mut self.tls);
+        Seen {
+            out: seen.client,
+            inb: seen.server,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The client and the `starling-client` command-line tool against real XMPP
 //! servers: Prosody and ejabberd, each started from a private configuration
-//! on 127.0.0.1 with a certificate from a test CA (see `support/peers.rs`).
+//! on 127.0.0.1 with a certificate from a test CA (see
+//! `starling_testkit::peers`).
 //!
 //! One test per server starts it once and runs every check against it in
 //! turn, printing each check's result; the test fails if any check failed,
@@ -11,8 +12,6 @@
 //! ```sh
 //! cargo test -p starling-client --test interop -- --nocapture
 //! ```
-
-mod support;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -27,9 +26,9 @@ use starling_stanza::{
     DiscoInfo, Iq, LangText, MessageType, ParseError, Payload, Presence, PresenceType, RosterItem,
     StanzaErrorCondition, Subscription, Version,
 };
+use starling_testkit::peers::{self, Kind, Peer};
+use starling_testkit::process::{Running, run_with_limit};
 use starling_xml::Element;
-use support::peers::{self, Kind, Peer};
-use support::{Running, run_with_limit};
 use tokio::runtime::Runtime;
 
 /// The client's timeout for connecting and for each request.

@@ -7,19 +7,19 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use starling_auth::negotiate::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};
 use starling_auth::sasl::{Condition as SaslCondition, MemoryStore};
-use starling_auth::tls::{self, ServerTlsBuilder, Trust};
+use starling_auth::tls::{self, Trust};
 use starling_client::{Client, Error, Event};
 use starling_jid::{BareJid, DomainPart, FullJid, Jid};
 use starling_stanza::{
     Iq, IqKind, Ping, Roster, RosterItem, Stanza, StanzaError, StanzaErrorCondition,
 };
+use starling_testkit::dns::Dns;
+use starling_testkit::tls::SelfSigned;
 use starling_xml::Element;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const DOMAIN: &str = "example.test";
@@ -51,15 +51,8 @@ struct TestServer {
 }
 
 async fn start_server() -> TestServer {
-    let (cert, key) = tls::generate_self_signed(DOMAIN).unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(chain[0].clone()).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-    let tls_config = ServerTlsBuilder::new()
-        .domain(DOMAIN, tls::certified_key(chain, key).unwrap())
-        .build()
-        .unwrap();
+    let identity = SelfSigned::new(DOMAIN);
+    let tls_config = identity.server_config();
     let mut store = MemoryStore::new();
     store.add_user("alice", "alice-pw", 4096).unwrap();
     store.add_user("bob", "bob-pw", 4096).unwrap();
@@ -130,7 +123,7 @@ async fn start_server() -> TestServer {
     TestServer {
         addr,
         direct_addr,
-        roots: Arc::new(roots),
+        roots: identity.roots.clone(),
         observed,
     }
 }
@@ -419,81 +412,6 @@ async fn typed_failures() {
     }
 }
 
-/// A DNS responder for tests: answers SRV and A queries from a table,
-/// everything else with no records.
-async fn dns_server(records: HashMap<(String, u16), Vec<Vec<u8>>>) -> SocketAddr {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1500];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
-                return;
-            };
-            let q = &buf[..n];
-            if q.len() < 12 {
-                continue;
-            }
-            // Question: labels, then type and class.
-            let mut i = 12;
-            let mut labels = Vec::new();
-            while i < q.len() && q[i] != 0 {
-                let l = q[i] as usize;
-                labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + l]).to_lowercase());
-                i += 1 + l;
-            }
-            let qend = i + 5;
-            if qend > q.len() {
-                continue;
-            }
-            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
-            let name = labels.join(".");
-            let answers = records.get(&(name, qtype)).cloned().unwrap_or_default();
-            let mut r = Vec::new();
-            r.extend_from_slice(&q[0..2]); // id
-            r.extend_from_slice(&[0x81, 0x80]); // response, RD, RA, NOERROR
-            r.extend_from_slice(&[0, 1]);
-            r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
-            r.extend_from_slice(&[0, 0, 0, 0]);
-            r.extend_from_slice(&q[12..qend]);
-            for rdata in answers {
-                r.extend_from_slice(&[0xC0, 12]); // the question's name
-                r.extend_from_slice(&qtype.to_be_bytes());
-                r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
-                r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-                r.extend_from_slice(&rdata);
-            }
-            let _ = sock.send_to(&r, peer).await;
-        }
-    });
-    addr
-}
-
-fn dns_name(name: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    for l in name.trim_end_matches('.').split('.') {
-        if l.is_empty() {
-            continue;
-        }
-        v.push(l.len() as u8);
-        v.extend_from_slice(l.as_bytes());
-    }
-    v.push(0);
-    v
-}
-
-fn srv(priority: u16, weight: u16, port: u16, target: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&priority.to_be_bytes());
-    v.extend_from_slice(&weight.to_be_bytes());
-    v.extend_from_slice(&port.to_be_bytes());
-    v.extend_from_slice(&dns_name(target));
-    v
-}
-
-const SRV: u16 = 33;
-const A: u16 = 1;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_discovery_on_a_loopback_dns_server() {
     let server = start_server().await;
@@ -502,25 +420,14 @@ async fn srv_discovery_on_a_loopback_dns_server() {
     let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    let mut table = HashMap::new();
-    table.insert(
-        ("_xmpp-client._tcp.example.test".to_owned(), SRV),
-        vec![
-            srv(10, 0, dead_port, "down.example.test"),
-            srv(20, 0, server.addr.port(), "xmpp.example.test"),
-        ],
-    );
-    table.insert(
-        ("down.example.test".to_owned(), A),
-        vec![vec![127, 0, 0, 1]],
-    );
-    table.insert(
-        ("xmpp.example.test".to_owned(), A),
-        vec![vec![127, 0, 0, 1]],
-    );
-    let dns = dns_server(table).await;
+    let dns = Dns::start();
+    let srv_name = "_xmpp-client._tcp.example.test";
+    dns.srv(srv_name, 10, 0, dead_port, "down.example.test");
+    dns.srv(srv_name, 20, 0, server.addr.port(), "xmpp.example.test");
+    dns.a("down.example.test", Ipv4Addr::LOCALHOST);
+    dns.a("xmpp.example.test", Ipv4Addr::LOCALHOST);
 
-    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    let resolver = starling_client::discovery::resolver(Some(&[dns.addr])).unwrap();
     let targets = starling_client::discovery::discover(&resolver, DOMAIN)
         .await
         .unwrap();
@@ -530,7 +437,7 @@ async fn srv_discovery_on_a_loopback_dns_server() {
     assert!(targets.iter().all(|t| !t.direct_tls));
 
     let client = Client::builder("alice@example.test".parse().unwrap(), "alice-pw")
-        .name_servers(vec![dns])
+        .name_servers(vec![dns.addr])
         .trust(Trust::Roots(server.roots.clone()))
         .timeout(Duration::from_secs(10))
         .connect()
@@ -540,19 +447,15 @@ async fn srv_discovery_on_a_loopback_dns_server() {
     client.close().await.unwrap();
 
     // "." as the only target: no service.
-    let mut table = HashMap::new();
-    table.insert(
-        ("_xmpp-client._tcp.noservice.test".to_owned(), SRV),
-        vec![srv(0, 0, 0, ".")],
-    );
-    let dns = dns_server(table).await;
-    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    let dns = Dns::start();
+    dns.srv("_xmpp-client._tcp.noservice.test", 0, 0, 0, ".");
+    let resolver = starling_client::discovery::resolver(Some(&[dns.addr])).unwrap();
     assert!(matches!(
         starling_client::discovery::discover(&resolver, "noservice.test").await,
         Err(Error::NoService(_))
     ));
     // No SRV records at all: the domain itself on 5222.
-    let resolver = starling_client::discovery::resolver(Some(&[dns])).unwrap();
+    let resolver = starling_client::discovery::resolver(Some(&[dns.addr])).unwrap();
     let t = starling_client::discovery::discover(&resolver, "plain.test")
         .await
         .unwrap();

@@ -3,10 +3,10 @@
 //! private configuration in a temporary directory, with the load test's
 //! accounts already created.
 //!
-//! Prosody is started by the interop tests' launcher (`support/peers.rs` of
-//! starling-client, included here), which makes the test CA and runs the
-//! server as the `prosody` user when we are root; its configuration is then
-//! tuned for load (no debug log) and reloaded with SIGHUP.
+//! Prosody is started by the interop tests' launcher
+//! (`starling_testkit::peers`), which makes the test CA and runs the server
+//! as the `prosody` user when we are root; its configuration is then tuned
+//! for load (no debug log) and reloaded with SIGHUP.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -17,13 +17,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use starling_auth::sasl::{ScramCredentials, ScramHash};
+use starling_testkit::peers::{self, Peer};
+use starling_testkit::ports::free_ports;
 
 use crate::util::Result;
-
-#[path = "../../../crates/starling-client/tests/support/mod.rs"]
-mod support;
-
-use support::peers::{self, Peer};
 
 /// The domain of the load test's accounts on both servers.
 pub(crate) const DOMAIN: &str = peers::DOMAIN;
@@ -76,7 +73,7 @@ pub(crate) struct Server {
 #[derive(Debug)]
 enum Process {
     /// Dropping the peer stops Prosody and removes its directory.
-    Prosody(Peer),
+    Prosody(Box<Peer>),
     Starling {
         child: Child,
         dir: PathBuf,
@@ -188,7 +185,7 @@ fn start_prosody(accounts: &[Account]) -> Result<Server> {
         ca_file: peer.ca_file.clone(),
         pid,
         log,
-        process: Process::Prosody(peer),
+        process: Process::Prosody(Box::new(peer)),
     })
 }
 
@@ -349,7 +346,7 @@ fn start_starling(accounts: &[Account], root: &Path) -> Result<Server> {
         &random_salt()[..8]
     ));
     fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let port = peers::free_ports(1)?[0];
+    let port = free_ports(1)?[0];
     let data = dir.join("data");
     let config_path = dir.join("starling.toml");
     let config = format!(

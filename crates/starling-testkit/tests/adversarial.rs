@@ -11,13 +11,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::raw::{Ending, Got, NS_SASL, Raw, header};
-use common::{
-    Options, Server, blocking, body, jid, send_marker, until_marker, wait_body, wait_for, within,
-};
+use common::{ServerExt, body, send_marker, until_marker, wait_body, wait_for};
 use starling_client::{Client, Error, Event};
 use starling_stanza::{Iq, IqKind, Ping, StanzaErrorCondition};
 use starling_stream::Condition;
+use starling_testkit::raw::{self, Ending, Got, NS_SASL, Raw, header};
+use starling_testkit::server::{Options, Server};
+use starling_testkit::stanzas::jid;
+use starling_testkit::wait::{blocking, within};
 
 fn pw(user: &str) -> String {
     format!("pw-{user}")
@@ -567,7 +568,7 @@ async fn plain_authzid_cannot_impersonate() {
     server.add_users(&["mallory", "alice"]);
     let ca = server.cert_file("localhost");
     let (mut raw, _) = Raw::secure(server.c2s_port, "localhost", &ca).await;
-    let creds = common::raw::base64(b"alice@localhost\0mallory\0pw-mallory");
+    let creds = raw::base64(b"alice@localhost\0mallory\0pw-mallory");
     raw.send_str(&format!(
         "<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{creds}</auth>"
     ))

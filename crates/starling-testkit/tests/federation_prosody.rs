@@ -25,11 +25,16 @@
 
 mod common;
 
-use common::fed::{Dns, FedProsody, FedServer, ProsodyOptions, TestCa};
-use common::{befriend, blocking, jid, wait_body, wait_for, within};
+use common::{FedProsodyExt, FedServerExt, befriend, wait_body, wait_for};
 use starling_client::{Client, Event};
 use starling_jid::Jid;
 use starling_stanza::{PresenceType, Subscription};
+use starling_testkit::dns::Dns;
+use starling_testkit::peers::prosody::{FedProsody, ProsodyOptions};
+use starling_testkit::server::FedServer;
+use starling_testkit::stanzas::jid;
+use starling_testkit::tls::TestCa;
+use starling_testkit::wait::{blocking, within};
 
 const S: &str = "s.fed.test";
 const P: &str = "p.fed.test";
@@ -52,8 +57,8 @@ fn start(with_ca: bool, ca: &TestCa, dns: &Dns) -> Option<(FedServer, FedProsody
     let opts = ProsodyOptions {
         domain: P.to_owned(),
         cert: ca.issue(P),
-        client_ca: ca.ca_file.clone(),
-        cafile: with_ca.then(|| ca.ca_file.clone()),
+        client_ca: ca.ca_file(),
+        cafile: with_ca.then(|| ca.ca_file()),
         dns: dns.addr,
     };
     let p = blocking(|| FedProsody::start(&opts)).unwrap_or_else(|e| panic!("{e}"))?;

@@ -5,20 +5,16 @@
 //! RFC 6121 (roster, subscriptions, presence, delivery), XEP-0030, -0092,
 //! -0199 and -0203, the admin commands, restarts and signals.
 //!
-//! Every wait is bounded (`common::WAIT`); negative checks ("X was not
-//! delivered") use a marker message sent after X to the same session, never
-//! a sleep.
+//! Every wait is bounded (`starling_testkit::wait::WAIT`); negative checks
+//! ("X was not delivered") use a marker message sent after X to the same
+//! session, never a sleep.
 
 mod common;
 
 use std::fs;
 use std::time::Duration;
 
-use common::raw::Raw;
-use common::{
-    Options, Server, bare, befriend, blocking, body, jid, message, presence, send_marker,
-    until_marker, wait_all, wait_body, wait_for, within,
-};
+use common::{ServerExt, befriend, body, send_marker, until_marker, wait_all, wait_body, wait_for};
 use starling_auth::sasl::{Condition as SaslCondition, Mechanism};
 use starling_client::{Client, Error, Event};
 use starling_jid::Jid;
@@ -27,6 +23,11 @@ use starling_stanza::{
     Roster, RosterItem, Show, StanzaError, StanzaErrorCondition, Subscription, Version,
 };
 use starling_stream::Condition;
+use starling_testkit::process::run_with_limit;
+use starling_testkit::raw::{self, Raw};
+use starling_testkit::server::{Options, Server, starling_bin};
+use starling_testkit::stanzas::{bare, jid, message, presence};
+use starling_testkit::wait::{blocking, within};
 use starling_xml::Element;
 
 fn unix_now() -> i64 {
@@ -1208,7 +1209,7 @@ async fn post_auth_features_advertise_rosterver_and_preapproval() {
         features.mechanisms
     );
     match raw.auth_plain("alice", &pw("alice")).await {
-        common::raw::Got::Element(e) if e.name() == "success" => {}
+        raw::Got::Element(e) if e.name() == "success" => {}
         other => panic!("PLAIN failed: {other:?}"),
     }
     let f = raw.open().await;
@@ -2354,9 +2355,9 @@ async fn check_config() {
     for (name, text, line) in cases {
         let path = server.dir.join(format!("{name}.toml"));
         fs::write(&path, text).expect("write");
-        let mut cmd = std::process::Command::new(common::starling_bin());
+        let mut cmd = std::process::Command::new(starling_bin());
         cmd.arg("--config").arg(&path).arg("check-config");
-        let out = blocking(|| common::support::run_with_limit(&mut cmd, Duration::from_secs(60)))
+        let out = blocking(|| run_with_limit(&mut cmd, Duration::from_secs(60)))
             .expect("running check-config");
         assert_eq!(out.code(), Some(1), "{name}: {}", out.describe());
         let all = format!("{}{}", out.stdout, out.stderr);

@@ -1,9 +1,9 @@
 //! Interop with a third-party client: slixmpp (Python) against the real
 //! `starling` binary.
 //!
-//! Each test starts its own server (`common::Server`), creates `alice` and
-//! `bob` with `starling user add`, and runs one scenario of
-//! `tests/slixmpp/interop.py` with the virtualenv's Python. The script
+//! Each test starts its own server (`starling_testkit::server::Server`),
+//! creates `alice` and `bob` with `starling user add`, and runs one scenario
+//! of `tests/slixmpp/interop.py` with the virtualenv's Python. The script
 //! connects over STARTTLS to 127.0.0.1, verifies the server's generated
 //! self-signed certificate (`certs/localhost.crt`, the only CA it trusts)
 //! for the name `localhost`, and prints one JSON object: named checks (each
@@ -13,46 +13,28 @@
 //! script's standard error, the tail of slixmpp's debug log (every stanza)
 //! and the server's log.
 //!
-//! The client comes from PyPI, pinned in `tests/slixmpp/requirements.txt`,
-//! installed once into `<target>/slixmpp-venv` (`python3 -m venv`, then
-//! pip) and reused while the pinned requirements are unchanged. When
-//! Python, venv or pip is missing, or the install fails, the tests print
-//! why and pass, unless `CI=true`: then they fail.
+//! The client comes from PyPI, pinned and installed into a virtualenv by
+//! `starling_testkit::peers::slixmpp` (`STARLING_PYTHON` picks another
+//! interpreter than `python3`). When Python, venv or pip is missing, or the
+//! install fails, the tests print why and pass, unless `CI=true`: then they
+//! fail.
 //!
 //! ```sh
-//! cargo test -p starling-server --test slixmpp
+//! cargo test -p starling-testkit --test slixmpp
 //! ```
-//!
-//! Set `STARLING_PYTHON` to use another interpreter than `python3` for the
-//! virtualenv.
 
-mod common;
-
-use std::env;
 use std::fmt::Write as _;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::Server;
-use common::support::{self, Finished, note, run_with_limit};
-
-/// The pinned client (its text is part of the venv's freshness stamp).
-const REQUIREMENTS: &str = include_str!("slixmpp/requirements.txt");
-
-/// The requirements file given to pip.
-const REQUIREMENTS_FILE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/slixmpp/requirements.txt"
-);
+use starling_testkit::logs::{read_or_empty, tail};
+use starling_testkit::peers::slixmpp;
+use starling_testkit::process::{Finished, run_with_limit};
+use starling_testkit::server::Server;
 
 /// The scenarios.
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slixmpp/interop.py");
-
-/// The file in the venv recording the requirements it was made from.
-const STAMP: &str = "starling-requirements.txt";
 
 /// Passwords of the two accounts every scenario gets.
 const ALICE_PASSWORD: &str = "alice-Interop-Secret-1";
@@ -482,7 +464,7 @@ impl Outcome {
             self.finished.stdout,
             self.finished.stderr,
             self.log.display(),
-            tail(&common::read_or_empty(&self.log), LOG_TAIL_LINES),
+            tail(&read_or_empty(&self.log), LOG_TAIL_LINES),
         );
         let _ = writeln!(message, "(server data in {})", self.server.dir.display());
         panic!("{message}");
@@ -505,128 +487,10 @@ impl Outcome {
     }
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    let mut out = all[start..].join("\n");
-    out.push('\n');
-    out
-}
-
-// ---------------------------------------------------------------------------
-// The virtualenv
-
-/// The venv's Python, made once per test process; `None` (after a note)
-/// when it cannot be made here and this is not CI.
+/// The venv's Python; `None` (after a note) when it cannot be made here
+/// and this is not CI.
 fn venv_python() -> Option<PathBuf> {
-    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match VENV.get_or_init(prepare_venv) {
-        Ok(python) => Some(python.clone()),
-        Err(e) if support::peers::in_ci() => {
-            panic!("slixmpp interop: cannot prepare the Python client (CI=true): {e}")
-        }
-        Err(e) => {
-            note(&format!(
-                "slixmpp interop skipped: cannot prepare the Python client: {e}"
-            ));
-            None
-        }
-    }
-}
-
-/// The workspace's target directory: `CARGO_TARGET_DIR` when set, else
-/// `target` at the workspace root.
-fn target_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let root = root.canonicalize().unwrap_or(root);
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
-}
-
-fn python_in(venv: &Path) -> PathBuf {
-    venv.join("bin").join("python")
-}
-
-/// Whether `venv` was made from the current requirements and imports
-/// slixmpp.
-fn venv_is_current(venv: &Path) -> bool {
-    if fs::read_to_string(venv.join(STAMP)).ok().as_deref() != Some(REQUIREMENTS) {
-        return false;
-    }
-    let mut command = Command::new(python_in(venv));
-    command.args(["-c", "import slixmpp"]);
-    run_with_limit(&mut command, Duration::from_secs(60)).is_ok_and(|f| f.success())
-}
-
-/// Reuses `<target>/slixmpp-venv` when current; otherwise builds a new one
-/// beside it and moves it into place (so that concurrent test processes
-/// never see a half-made venv).
-fn prepare_venv() -> Result<PathBuf, String> {
-    let target = target_dir();
-    let venv = target.join("slixmpp-venv");
-    if venv_is_current(&venv) {
-        return Ok(python_in(&venv));
-    }
-    fs::create_dir_all(&target).map_err(|e| format!("creating {}: {e}", target.display()))?;
-    let building = target.join(format!("slixmpp-venv.building-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&building);
-    let result = build_venv(&building);
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&building);
-        return Err(e);
-    }
-    if venv.exists() && !venv_is_current(&venv) {
-        // Stale (other requirements) or broken.
-        let _ = fs::remove_dir_all(&venv);
-    }
-    if fs::rename(&building, &venv).is_err() {
-        // Another process put a venv there first; use it if it is current.
-        let _ = fs::remove_dir_all(&building);
-        if !venv_is_current(&venv) {
-            return Err(format!("cannot move the new venv to {}", venv.display()));
-        }
-    }
-    if venv_is_current(&venv) {
-        Ok(python_in(&venv))
-    } else {
-        Err(format!(
-            "the venv at {} does not import slixmpp after installing",
-            venv.display()
-        ))
-    }
-}
-
-fn build_venv(dir: &Path) -> Result<(), String> {
-    let python = env::var("STARLING_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let mut command = Command::new(&python);
-    command.args(["-m", "venv"]).arg(dir);
-    let made = run_with_limit(&mut command, Duration::from_secs(300))?;
-    if !made.success() {
-        return Err(format!(
-            "`{python} -m venv {}` failed: {}",
-            dir.display(),
-            made.describe()
-        ));
-    }
-    let mut command = Command::new(python_in(dir));
-    command
-        .args(["-m", "pip", "install"])
-        .args(["--disable-pip-version-check", "--no-input", "--quiet"])
-        .arg("-r")
-        .arg(REQUIREMENTS_FILE)
-        .env("PIP_NO_INPUT", "1");
-    let installed = run_with_limit(&mut command, Duration::from_secs(600))?;
-    if !installed.success() {
-        return Err(format!(
-            "pip install -r {REQUIREMENTS_FILE} failed: {}",
-            installed.describe()
-        ));
-    }
-    fs::write(dir.join(STAMP), REQUIREMENTS)
-        .map_err(|e| format!("writing {}: {e}", dir.join(STAMP).display()))
+    slixmpp::python().unwrap_or_else(|e| panic!("slixmpp interop (CI=true): {e}"))
 }
 
 // ---------------------------------------------------------------------------

@@ -8,20 +8,16 @@
 //!
 //! Domains are `*.fed.test`, which resolve nowhere: each server reaches the
 //! other through `[s2s.hosts]` or through a DNS responder on loopback
-//! (`name_servers`). Every wait is bounded (`common::WAIT`); "X was not
-//! delivered" is checked with a marker sent after X, never with a sleep.
+//! (`name_servers`). Every wait is bounded (`starling_testkit::wait::WAIT`);
+//! "X was not delivered" is checked with a marker sent after X, never with a
+//! sleep.
 
 mod common;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Instant;
 
-use common::fed::{Dns, FedServer, TestCa, closed_port};
-use common::raw::Io;
-use common::{
-    WAIT, bare, blocking, body, jid, send_marker, until_marker, wait_all, wait_body, wait_for,
-    within,
-};
+use common::{FedServerExt, body, send_marker, until_marker, wait_all, wait_body, wait_for};
 use starling_auth::negotiate::{AuthMethod, OutboundEvent, PeerTls, S2sOutbound, S2sSettings};
 use starling_auth::tls::{self, ClientTlsBuilder, Trust};
 use starling_client::{Client, Error, Event};
@@ -30,6 +26,13 @@ use starling_stanza::{
     Delay, MessageType, PresenceType, Roster, StanzaErrorCondition, Subscription,
 };
 use starling_stream::{Condition, ContentNamespace, Framer, FramerConfig, StreamError};
+use starling_testkit::dns::Dns;
+use starling_testkit::ports::closed_port;
+use starling_testkit::raw::Io;
+use starling_testkit::server::FedServer;
+use starling_testkit::stanzas::{bare, jid};
+use starling_testkit::tls::TestCa;
+use starling_testkit::wait::{WAIT, blocking, within};
 use starling_xml::{Element, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
