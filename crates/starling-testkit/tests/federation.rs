@@ -881,3 +881,67 @@ async fn direct_tls_from_srv_records() {
     ])
     .await;
 }
+
+/// Stanzas from another server are checked like a client's (RFC 6120
+/// §8.3): an invalid one is not delivered, and its sender gets the stanza
+/// error back, over the receiving server's own stream to the peer.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_stanzas_from_a_peer_get_stanza_errors() {
+    let (a, b) = routed_pair(None);
+    let mut alice = a.online("alice", "x").await;
+    let mut bob = b.online("bob", "work").await;
+    let carol = b.online("carol", "desk").await;
+    let mut ours = OurStream::dialback(b.s2s_port, A, B, &a.dialback_secret).await;
+    // Two bodies with the same xml:lang (RFC 6121 §5.2.3).
+    let mut twice = server_message(&format!("alice@{A}/x"), &b.jid("bob"), "twice");
+    twice.append_child(
+        Element::builder("body", "jabber:server")
+            .text("again")
+            .build(),
+    );
+    ours.send(&twice).await;
+    assert_eq!(
+        message_error(&mut alice, &b.jid("bob")).await,
+        StanzaErrorCondition::BadRequest
+    );
+    // A priority out of range (RFC 6121 §4.7.2.3) in directed presence.
+    let priority = Element::builder("priority", "jabber:server")
+        .text("300")
+        .build();
+    let presence = Element::builder("presence", "jabber:server")
+        .attr("from", &format!("alice@{A}/x"))
+        .attr("to", &b.jid("bob"))
+        .attr("id", "p300")
+        .append(priority)
+        .build();
+    ours.send(&presence).await;
+    let bob_bare = jid(&b.jid("bob"));
+    let condition = wait_for(&mut alice, "a presence error", |ev| match ev {
+        Event::Presence(p)
+            if p.presence_type == PresenceType::Error
+                && p.header.from.as_ref() == Some(&bob_bare) =>
+        {
+            p.error.as_ref().map(|e| e.condition.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(condition, StanzaErrorCondition::BadRequest);
+    // A valid one from the same stream still goes through.
+    ours.send(&server_message(
+        &format!("alice@{A}/x"),
+        &b.jid("bob"),
+        "fine",
+    ))
+    .await;
+    wait_body(&mut bob, "fine").await;
+    let marker = send_marker(&carol, bob.jid()).await;
+    let before = until_marker(&mut bob, &marker).await;
+    assert!(
+        !before
+            .iter()
+            .any(|ev| matches!(body(ev), Some("twice" | "again"))
+                || matches!(ev, Event::Presence(p) if p.header.id.as_deref() == Some("p300"))),
+        "an invalid stanza from a peer was delivered: {before:#?}"
+    );
+}
