@@ -63,8 +63,10 @@ pub(crate) struct BenchOptions {
     pub(crate) criterion_args: Vec<String>,
 }
 
-/// The servers `cargo xtask load` knows, in the order it runs them.
-pub(crate) const LOAD_SERVERS: [&str; 2] = ["starling", "prosody"];
+/// The servers `cargo xtask load` knows, in the order it runs them:
+/// `baseline` is Starling from another binary (`--baseline PATH`), for a
+/// before/after comparison in one run.
+pub(crate) const LOAD_SERVERS: [&str; 3] = ["starling", "baseline", "prosody"];
 
 /// The offered message rates (messages/s) of `cargo xtask load --saturation`.
 pub(crate) const DEFAULT_STEPS: [u64; 18] = [
@@ -95,6 +97,8 @@ pub(crate) struct LoadOptions {
     pub(crate) step_duration: Duration,
     /// Do not build anything (use the binaries already built).
     pub(crate) no_build: bool,
+    /// Another `starling` binary, measured as the server `baseline`.
+    pub(crate) baseline: Option<std::path::PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -104,12 +108,13 @@ impl Default for LoadOptions {
             login_rate: 200,
             interval: Duration::from_secs(1),
             duration: Duration::from_secs(20),
-            servers: LOAD_SERVERS.map(str::to_owned).to_vec(),
+            servers: vec!["starling".to_owned(), "prosody".to_owned()],
             saturation: false,
             max_p99: Duration::from_millis(100),
             steps: DEFAULT_STEPS.to_vec(),
             step_duration: Duration::from_secs(8),
             no_build: false,
+            baseline: None,
         }
     }
 }
@@ -248,6 +253,7 @@ fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOp
                     "--interval" => options.interval = parse_duration(&name, &value)?,
                     "--duration" => options.duration = parse_duration(&name, &value)?,
                     "--step-duration" => options.step_duration = parse_duration(&name, &value)?,
+                    "--baseline" => options.baseline = Some(value.into()),
                     "--max-p99-ms" => {
                         options.max_p99 =
                             Duration::from_secs_f64(parse_positive(&name, &value)? / 1e3);
@@ -282,6 +288,20 @@ fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOp
             Arg::Positional(value) => bail!("`load` takes no argument `{value}`"),
             Arg::Rest(_) => bail!("`load` takes no arguments after `--`"),
         }
+    }
+    let named = options.servers.iter().any(|s| s == "baseline");
+    match (&options.baseline, named) {
+        (None, true) => bail!("the server `baseline` needs --baseline PATH"),
+        (Some(_), false) => {
+            // Right after Starling, so the two are measured side by side.
+            let at = options
+                .servers
+                .iter()
+                .position(|s| s == "starling")
+                .map_or(0, |i| i + 1);
+            options.servers.insert(at, "baseline".to_owned());
+        }
+        _ => {}
     }
     Ok(options)
 }
@@ -520,6 +540,15 @@ mod tests {
         assert!(parse_str("load --interval -1").is_err());
         assert!(parse_str("load --interval nan").is_err());
         assert!(parse_str("load --servers ejabberd").is_err());
+        assert!(parse_str("load --servers starling,baseline").is_err());
+        let Ok(Command::Load(options)) = parse_str("load --baseline /tmp/old/starling") else {
+            panic!("--baseline parses");
+        };
+        assert_eq!(options.servers, ["starling", "baseline", "prosody"]);
+        assert_eq!(
+            options.baseline.as_deref(),
+            Some(std::path::Path::new("/tmp/old/starling"))
+        );
         assert!(parse_str("load --servers ,").is_err());
         assert!(parse_str("load --saturation=yes").is_err());
         assert!(parse_str("load --steps").is_err());

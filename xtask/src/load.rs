@@ -89,7 +89,7 @@ pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
     for name in &options.servers {
         println!("\n== {name}: {} users ==", options.users);
         // A server that cannot be measured does not stop the others.
-        let server = match Server::start(name, &accounts, &root) {
+        let server = match Server::start(name, &accounts, &root, options.baseline.as_deref()) {
             Ok(server) => server,
             Err(error) => {
                 println!("{name}: could not start: {error}");
@@ -457,11 +457,15 @@ fn report(options: &LoadOptions, results: &[Measurement]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", describe_run(options));
     let starling = results.iter().find(|m| m.name == "starling");
-    let prosody = results.iter().find(|m| m.name == "prosody");
-    let both = starling.is_some() && prosody.is_some();
+    // The ratios shown: Starling against each other server measured.
+    let others: Vec<&Measurement> = ["baseline", "prosody"]
+        .iter()
+        .filter_map(|n| results.iter().find(|m| m.name == *n))
+        .filter(|_| starling.is_some())
+        .collect();
 
-    // One row: label, one value per server, the ratio Starling/Prosody.
-    let mut rows: Vec<(String, Vec<String>, String)> = Vec::new();
+    // One row: label, one value per server, the ratios to Starling.
+    let mut rows: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     let mut row = |label: &str, value: &dyn Fn(&Measurement) -> Option<f64>, digits: bool| {
         let text = |v: Option<f64>| match v {
             Some(v) if digits => util::three_digits(v),
@@ -469,11 +473,14 @@ fn report(options: &LoadOptions, results: &[Measurement]) -> String {
             None => "-".to_owned(),
         };
         let values = results.iter().map(|m| text(value(m))).collect();
-        let ratio = match (starling.and_then(value), prosody.and_then(value)) {
-            (Some(s), Some(p)) if p.abs() > f64::EPSILON => format!("{:.2}", s / p),
-            _ => "-".to_owned(),
-        };
-        rows.push((label.to_owned(), values, ratio));
+        let ratios = others
+            .iter()
+            .map(|o| match (starling.and_then(value), value(o)) {
+                (Some(s), Some(p)) if p.abs() > f64::EPSILON => format!("{:.2}", s / p),
+                _ => "-".to_owned(),
+            })
+            .collect();
+        rows.push((label.to_owned(), values, ratios));
     };
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
     let as_mib = |kib: u64| Some(kib as f64 / 1024.0);
@@ -553,20 +560,18 @@ fn report(options: &LoadOptions, results: &[Measurement]) -> String {
 
     let names: Vec<&str> = results.iter().map(|m| m.name.as_str()).collect();
     let _ = write!(out, "| metric | {} |", names.join(" | "));
-    let _ = writeln!(out, "{}", if both { " starling/prosody |" } else { "" });
+    for o in &others {
+        let _ = write!(out, " starling/{} |", o.name);
+    }
+    let _ = writeln!(out);
     let _ = write!(out, "| --- |{}", " ---: |".repeat(names.len()));
-    let _ = writeln!(out, "{}", if both { " ---: |" } else { "" });
-    for (label, values, ratio) in rows {
+    let _ = writeln!(out, "{}", " ---: |".repeat(others.len()));
+    for (label, values, ratios) in rows {
         let _ = write!(out, "| {label} | {} |", values.join(" | "));
-        let _ = writeln!(
-            out,
-            "{}",
-            if both {
-                format!(" {ratio} |")
-            } else {
-                String::new()
-            }
-        );
+        for r in ratios {
+            let _ = write!(out, " {r} |");
+        }
+        let _ = writeln!(out);
     }
 
     if options.saturation {
@@ -629,6 +634,7 @@ fn report(options: &LoadOptions, results: &[Measurement]) -> String {
             }
         }
     }
+    let prosody = results.iter().find(|m| m.name == "prosody");
     let _ = write!(out, "{}", targets(options, starling, prosody));
     out
 }

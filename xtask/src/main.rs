@@ -78,7 +78,7 @@ Commands:
 
   load [--users N] [--login-rate R] [--interval T] [--duration D]
        [--servers LIST] [--saturation] [--max-p99-ms MS] [--steps RATES]
-       [--step-duration S] [--no-build]
+       [--step-duration S] [--baseline PATH] [--no-build]
       Load benchmark: build Starling (and this tool) in release, then run
       the same scenario against each server of LIST (default
       starling,prosody), each started on 127.0.0.1 from a private
@@ -93,6 +93,9 @@ Commands:
                     S seconds each, default 8) until two steps in a row
                     fail, and report the highest rate each server delivers
                     at >= 95% with a p99 under MS milliseconds (default 100).
+      --baseline PATH  also measure the starling binary at PATH (say, a
+                    build of an earlier commit) as the server `baseline`,
+                    right after Starling, for a before/after comparison.
       --no-build    use the binaries already in target/release.
 
   peers

@@ -81,12 +81,24 @@ enum Process {
 }
 
 impl Server {
-    /// Starts the server `name` with `accounts`. `root` is the workspace.
-    pub(crate) fn start(name: &str, accounts: &[Account], root: &Path) -> Result<Server> {
-        match name {
-            "starling" => start_starling(accounts, root),
-            "prosody" => start_prosody(accounts),
-            other => bail!("unknown server `{other}`"),
+    /// Starts the server `name` with `accounts`. `root` is the workspace;
+    /// `baseline` the binary of the server `baseline`.
+    pub(crate) fn start(
+        name: &str,
+        accounts: &[Account],
+        root: &Path,
+        baseline: Option<&Path>,
+    ) -> Result<Server> {
+        match (name, baseline) {
+            ("starling", _) => {
+                let binary = crate::load::target_dir(root)
+                    .join("release")
+                    .join("starling");
+                start_starling(accounts, &binary, "starling")
+            }
+            ("baseline", Some(binary)) => start_starling(accounts, binary, "baseline"),
+            ("prosody", _) => start_prosody(accounts),
+            (other, _) => bail!("unknown server `{other}`"),
         }
     }
 
@@ -330,10 +342,8 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     Ok(log)
 }
 
-fn start_starling(accounts: &[Account], root: &Path) -> Result<Server> {
-    let binary = crate::load::target_dir(root)
-        .join("release")
-        .join("starling");
+/// Starts the `starling` binary `binary`, reported as `name`.
+fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Result<Server> {
     if !binary.is_file() {
         bail!(
             "{} is missing (cargo build --release -p starling-server)",
@@ -376,7 +386,7 @@ fn start_starling(accounts: &[Account], root: &Path) -> Result<Server> {
         .map(|a| format!("{}@{DOMAIN} {}\n", a.user, a.password))
         .collect();
     fs::write(&list, lines).map_err(|e| format!("writing {}: {e}", list.display()))?;
-    let mut import = Command::new(&binary);
+    let mut import = Command::new(binary);
     import
         .arg("--config")
         .arg(&config_path)
@@ -393,7 +403,7 @@ fn start_starling(accounts: &[Account], root: &Path) -> Result<Server> {
     );
     let log = dir.join("starling.log");
     let log_file = fs::File::create(&log)?;
-    let mut child = Command::new(&binary)
+    let mut child = Command::new(binary)
         .arg("--config")
         .arg(&config_path)
         .arg("serve")
@@ -424,12 +434,12 @@ fn start_starling(accounts: &[Account], root: &Path) -> Result<Server> {
         thread::sleep(Duration::from_millis(100));
     }
     eprintln!(
-        "starling: listening on {address} (directory {})",
+        "{name}: listening on {address} (directory {})",
         dir.display()
     );
     let pid = child.id();
     Ok(Server {
-        name: "starling",
+        name,
         address: address.to_string(),
         ca_file,
         pid,
