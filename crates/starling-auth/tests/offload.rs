@@ -327,3 +327,21 @@ fn no_jobs_without_offload() {
     assert!(server.take_sasl_job().is_none());
     assert!(!server.sasl_job_pending());
 }
+
+/// Only the steps that may block become jobs: SCRAM's client-first
+/// message (the credential lookup) and PLAIN (lookup and key derivation);
+/// SCRAM's client-final (a few HMACs with the keys already loaded) runs
+/// inline.
+#[test]
+fn only_steps_that_may_block_are_jobs() {
+    let store = store();
+    for (m, jobs) in [
+        (Mechanism::ScramSha256, 1),
+        (Mechanism::ScramSha1, 1),
+        (Mechanism::Plain, 1),
+    ] {
+        let t = exchange(&store, &[m], "r0m30myr0m30", true);
+        assert!(bound(&t), "{m:?}: {t:#?}");
+        assert_eq!(t.jobs, jobs, "{m:?}");
+    }
+}

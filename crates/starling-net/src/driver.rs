@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 use starling_auth::negotiate::Machine;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep_until};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::budget::ReadBudget;
@@ -40,6 +40,31 @@ pub enum Wake<T> {
     Idle,
     /// The caller's own future completed first, with this value.
     Other(T),
+}
+
+/// A read handed over as it is when it filled at least half its buffer;
+/// a smaller one copied into a buffer of its own size. What the tokenizer
+/// makes of a read (the elements of a stanza) are slices of its buffer and
+/// keep all of it alive: a stanza kept for long, such as a session's last
+/// presence, must not hold on to a mostly empty 4 KiB buffer. Copying a
+/// small read costs little; a large one is never copied.
+fn right_sized(data: BytesMut) -> BytesMut {
+    if data.len() >= data.capacity() / 2 {
+        data
+    } else {
+        BytesMut::from(&data[..])
+    }
+}
+
+/// What the one timer of [`Driver::wait`] is for.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// The machine's deadline.
+    Deadline,
+    /// The idle timeout.
+    Idle,
+    /// The end of a read-rate pause.
+    Pause,
 }
 
 /// Why a STARTTLS upgrade failed; the connection is unusable after it.
@@ -247,9 +272,9 @@ impl<M: Machine, S: Socket> Driver<M, S> {
     /// reported, the deadline is handled. `extra` is the caller's own
     /// reason to wake (its queue, a close request, a shutdown signal); it
     /// is dropped if something else happens first, so it must be
-    /// cancel-safe. When several things are ready at once, one is picked
-    /// at random, so that neither a busy connection nor a busy queue
-    /// starves the other.
+    /// cancel-safe. When several things are ready at once, `extra` comes
+    /// first (a close request or a queued stanza is not kept waiting behind
+    /// a client that keeps sending), then input, then the timer.
     ///
     /// Output still waiting is written first (a write error counts as the
     /// end of the connection), and the machine is
@@ -264,26 +289,47 @@ impl<M: Machine, S: Socket> Driver<M, S> {
         let mut extra = pin!(extra);
         loop {
             let now = Instant::now();
-            let deadline = self.machine.poll_timeout().map(Instant::from_std);
-            let idle_at = self.idle_timeout.map(|d| self.last_input + d);
             let pause = match (&mut self.budget, self.read_done) {
                 (Some(b), false) => b.pause(now),
                 _ => None,
             };
             let reading = !self.read_done && pause.is_none();
+            // One timer: the earliest of the deadline, the idle timeout and
+            // the end of a read-rate pause.
+            let timers = [
+                (
+                    self.machine.poll_timeout().map(Instant::from_std),
+                    Timer::Deadline,
+                ),
+                (self.idle_timeout.map(|d| self.last_input + d), Timer::Idle),
+                (pause.map(|p| now + p), Timer::Pause),
+            ];
+            let timer = timers
+                .into_iter()
+                .filter_map(|(at, what)| at.map(|at| (at, what)))
+                .min_by_key(|(at, _)| *at);
             let chunk = self.read_chunk;
             let io = &mut self.io;
             tokio::select! {
+                // In this order: the caller's reasons (a close request, its
+                // queue) before more input, and the timer only when
+                // nothing else is ready, so that it is armed only when the
+                // connection really goes to sleep.
+                biased;
                 value = &mut extra => return Wake::Other(value),
                 read = io.read_chunk(chunk), if reading => return self.on_read(read),
-                () = sleep(pause.unwrap_or_default()), if pause.is_some() => {}
-                () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {
-                    self.machine.handle_timeout(Instant::now().into_std());
-                    return Wake::Timeout;
-                }
-                () = sleep_until(idle_at.unwrap_or(now)), if idle_at.is_some() => {
-                    self.last_input = Instant::now();
-                    return Wake::Idle;
+                () = sleep_until(timer.map_or(now, |t| t.0)), if timer.is_some() => {
+                    match timer.map(|t| t.1) {
+                        Some(Timer::Deadline) => {
+                            self.machine.handle_timeout(Instant::now().into_std());
+                            return Wake::Timeout;
+                        }
+                        Some(Timer::Idle) => {
+                            self.last_input = Instant::now();
+                            return Wake::Idle;
+                        }
+                        Some(Timer::Pause) | None => {}
+                    }
                 }
             }
         }
@@ -297,7 +343,7 @@ impl<M: Machine, S: Socket> Driver<M, S> {
                     b.spend(data.len());
                 }
                 self.last_input = Instant::now();
-                self.machine.feed_bytes(data);
+                self.machine.feed_bytes(right_sized(data));
                 Wake::Input
             }
             Err(e) => self.ended(Some(e)),

@@ -17,7 +17,7 @@ use starling_stream::StreamError;
 use tokio::sync::{Notify, mpsc};
 
 use crate::routed::Routed;
-use crate::router::SessionInfo;
+use crate::router::Recipient;
 
 /// A stanza that did not fit in its recipient's queue, held by the
 /// sending session until there is room (see [`SessionHandle::deliver`]).
@@ -162,15 +162,6 @@ impl SessionHandle {
         self.priority.load(Ordering::Acquire)
     }
 
-    /// What the router sees of this session.
-    pub fn info(&self) -> SessionInfo<'_> {
-        SessionInfo {
-            jid: &self.jid,
-            available: self.is_available(),
-            priority: self.priority(),
-        }
-    }
-
     /// Records the session's broadcast presence (`None`: unavailable).
     pub fn set_presence(&self, presence: Option<(Routed, i32)>) {
         match presence {
@@ -203,6 +194,18 @@ impl SessionHandle {
     /// Marks that it requested the roster.
     pub fn set_interested(&self) {
         self.interested.store(true, Ordering::Release);
+    }
+}
+
+impl Recipient for Arc<SessionHandle> {
+    fn jid(&self) -> &FullJid {
+        &self.jid
+    }
+    fn available(&self) -> bool {
+        self.is_available()
+    }
+    fn priority(&self) -> i32 {
+        SessionHandle::priority(self)
     }
 }
 
@@ -280,6 +283,20 @@ impl Registry {
             .get(bare)
             .map(|l| l.value().clone())
             .unwrap_or_default()
+    }
+
+    /// Runs `f` on the sessions of an account without copying the list
+    /// (the account's shard stays read-locked meanwhile: `f` must not wait
+    /// or touch the registry).
+    pub fn with_sessions<R>(
+        &self,
+        bare: &BareJid,
+        f: impl FnOnce(&[Arc<SessionHandle>]) -> R,
+    ) -> R {
+        match self.accounts.get(bare) {
+            Some(list) => f(list.value()),
+            None => f(&[]),
+        }
     }
 
     /// One session.

@@ -522,7 +522,8 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             let Some(sasl) = self.sasl.as_mut() else {
                 return;
             };
-            if self.settings.offload_sasl && matches!(el.name(), "auth" | "response") {
+            let light = sasl.step_is_light(&el);
+            if self.settings.offload_sasl && !light && matches!(el.name(), "auth" | "response") {
                 // The step runs elsewhere; nothing else is processed until
                 // its result is back (`sasl_done`).
                 if let Some(sasl) = self.sasl.take() {

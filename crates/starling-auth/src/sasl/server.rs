@@ -346,6 +346,14 @@ impl SaslServer {
         self.failures
     }
 
+    /// Whether receiving `el` needs only what the exchange already holds:
+    /// the SCRAM client-final message (the stored keys were loaded with the
+    /// client-first message; the proof check is a few HMACs). Other steps
+    /// may look up credentials or derive keys (PLAIN), which can block.
+    pub fn step_is_light(&self, el: &Element) -> bool {
+        matches!(self.state, State::ScramFinal(_)) && el.name() == "response"
+    }
+
     /// Whether the exchange is over (succeeded, or attempts used up).
     pub fn is_finished(&self) -> bool {
         matches!(self.state, State::Succeeded | State::Exhausted)

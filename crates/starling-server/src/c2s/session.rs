@@ -147,7 +147,8 @@ impl Conn {
             match ev {
                 ServerEvent::StartTls => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(setup.starttls.clone());
-                    match driver.accept_tls(&acceptor).await {
+                    // Boxed: a rare, large future kept out of every idle session.
+                    match Box::pin(driver.accept_tls(&acceptor)).await {
                         Ok(info) => {
                             let cb = channel_bindings(&info, setup);
                             driver.machine_mut().tls_established(cb, None);
@@ -170,7 +171,9 @@ impl Conn {
                     }
                 }
                 ServerEvent::Stanza(el) => {
-                    self.on_stanza(driver, el).await;
+                    // Boxed: routing is a large future that an idle
+                    // session should not carry.
+                    Box::pin(self.on_stanza(driver, el)).await;
                     if BACKLOG.with(|b| !b.borrow().is_empty())
                         && !Box::pin(self.flush_backlog(driver)).await
                     {

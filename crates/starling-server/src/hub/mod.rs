@@ -11,8 +11,6 @@
 
 mod iq;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use starling_jid::{BareJid, Jid};
@@ -23,14 +21,10 @@ use tracing::{error, info};
 
 use crate::config::Config;
 use crate::module::{Flow, Hook, IqScope, ModuleSet, Session};
-use crate::registry::{Registry, SessionHandle};
+use crate::registry::Registry;
 use crate::routed::Routed;
 use crate::router::{self, Address, Decision, Facts, Known, SessionInfo};
 use crate::storage::{StorageError, Stores};
-
-/// A boxed future of the hub (routing can recurse: a stanza's handling
-/// routes others).
-pub type HubFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// The server's shared state: configuration, sessions, stores, modules.
 pub struct Hub {
@@ -94,49 +88,84 @@ impl Hub {
     }
 
     /// Routes a stanza whose `from` and `to` are set and checked.
-    pub fn route(&self, st: Routed) -> HubFuture<'_> {
-        Box::pin(async move {
-            let Some(to) = st.to() else {
-                return;
-            };
-            let addr = Address::classify(to, |d| self.serves(d));
-            self.deliver_to(st, addr).await;
-        })
+    pub async fn route(&self, st: Routed) {
+        let Some(to) = st.to() else {
+            return;
+        };
+        let addr = Address::classify(to, |d| self.serves(d));
+        self.deliver_to(st, addr).await;
     }
 
     /// Sends the error reply to `st` back to its sender (never for an
     /// error or an iq result).
     pub async fn bounce(&self, st: &Routed, err: StanzaError) {
         if let Some(reply) = st.error_reply(&err) {
-            self.route(reply).await;
+            // Boxed: routing the reply may bounce again (recursion).
+            Box::pin(self.route(reply)).await;
         }
     }
 
     async fn deliver_to(&self, st: Routed, addr: Address) {
-        let account = addr.account();
-        let handles = match &account {
-            Some(bare) => self.sessions.sessions(bare),
-            None => Vec::new(),
+        let federation = self.modules.has(Hook::Remote);
+        let Some(bare) = addr.account() else {
+            let facts = Facts::<SessionInfo<'_>> {
+                sessions: &[],
+                account: Known::Unknown,
+                federation,
+            };
+            let decision = router::decide(st.kind(), &addr, &facts);
+            return Box::pin(self.execute(st, &addr, decision)).await;
         };
-        let infos: Vec<SessionInfo<'_>> = handles.iter().map(|h| h.info()).collect();
-        let mut facts = Facts {
-            sessions: &infos,
-            account: Known::Unknown,
-            federation: self.modules.has(Hook::Remote),
-        };
-        let mut decision = router::decide(st.kind(), &addr, &facts);
-        if decision == Decision::NeedAccount {
-            let Some(bare) = &account else {
+        let mut st = Some(st);
+        let mut account = Known::Unknown;
+        loop {
+            // Decided, and delivered, on the account's sessions in place.
+            let decision = self.sessions.with_sessions(&bare, |handles| {
+                let facts = Facts {
+                    sessions: handles,
+                    account,
+                    federation,
+                };
+                let kind = st.as_ref().map(Routed::kind)?;
+                match router::decide(kind, &addr, &facts) {
+                    Decision::Deliver(targets) if !self.intercepted(st.as_ref()?) => {
+                        let shared = Arc::new(st.take()?);
+                        for i in targets.iter() {
+                            if let Some(h) = handles.get(i) {
+                                h.deliver(shared.clone());
+                            }
+                        }
+                        None
+                    }
+                    d => Some(d),
+                }
+            });
+            let (Some(decision), Some(stanza)) = (decision, st.take()) else {
                 return;
             };
-            facts.account = match self.stores.accounts.account_exists(bare).await {
+            if decision != Decision::NeedAccount || account != Known::Unknown {
+                // Boxed: what is not a plain delivery may route again
+                // (bounces, replies, presence), a recursion.
+                return Box::pin(self.execute(stanza, &addr, decision)).await;
+            }
+            account = match self.stores.accounts.account_exists(&bare).await {
                 Ok(true) => Known::Yes,
                 Ok(false) => Known::No,
-                Err(e) => return self.storage_failed(&st, &e).await,
+                Err(e) => return self.storage_failed(&stanza, &e).await,
             };
-            decision = router::decide(st.kind(), &addr, &facts);
+            st = Some(stanza);
         }
-        self.execute(st, &addr, &handles, decision).await;
+    }
+
+    /// Whether a module intercepts this stanza before delivery to a full
+    /// JID (an iq request it registered for in [`IqScope::Resource`]).
+    fn intercepted(&self, st: &Routed) -> bool {
+        match (st.kind(), st.payload()) {
+            (StanzaKind::Iq(t), Some(p)) if t.is_request() => {
+                self.modules.iq_handler(IqScope::Resource, t, p).is_some()
+            }
+            _ => false,
+        }
     }
 
     /// Answers a stanza whose handling failed in storage: a temporary
@@ -152,20 +181,14 @@ impl Hub {
         }
     }
 
-    async fn execute(
-        &self,
-        st: Routed,
-        addr: &Address,
-        handles: &[Arc<SessionHandle>],
-        decision: Decision,
-    ) {
+    async fn execute(&self, st: Routed, addr: &Address, decision: Decision) {
         match decision {
-            Decision::Deliver(targets) => self.deliver(st, handles, &targets).await,
+            Decision::Deliver(_) => self.intercept(st).await,
             Decision::Offline => {
                 let Some(bare) = addr.account() else { return };
                 if let Flow::Continue(st) = self.modules.offline(self, st, &bare).await {
-                    self.bounce(&st, StanzaError::new(Cond::ServiceUnavailable))
-                        .await;
+                    let err = StanzaError::new(Cond::ServiceUnavailable);
+                    self.bounce(&st, err).await;
                 }
             }
             Decision::Bounce(cond) => self.bounce(&st, StanzaError::new(cond)).await,
@@ -193,32 +216,25 @@ impl Hub {
             }
             Decision::Remote => {
                 if let Flow::Continue(st) = self.modules.remote(self, st).await {
-                    self.bounce(&st, StanzaError::new(Cond::RemoteServerNotFound))
-                        .await;
+                    let err = StanzaError::new(Cond::RemoteServerNotFound);
+                    self.bounce(&st, err).await;
                 }
             }
             Decision::NeedAccount | Decision::Drop => {}
         }
     }
 
-    /// Delivers to some of an account's sessions: one shared copy. An iq
-    /// request to a full JID goes to a module that intercepts it instead.
-    async fn deliver(&self, st: Routed, handles: &[Arc<SessionHandle>], targets: &[usize]) {
-        if let StanzaKind::Iq(t) = st.kind() {
-            if t.is_request() {
-                let handler = st
-                    .payload()
-                    .and_then(|p| self.modules.iq_handler(IqScope::Resource, t, p));
-                if let (Some(m), Some(to)) = (handler.cloned(), st.to().cloned()) {
-                    return self.run_iq(m, st, &to, false, None).await;
-                }
-            }
-        }
-        let st = Arc::new(st);
-        for &i in targets {
-            if let Some(h) = handles.get(i) {
-                h.deliver(st.clone());
-            }
+    /// An iq request to a full JID that a module intercepts.
+    async fn intercept(&self, st: Routed) {
+        let (StanzaKind::Iq(t), Some(to)) = (st.kind(), st.to().cloned()) else {
+            return;
+        };
+        let handler = st
+            .payload()
+            .and_then(|p| self.modules.iq_handler(IqScope::Resource, t, p))
+            .cloned();
+        if let Some(m) = handler {
+            self.run_iq(m, st, &to, false, None).await;
         }
     }
 

@@ -21,7 +21,7 @@
 //! let sessions = [SessionInfo { jid: &phone, available: true, priority: 5 }];
 //! let facts = Facts { sessions: &sessions, account: Known::Unknown, federation: false };
 //! let d = router::decide(StanzaKind::Message(MessageType::Chat), &addr, &facts);
-//! assert_eq!(d, Decision::Deliver(vec![0]));
+//! assert!(matches!(d, Decision::Deliver(t) if t.iter().eq([0])));
 //! ```
 
 #[cfg(test)]
@@ -86,6 +86,16 @@ pub enum Known {
 }
 
 /// What the router sees of one bound session of the recipient account.
+pub trait Recipient {
+    /// Its full JID.
+    fn jid(&self) -> &FullJid;
+    /// It sent initial presence (and not since unavailable).
+    fn available(&self) -> bool;
+    /// Its presence priority.
+    fn priority(&self) -> i32;
+}
+
+/// A session as plain values (for tests and callers without handles).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionInfo<'a> {
     /// Its full JID.
@@ -96,12 +106,66 @@ pub struct SessionInfo<'a> {
     pub priority: i32,
 }
 
+impl Recipient for SessionInfo<'_> {
+    fn jid(&self) -> &FullJid {
+        self.jid
+    }
+    fn available(&self) -> bool {
+        self.available
+    }
+    fn priority(&self) -> i32 {
+        self.priority
+    }
+}
+
+/// The sessions a stanza is delivered to: indexes into
+/// [`Facts::sessions`], in increasing order, kept without allocating for
+/// the first 64.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    low: u64,
+    high: Vec<usize>,
+}
+
+impl Targets {
+    /// Adds index `i` (indexes are added in increasing order).
+    pub fn push(&mut self, i: usize) {
+        if i < 64 {
+            self.low |= 1 << i;
+        } else {
+            self.high.push(i);
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.low == 0 && self.high.is_empty()
+    }
+
+    /// The indexes, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..64)
+            .filter(|i| self.low & (1 << i) != 0)
+            .chain(self.high.iter().copied())
+    }
+}
+
+impl FromIterator<usize> for Targets {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Targets {
+        let mut t = Targets::default();
+        for i in iter {
+            t.push(i);
+        }
+        t
+    }
+}
+
 /// The facts about the recipient that the rules need.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
+pub struct Facts<'a, S: Recipient = SessionInfo<'a>> {
     /// The bound sessions of the addressed account (empty for other
     /// address forms).
-    pub sessions: &'a [SessionInfo<'a>],
+    pub sessions: &'a [S],
     /// Whether the addressed account exists. A bound session proves it;
     /// otherwise the router asks ([`Decision::NeedAccount`]).
     pub account: Known,
@@ -112,8 +176,8 @@ pub struct Facts<'a> {
 /// What to do with a stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Write it to these sessions (indexes into [`Facts::sessions`]).
-    Deliver(Vec<usize>),
+    /// Write it to these sessions.
+    Deliver(Targets),
     /// A message for an account with no available resource: the offline
     /// hooks (store it, or bounce `service-unavailable`).
     Offline,
@@ -139,7 +203,7 @@ pub enum Decision {
 }
 
 /// Decides what happens to a stanza of `kind` addressed to `addr`.
-pub fn decide(kind: StanzaKind, addr: &Address, facts: &Facts<'_>) -> Decision {
+pub fn decide<S: Recipient>(kind: StanzaKind, addr: &Address, facts: &Facts<'_, S>) -> Decision {
     match addr {
         Address::Remote(_) => remote(kind, facts),
         Address::Domain(_) => to_domain(kind),
@@ -151,7 +215,7 @@ pub fn decide(kind: StanzaKind, addr: &Address, facts: &Facts<'_>) -> Decision {
 
 /// RFC 6120 §10.4: another domain. Without federation, a stanza bounces
 /// with `remote-server-not-found`, except presence broadcasts and probes.
-fn remote(kind: StanzaKind, facts: &Facts<'_>) -> Decision {
+fn remote<S: Recipient>(kind: StanzaKind, facts: &Facts<'_, S>) -> Decision {
     if facts.federation {
         return Decision::Remote;
     }
@@ -197,14 +261,13 @@ fn to_domain(kind: StanzaKind) -> Decision {
 
 /// Sessions that receive messages to the bare JID: available with a
 /// non-negative priority.
-fn candidates(facts: &Facts<'_>) -> Vec<usize> {
-    (0..facts.sessions.len())
-        .filter(|&i| facts.sessions[i].available && facts.sessions[i].priority >= 0)
-        .collect()
+fn candidates<'a, S: Recipient>(facts: &'a Facts<'a, S>) -> impl Iterator<Item = usize> + 'a {
+    let s = facts.sessions;
+    (0..s.len()).filter(move |&i| s[i].available() && s[i].priority() >= 0)
 }
 
 /// RFC 6121 §8.5.2: an account's bare JID.
-fn to_bare(kind: StanzaKind, facts: &Facts<'_>) -> Decision {
+fn to_bare<S: Recipient>(kind: StanzaKind, facts: &Facts<'_, S>) -> Decision {
     if facts.sessions.is_empty() {
         match facts.account {
             Known::Unknown => return Decision::NeedAccount,
@@ -217,10 +280,8 @@ fn to_bare(kind: StanzaKind, facts: &Facts<'_>) -> Decision {
         StanzaKind::Message(t) => message_to_bare(t, facts),
         StanzaKind::Presence(t, _) => match t {
             PresenceType::Available | PresenceType::Unavailable | PresenceType::Error => {
-                let all: Vec<usize> = (0..facts.sessions.len())
-                    .filter(|&i| facts.sessions[i].available)
-                    .collect();
-                deliver_or_drop(all)
+                let s = facts.sessions;
+                deliver_or_drop((0..s.len()).filter(|&i| s[i].available()).collect())
             }
             _ => Decision::AccountPresence,
         },
@@ -236,7 +297,7 @@ fn no_account(kind: StanzaKind) -> Decision {
     }
 }
 
-fn deliver_or_drop(targets: Vec<usize>) -> Decision {
+fn deliver_or_drop(targets: Targets) -> Decision {
     if targets.is_empty() {
         Decision::Drop
     } else {
@@ -245,37 +306,37 @@ fn deliver_or_drop(targets: Vec<usize>) -> Decision {
 }
 
 /// RFC 6121 §8.5.2.1.1, §8.5.2.2.1: a message to a bare JID.
-fn message_to_bare(t: MessageType, facts: &Facts<'_>) -> Decision {
+fn message_to_bare<S: Recipient>(t: MessageType, facts: &Facts<'_, S>) -> Decision {
     match t {
         MessageType::Normal | MessageType::Chat => {
-            let c = candidates(facts);
-            let Some(top) = c.iter().map(|&i| facts.sessions[i].priority).max() else {
+            let s = facts.sessions;
+            let Some(top) = candidates(facts).map(|i| s[i].priority()).max() else {
                 return Decision::Offline;
             };
             Decision::Deliver(
-                c.into_iter()
-                    .filter(|&i| facts.sessions[i].priority == top)
+                candidates(facts)
+                    .filter(|&i| s[i].priority() == top)
                     .collect(),
             )
         }
-        MessageType::Headline => deliver_or_drop(candidates(facts)),
+        MessageType::Headline => deliver_or_drop(candidates(facts).collect()),
         MessageType::Groupchat => Decision::Bounce(Cond::ServiceUnavailable),
         MessageType::Error => Decision::Drop,
     }
 }
 
 /// RFC 6121 §8.5.3: a full JID.
-fn to_full(kind: StanzaKind, full: &FullJid, facts: &Facts<'_>) -> Decision {
+fn to_full<S: Recipient>(kind: StanzaKind, full: &FullJid, facts: &Facts<'_, S>) -> Decision {
     if let StanzaKind::Presence(t, _) = kind {
         if t.is_subscription() {
             // Subscription states belong to the bare JID (RFC 6121 §3).
             return to_bare(kind, facts);
         }
     }
-    if let Some(i) = facts.sessions.iter().position(|s| s.jid == full) {
+    if let Some(i) = facts.sessions.iter().position(|s| s.jid() == full) {
         return match kind {
             StanzaKind::Presence(PresenceType::Probe, _) => Decision::AccountPresence,
-            _ => Decision::Deliver(vec![i]),
+            _ => Decision::Deliver(std::iter::once(i).collect()),
         };
     }
     // RFC 6121 §8.5.3.2: no such resource.

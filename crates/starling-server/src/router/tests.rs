@@ -88,9 +88,20 @@ fn check(table: &[(StanzaKind, &str, State, Decision)]) {
 }
 
 use Decision::{
-    AccountIq, AccountPresence, Bounce, Deliver, Drop, NeedAccount, Offline, RefuseSubscription,
-    ServerIq,
+    AccountIq, AccountPresence, Bounce, Drop, NeedAccount, Offline, RefuseSubscription, ServerIq,
 };
+
+fn deliver(targets: &[usize]) -> Decision {
+    Decision::Deliver(targets.iter().copied().collect())
+}
+
+#[test]
+fn targets_keep_their_order_beyond_64() {
+    let t: Targets = [0, 5, 63, 64, 100].into_iter().collect();
+    assert_eq!(t.iter().collect::<Vec<_>>(), [0, 5, 63, 64, 100]);
+    assert!(!t.is_empty());
+    assert!(Targets::default().is_empty());
+}
 use State::{BoundOnly, Negative, NoAccount, NotLookedUp, OneAvailable, ThreeAvailable};
 
 const BARE: &str = "user@example.com";
@@ -243,16 +254,11 @@ fn messages_to_the_bare_jid() {
         (msg(M::Normal), BARE, State::Offline, Offline),
         (msg(M::Chat), BARE, BoundOnly, Offline),
         (msg(M::Chat), BARE, Negative, Offline),
-        (msg(M::Chat), BARE, OneAvailable, Deliver(vec![0])),
-        (msg(M::Normal), BARE, OneAvailable, Deliver(vec![0])),
+        (msg(M::Chat), BARE, OneAvailable, deliver(&[0])),
+        (msg(M::Normal), BARE, OneAvailable, deliver(&[0])),
         // The highest priority wins; ties all receive it.
-        (msg(M::Chat), BARE, ThreeAvailable, Deliver(vec![1, 2])),
-        (
-            msg(M::Headline),
-            BARE,
-            ThreeAvailable,
-            Deliver(vec![0, 1, 2]),
-        ),
+        (msg(M::Chat), BARE, ThreeAvailable, deliver(&[1, 2])),
+        (msg(M::Headline), BARE, ThreeAvailable, deliver(&[0, 1, 2])),
         (msg(M::Headline), BARE, State::Offline, Drop),
         (msg(M::Headline), BARE, Negative, Drop),
         (msg(M::Groupchat), BARE, OneAvailable, SU),
@@ -281,12 +287,12 @@ fn presence_to_the_bare_jid() {
             pres(P::Available),
             BARE,
             ThreeAvailable,
-            Deliver(vec![0, 1, 2]),
+            deliver(&[0, 1, 2]),
         ),
-        (pres(P::Unavailable), BARE, OneAvailable, Deliver(vec![0])),
-        (pres(P::Error), BARE, OneAvailable, Deliver(vec![0])),
+        (pres(P::Unavailable), BARE, OneAvailable, deliver(&[0])),
+        (pres(P::Error), BARE, OneAvailable, deliver(&[0])),
         // Negative priority still receives presence.
-        (pres(P::Available), BARE, Negative, Deliver(vec![0])),
+        (pres(P::Available), BARE, Negative, deliver(&[0])),
         (pres(P::Available), BARE, BoundOnly, Drop),
         (pres(P::Available), BARE, State::Offline, Drop),
     ]);
@@ -307,17 +313,17 @@ fn iq_to_the_bare_jid() {
 #[test]
 fn full_jid_with_a_session() {
     check(&[
-        (msg(M::Chat), FULL_A, OneAvailable, Deliver(vec![0])),
-        (msg(M::Groupchat), FULL_A, OneAvailable, Deliver(vec![0])),
-        (msg(M::Headline), FULL_A, OneAvailable, Deliver(vec![0])),
-        (msg(M::Error), FULL_A, OneAvailable, Deliver(vec![0])),
+        (msg(M::Chat), FULL_A, OneAvailable, deliver(&[0])),
+        (msg(M::Groupchat), FULL_A, OneAvailable, deliver(&[0])),
+        (msg(M::Headline), FULL_A, OneAvailable, deliver(&[0])),
+        (msg(M::Error), FULL_A, OneAvailable, deliver(&[0])),
         // Bound but not available still receives directed stanzas.
-        (msg(M::Chat), FULL_A, BoundOnly, Deliver(vec![0])),
-        (msg(M::Chat), FULL_A, Negative, Deliver(vec![0])),
-        (iq(IqType::Get), FULL_A, OneAvailable, Deliver(vec![0])),
-        (iq(IqType::Result), FULL_A, OneAvailable, Deliver(vec![0])),
-        (pres(P::Available), FULL_A, OneAvailable, Deliver(vec![0])),
-        (pres(P::Unavailable), FULL_A, BoundOnly, Deliver(vec![0])),
+        (msg(M::Chat), FULL_A, BoundOnly, deliver(&[0])),
+        (msg(M::Chat), FULL_A, Negative, deliver(&[0])),
+        (iq(IqType::Get), FULL_A, OneAvailable, deliver(&[0])),
+        (iq(IqType::Result), FULL_A, OneAvailable, deliver(&[0])),
+        (pres(P::Available), FULL_A, OneAvailable, deliver(&[0])),
+        (pres(P::Unavailable), FULL_A, BoundOnly, deliver(&[0])),
         (pres(P::Probe), FULL_A, OneAvailable, AccountPresence),
         // Subscription stanzas go to the bare JID.
         (pres(P::Subscribe), FULL_A, OneAvailable, AccountPresence),
@@ -326,7 +332,7 @@ fn full_jid_with_a_session() {
             msg(M::Chat),
             "user@example.com/b",
             ThreeAvailable,
-            Deliver(vec![1]),
+            deliver(&[1]),
         ),
     ]);
 }
@@ -336,8 +342,8 @@ fn full_jid_with_a_session() {
 fn full_jid_without_a_session() {
     check(&[
         // Normal and chat fall back to the bare JID.
-        (msg(M::Chat), FULL_X, OneAvailable, Deliver(vec![0])),
-        (msg(M::Normal), FULL_X, ThreeAvailable, Deliver(vec![1, 2])),
+        (msg(M::Chat), FULL_X, OneAvailable, deliver(&[0])),
+        (msg(M::Normal), FULL_X, ThreeAvailable, deliver(&[1, 2])),
         (msg(M::Chat), FULL_X, State::Offline, Offline),
         (msg(M::Chat), FULL_X, Negative, Offline),
         (msg(M::Groupchat), FULL_X, OneAvailable, SU),

@@ -16,7 +16,10 @@ use starling_auth::sasl::{ScramCredentials, ScramHash};
 use starling_jid::{BareJid, DomainPart};
 
 use super::exec::Executor;
-use super::{AccountStore, OfflineMessage, OfflineStore, RosterEntry, RosterStore, StorageError};
+use super::{
+    AccountStore, OfflineMessage, OfflineStore, PresenceState, RosterEntry, RosterStore,
+    StorageError,
+};
 
 /// Accounts and their SCRAM credentials.
 pub trait Accounts: Send + Sync + 'static {
@@ -270,6 +273,18 @@ impl<B: Rosters> RosterStore for OnPool<B> {
         let (owner, from) = (owner.clone(), from.clone());
         self.call(move |b| b.remove_subscription_request(&owner, &from))
             .await
+    }
+
+    /// Both reads in one trip to the storage threads.
+    async fn presence_state(&self, owner: &BareJid) -> Result<PresenceState, StorageError> {
+        let owner = owner.clone();
+        self.call(move |b| {
+            Ok(PresenceState {
+                items: b.roster(&owner)?.1,
+                requests: b.subscription_requests(&owner)?,
+            })
+        })
+        .await
     }
 }
 

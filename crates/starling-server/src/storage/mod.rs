@@ -267,6 +267,25 @@ pub trait RosterStore: Send + Sync + 'static {
         owner: &BareJid,
         from: &BareJid,
     ) -> Result<bool, StorageError>;
+
+    /// The roster items and the pending subscription requests together:
+    /// what a user's initial presence needs, in one call (a backend may
+    /// read both at once).
+    async fn presence_state(&self, owner: &BareJid) -> Result<PresenceState, StorageError> {
+        let (_, items) = self.roster(owner).await?;
+        let requests = self.subscription_requests(owner).await?;
+        Ok(PresenceState { items, requests })
+    }
+}
+
+/// What initial presence needs of the roster store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresenceState {
+    /// The roster items, sorted by JID.
+    pub items: Vec<RosterEntry>,
+    /// Pending subscription requests, oldest first: the requester and the
+    /// request stanza as serialized XML.
+    pub requests: Vec<(BareJid, String)>,
 }
 
 /// Offline messages (XEP-0160).

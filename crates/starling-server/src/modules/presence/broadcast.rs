@@ -12,7 +12,7 @@ use super::{Directed, Presence};
 use crate::hub::Hub;
 use crate::module::{Session, SessionEvent};
 use crate::routed::Routed;
-use crate::storage::StorageError;
+use crate::storage::{PresenceState, StorageError};
 
 impl Presence {
     /// A presence without `to` from a bound session: broadcast.
@@ -38,15 +38,25 @@ impl Presence {
         let mut stored = st.clone();
         stored.clear_to();
         me.set_presence(Some((stored, i32::from(prio))));
-        let roster = self
-            .store
-            .roster(&bare)
-            .await
-            .map(|r| r.1)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "storage failed");
-                Vec::new()
-            });
+        // Initial presence needs the pending requests too: one trip.
+        let state = if initial {
+            self.store.presence_state(&bare).await
+        } else {
+            self.store
+                .roster(&bare)
+                .await
+                .map(|(_, items)| PresenceState {
+                    items,
+                    requests: Vec::new(),
+                })
+        };
+        let PresenceState {
+            items: roster,
+            requests,
+        } = state.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "storage failed");
+            PresenceState::default()
+        });
         for item in &roster {
             if item.subscription.has_from() {
                 hub.route(st.readdressed(&from, &Jid::from(item.jid.clone())))
@@ -61,7 +71,8 @@ impl Presence {
             }
         }
         if initial {
-            self.initial_presence(hub, s, &roster, &from).await;
+            self.initial_presence(hub, s, &roster, requests, &from)
+                .await;
         }
         let event = SessionEvent::Available {
             initial,
@@ -77,6 +88,7 @@ impl Presence {
         hub: &Hub,
         s: &mut Session<'_>,
         roster: &[crate::storage::RosterEntry],
+        requests: Vec<(BareJid, String)>,
         from: &Jid,
     ) {
         let me = s.handle().clone();
@@ -96,18 +108,13 @@ impl Presence {
                 }
             }
         }
-        match self.store.subscription_requests(&bare).await {
-            Ok(reqs) => {
-                for (_, xml) in reqs {
-                    let Ok(el) = Element::parse(xml.as_bytes()) else {
-                        continue;
-                    };
-                    if let Ok(p) = Routed::parse(el) {
-                        me.deliver(Arc::new(p));
-                    }
-                }
+        for (_, xml) in requests {
+            let Ok(el) = Element::parse(xml.as_bytes()) else {
+                continue;
+            };
+            if let Ok(p) = Routed::parse(el) {
+                me.deliver(Arc::new(p));
             }
-            Err(e) => tracing::error!(error = %e, "loading subscription requests failed"),
         }
     }
 
