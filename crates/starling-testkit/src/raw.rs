@@ -3,26 +3,23 @@
 //! the protocol (forged addresses, bad XML, stanzas out of order) and for
 //! those that need a session whose every byte they see.
 //!
-//! [`Io`] (plain TCP, or TLS over it after STARTTLS) is also the transport
+//! [`Io`] (the stack's plain-or-TLS `Transport`) is also the transport
 //! of hand-made server-to-server streams.
 
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use starling_auth::negotiate::{ClientEvent, ClientNegotiator, ClientSettings, NegotiationError};
-use starling_auth::sasl::{ChannelBinding, ClientConfig as SaslConfig};
+use starling_auth::sasl::ClientConfig as SaslConfig;
 use starling_auth::tls::{self, ClientTlsBuilder, Trust};
 use starling_jid::{FullJid, Jid};
 use starling_stream::{ContentNamespace, Event, Features, Framer, FramerConfig, StreamError};
 use starling_xml::{Element, Limits};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use crate::wait::WAIT;
 
@@ -39,67 +36,9 @@ pub fn header(domain: &str) -> String {
     )
 }
 
-/// Plain TCP, or TLS over it.
-pub enum Io {
-    /// Before STARTTLS.
-    Plain(TcpStream),
-    /// After.
-    Tls(Box<TlsStream<TcpStream>>),
-    /// During the handshake.
-    Upgrading,
-}
-
-impl Io {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Io::Plain(s) => Some(s),
-            Io::Tls(s) => Some(s.get_ref().0),
-            Io::Upgrading => None,
-        }
-    }
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Io::Upgrading => Poll::Ready(Err(io::Error::other("upgrading"))),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, data),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
-            Io::Upgrading => Poll::Ready(Err(io::Error::other("upgrading"))),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Io::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Io::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-}
+/// The connection of a [`Raw`]: the stack's own plain-or-TLS
+/// [`Transport`](starling_net::Transport).
+pub type Io = starling_net::Transport;
 
 /// What the server sent.
 #[derive(Debug, Clone)]
@@ -198,7 +137,7 @@ impl Raw {
             .expect("connect");
         let _ = tcp.set_nodelay(true);
         Raw {
-            io: Io::Plain(tcp),
+            io: Io::new(tcp),
             framer: client_framer(),
             eof: false,
             failed: false,
@@ -221,17 +160,11 @@ impl Raw {
     pub async fn try_direct_tls(port: u16, domain: &str, ca: &Path) -> Result<Raw, String> {
         let mut r = Raw::tcp(port, domain, ca).await;
         let connector = r.connector(true);
-        let Io::Plain(tcp) = std::mem::replace(&mut r.io, Io::Upgrading) else {
-            unreachable!("a new connection is plain");
-        };
         let name = tls::server_name(domain).map_err(|e| e.to_string())?;
-        match tokio::time::timeout(WAIT, connector.connect(name, tcp)).await {
+        match tokio::time::timeout(WAIT, r.io.connect_tls(&connector, name)).await {
             Err(_) => Err("the TLS handshake timed out".into()),
             Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(tls)) => {
-                r.io = Io::Tls(Box::new(tls));
-                Ok(r)
-            }
+            Ok(Ok(_)) => Ok(r),
         }
     }
 
@@ -245,15 +178,11 @@ impl Raw {
 
     async fn handshake(&mut self, alpn: bool) {
         let connector = self.connector(alpn);
-        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Upgrading) else {
-            panic!("TLS on a connection that is not plain");
-        };
         let name = tls::server_name(&self.domain).expect("server name");
-        let tls = tokio::time::timeout(WAIT, connector.connect(name, tcp))
+        tokio::time::timeout(WAIT, self.io.connect_tls(&connector, name))
             .await
             .expect("TLS handshake timed out")
             .expect("TLS handshake");
-        self.io = Io::Tls(Box::new(tls));
         self.framer = client_framer();
         self.failed = false;
     }
@@ -439,12 +368,7 @@ impl Raw {
                     ClientEvent::StartTls => {
                         self.flush_negotiator(neg).await;
                         self.handshake(false).await;
-                        let cb = match &self.io {
-                            Io::Tls(t) => {
-                                tls::tls_exporter(t.get_ref().1).map(ChannelBinding::tls_exporter)
-                            }
-                            _ => None,
-                        };
+                        let cb = self.io.tls_info().and_then(|i| i.exporter_binding());
                         neg.tls_established(cb);
                     }
                     ClientEvent::Bound(full) => return full,
@@ -535,7 +459,7 @@ impl Raw {
     /// Closes the TCP connection with a reset, without closing the
     /// stream or TLS: an abrupt loss.
     pub fn abort(self) {
-        if let Some(tcp) = self.io.tcp() {
+        if let Some(tcp) = self.io.socket() {
             let _ = tcp.set_zero_linger();
         }
         drop(self);

@@ -472,7 +472,7 @@ impl OurStream {
             Instant::now(),
         );
         let mut s = OurStream {
-            io: Io::Plain(tcp),
+            io: Io::new(tcp),
             neg,
             buf: vec![0u8; 16384],
         };
@@ -482,20 +482,14 @@ impl OurStream {
                 match ev {
                     OutboundEvent::StartTls => {
                         s.flush().await;
-                        let Io::Plain(tcp) = std::mem::replace(&mut s.io, Io::Upgrading) else {
-                            panic!("STARTTLS twice");
-                        };
                         let cfg = ClientTlsBuilder::new(Trust::InsecureAcceptAnything)
                             .build()
                             .expect("a TLS client config");
                         let name = tls::server_name(remote).expect("a server name");
-                        let tls = within(
-                            "the TLS handshake",
-                            TlsConnector::from(cfg).connect(name, tcp),
-                        )
-                        .await
-                        .expect("the TLS handshake");
-                        s.io = Io::Tls(Box::new(tls));
+                        let connector = TlsConnector::from(cfg);
+                        within("the TLS handshake", s.io.connect_tls(&connector, name))
+                            .await
+                            .expect("the TLS handshake");
                         s.neg.tls_established(PeerTls::default());
                     }
                     OutboundEvent::Ready { method, .. } => {
