@@ -2,7 +2,7 @@
 //! decisions.
 //!
 //! [`Hub`] holds the configuration, the bound sessions, the stores and the
-//! modules. [`Hub::route`] asks the [router](crate::router) what to do
+//! modules. [`Hub::route`] asks the [`router`] what to do
 //! with a stanza and does it: deliver to sessions (one shared copy for
 //! all of them), ask a module (iq handlers, presence, offline storage,
 //! federation), or bounce. Sessions call [`Hub::client_stanza`] with what

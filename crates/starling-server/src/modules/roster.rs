@@ -1,7 +1,7 @@
 //! RFC 6121 §2: the roster — get (with versioning, §2.6), set, remove
 //! (which cancels both subscriptions, §2.5.2), and roster pushes to the
 //! resources that requested the roster. The presence module changes
-//! roster items through [`save_and_push`] as subscriptions change.
+//! roster items through `save_and_push` as subscriptions change.
 
 use std::collections::HashSet;
 use std::sync::Arc;
