@@ -41,6 +41,24 @@ impl Routed {
         }
     }
 
+    /// Checks a stanza whose sender is known already (a client's session):
+    /// its `from` is set to `from` without being parsed again. On failure
+    /// the element comes back with `from` set, ready for an error reply.
+    pub fn parse_from(mut el: Element, from: &Jid) -> Result<Routed, Box<(Element, ParseError)>> {
+        el.set_attr("from", None);
+        match Routed::parse(el) {
+            Ok(mut st) => {
+                st.set_from(from.clone());
+                Ok(st)
+            }
+            Err(bad) => {
+                let (mut el, e) = *bad;
+                el.set_attr("from", Some(from.as_str()));
+                Err(Box::new((el, e)))
+            }
+        }
+    }
+
     /// A presence the server makes (`from` and `to` set, no content).
     pub fn presence(t: PresenceType, from: &Jid, to: &Jid) -> Routed {
         let mut el = Element::new("presence", ns::CLIENT);
@@ -66,11 +84,6 @@ impl Routed {
         self.env.kind
     }
 
-    /// The envelope.
-    pub fn envelope(&self) -> &Envelope {
-        &self.env
-    }
-
     /// The sender.
     pub fn from(&self) -> Option<&Jid> {
         self.env.header.from.as_ref()
@@ -89,11 +102,6 @@ impl Routed {
     /// The element, as it will be written.
     pub fn element(&self) -> &Element {
         &self.el
-    }
-
-    /// The element, given up.
-    pub fn into_element(self) -> Element {
-        self.el
     }
 
     /// The first child element (an iq's payload).

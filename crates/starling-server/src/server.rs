@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::listen::{PerIp, accept_loop, bind};
 use crate::s2s::S2s;
-use crate::storage::{SqliteStorage, Stores};
+use crate::storage::{SqliteStorage, StorageError, Stores};
 
 pub(crate) use crate::tls_setup::TlsSetup;
 pub use crate::tls_setup::{certificate_files, certificate_files_exist};
@@ -88,7 +88,11 @@ impl std::fmt::Debug for RunningServer {
 /// Starts the server of `config` on its own storage (inside a tokio
 /// runtime).
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let stores = open_stores(&config)?;
+    // Opening the database (and migrating it) blocks: not on a worker.
+    let for_open = config.clone();
+    let stores = tokio::task::spawn_blocking(move || open_stores(&for_open))
+        .await
+        .map_err(|e| StartError::Storage(StorageError::Backend(e.to_string())))??;
     start_with(config, stores).await
 }
 

@@ -100,48 +100,55 @@ const IMPLEMENTATIONS: &[(&str, ParseFn)] = &[
     ("starling_envelope", parse_starling_envelope),
 ];
 
-fn parse_starling(data: &[u8]) -> Tally {
-    fn drain(framer: &mut Framer, t: &mut Tally) {
-        while let Some(event) = framer
-            .next_event()
-            .expect("starling-stream rejected the corpus")
-        {
-            let Event::Element(el) = event else { continue };
-            match Stanza::from_element(&el) {
-                Err(e) => {
-                    t.rejected += 1;
-                    black_box(e);
-                }
-                Ok(Stanza::Message(m)) => {
-                    t.messages += 1;
-                    t.body_bytes += m.bodies.iter().map(|b| b.text.len() as u64).sum::<u64>();
-                    t.payloads += m.payloads.len() as u64;
-                }
-                Ok(Stanza::Presence(p)) => {
-                    t.presences += 1;
-                    t.payloads += p.payloads.len() as u64;
-                }
-                Ok(Stanza::Iq(iq)) => {
-                    t.iqs += 1;
-                    t.payloads += u64::from(match &iq.kind {
-                        IqKind::Get(_) | IqKind::Set(_) => true,
-                        IqKind::Result(p) | IqKind::Error { payload: p, .. } => p.is_some(),
-                    });
-                }
-            }
-        }
-    }
+/// Feeds `data` to a framer (expecting `jabber:client`) in 4 KiB chunks and
+/// hands every top-level element to `on_element`.
+fn frame_elements(data: &[u8], mut on_element: impl FnMut(starling_xml::Element)) {
     let mut framer = Framer::new(FramerConfig {
         expected: Some(ContentNamespace::Client),
         ..FramerConfig::default()
     });
-    let mut t = Tally::default();
+    let mut drain = |framer: &mut Framer| {
+        while let Some(event) = framer
+            .next_event()
+            .expect("starling-stream rejected the corpus")
+        {
+            if let Event::Element(el) = event {
+                on_element(el);
+            }
+        }
+    };
     for chunk in corpus::chunks(data, CHUNK) {
         framer.feed(chunk);
-        drain(&mut framer, &mut t);
+        drain(&mut framer);
     }
     framer.finish();
-    drain(&mut framer, &mut t);
+    drain(&mut framer);
+}
+
+fn parse_starling(data: &[u8]) -> Tally {
+    let mut t = Tally::default();
+    frame_elements(data, |el| match Stanza::from_element(&el) {
+        Err(e) => {
+            t.rejected += 1;
+            black_box(e);
+        }
+        Ok(Stanza::Message(m)) => {
+            t.messages += 1;
+            t.body_bytes += m.bodies.iter().map(|b| b.text.len() as u64).sum::<u64>();
+            t.payloads += m.payloads.len() as u64;
+        }
+        Ok(Stanza::Presence(p)) => {
+            t.presences += 1;
+            t.payloads += p.payloads.len() as u64;
+        }
+        Ok(Stanza::Iq(iq)) => {
+            t.iqs += 1;
+            t.payloads += u64::from(match &iq.kind {
+                IqKind::Get(_) | IqKind::Set(_) => true,
+                IqKind::Result(p) | IqKind::Error { payload: p, .. } => p.is_some(),
+            });
+        }
+    });
     t
 }
 
@@ -149,39 +156,21 @@ fn parse_starling(data: &[u8]) -> Tally {
 /// (kind, type, addresses; the same checks as `Stanza::from_element`
 /// without copying bodies or payloads). Only the kinds are tallied.
 fn parse_starling_envelope(data: &[u8]) -> Tally {
-    fn drain(framer: &mut Framer, t: &mut Tally) {
-        while let Some(event) = framer
-            .next_event()
-            .expect("starling-stream rejected the corpus")
-        {
-            let Event::Element(el) = event else { continue };
-            match Envelope::from_element(&el) {
-                Err(e) => {
-                    t.rejected += 1;
-                    black_box(e);
-                }
-                Ok(env) => {
-                    match env.kind {
-                        StanzaKind::Message(_) => t.messages += 1,
-                        StanzaKind::Presence(..) => t.presences += 1,
-                        StanzaKind::Iq(_) => t.iqs += 1,
-                    }
-                    black_box((env, el));
-                }
-            }
-        }
-    }
-    let mut framer = Framer::new(FramerConfig {
-        expected: Some(ContentNamespace::Client),
-        ..FramerConfig::default()
-    });
     let mut t = Tally::default();
-    for chunk in corpus::chunks(data, CHUNK) {
-        framer.feed(chunk);
-        drain(&mut framer, &mut t);
-    }
-    framer.finish();
-    drain(&mut framer, &mut t);
+    frame_elements(data, |el| match Envelope::from_element(&el) {
+        Err(e) => {
+            t.rejected += 1;
+            black_box(e);
+        }
+        Ok(env) => {
+            match env.kind {
+                StanzaKind::Message(_) => t.messages += 1,
+                StanzaKind::Presence(..) => t.presences += 1,
+                StanzaKind::Iq(_) => t.iqs += 1,
+            }
+            black_box((env, el));
+        }
+    });
     t
 }
 

@@ -11,7 +11,6 @@ use starling_stanza::{error_reply, is_stanza, ns};
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::{C2sDriver, channel_bindings};
@@ -22,6 +21,7 @@ use crate::module::{
 use crate::registry::{BACKLOG, Outbound, SessionHandle};
 use crate::routed::Routed;
 use crate::server::TlsSetup;
+use crate::storage::StorageError;
 
 /// Stanzas written from the queue before looking at the socket again.
 const QUEUE_BATCH: usize = 256;
@@ -33,16 +33,19 @@ pub(super) struct Conn {
     pub(super) rx: Option<mpsc::Receiver<Outbound>>,
     pub(super) ext: Extensions,
     /// The SASL step running on a blocking thread.
-    pub(super) sasl: Option<JoinHandle<SaslDone>>,
+    pub(super) sasl: Option<SaslStep>,
     pub(super) peer: SocketAddr,
 }
+
+/// A SASL step on the hub's blocking executor, kept across waits.
+pub(super) type SaslStep = tokio::task::JoinHandle<Result<SaslDone, StorageError>>;
 
 /// What woke the connection up besides its socket and deadlines.
 enum Other {
     Shutdown,
     Close,
     Out(Option<Outbound>),
-    Sasl(Box<Result<SaslDone, tokio::task::JoinError>>),
+    Sasl(Box<Result<Result<SaslDone, StorageError>, tokio::task::JoinError>>),
 }
 
 /// The session's own stream, for modules.
@@ -72,7 +75,10 @@ impl Conn {
                 return;
             }
             if let Some(job) = driver.machine_mut().take_sasl_job() {
-                self.sasl = Some(tokio::task::spawn_blocking(move || job.run()));
+                let exec = self.hub.blocking().clone();
+                self.sasl = Some(tokio::spawn(async move {
+                    exec.run(move || Ok(job.run())).await
+                }));
             }
             let wake = driver.wait(self.other(shutdown)).await;
             let neg = driver.machine_mut();
@@ -86,13 +92,16 @@ impl Conn {
                     self.write_queued(driver, st);
                 }
                 Wake::Other(Other::Out(None)) => {}
-                Wake::Other(Other::Sasl(r)) => match *r {
-                    Ok(done) => neg.sasl_done(done),
-                    Err(e) => {
-                        warn!(peer = %self.peer, error = %e, "a SASL step failed");
-                        neg.close_with(StreamError::new(Condition::InternalServerError));
+                Wake::Other(Other::Sasl(r)) => {
+                    let step = r.map_err(|e| e.to_string());
+                    match step.and_then(|s| s.map_err(|e| e.to_string())) {
+                        Ok(done) => neg.sasl_done(done),
+                        Err(e) => {
+                            warn!(peer = %self.peer, error = %e, "a SASL step failed");
+                            neg.close_with(StreamError::new(Condition::InternalServerError));
+                        }
                     }
-                },
+                }
                 Wake::Other(Other::Close) => {
                     if let Some(e) = self.me.as_ref().and_then(|h| h.take_close()) {
                         info!(peer = %self.peer, condition = e.condition.name(), "closing the session");
@@ -229,7 +238,7 @@ impl Conn {
 
     /// A top-level element from the bound client: checked, `from`
     /// stamped, parsed once, and handed to the hub.
-    async fn on_stanza(&mut self, driver: &mut C2sDriver, mut el: Element) {
+    async fn on_stanza(&mut self, driver: &mut C2sDriver, el: Element) {
         let Some(me) = self.me.clone() else {
             return;
         };
@@ -258,8 +267,7 @@ impl Conn {
                 return;
             }
         }
-        el.set_attr("from", Some(me.jid.as_str()));
-        let st = match Routed::parse(el) {
+        let st = match Routed::parse_from(el, &Jid::from(me.jid.clone())) {
             Ok(st) => st,
             Err(bad) => {
                 let (el, e) = *bad;

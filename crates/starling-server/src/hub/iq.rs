@@ -11,17 +11,23 @@ use crate::module::{IqOutcome, IqRequest, IqScope, Module, Session};
 use crate::routed::Routed;
 
 impl Hub {
+    /// The module registered in `scope` for `st`, when `st` is an iq
+    /// request.
+    pub(super) fn iq_module(&self, scope: IqScope, st: &Routed) -> Option<Arc<dyn Module>> {
+        match (st.kind(), st.payload()) {
+            (StanzaKind::Iq(t), Some(p)) if t.is_request() => {
+                self.modules.iq_handler(scope, t, p).cloned()
+            }
+            _ => None,
+        }
+    }
+
     /// An iq to one of our domains.
     pub(super) async fn server_iq(&self, st: Routed) {
-        let StanzaKind::Iq(t) = st.kind() else { return };
-        if !t.is_request() {
+        if !matches!(st.kind(), StanzaKind::Iq(t) if t.is_request()) {
             return;
         }
-        let handler = st
-            .payload()
-            .and_then(|p| self.modules.iq_handler(IqScope::Server, t, p))
-            .cloned();
-        match (handler, st.to().cloned()) {
+        match (self.iq_module(IqScope::Server, &st), st.to().cloned()) {
             (Some(m), Some(to)) => self.run_iq(m, st, &to, false, None).await,
             _ => {
                 self.bounce(&st, StanzaError::new(Cond::ServiceUnavailable))
@@ -40,15 +46,10 @@ impl Hub {
         from_self: bool,
         session: Option<&mut Session<'_>>,
     ) {
-        let StanzaKind::Iq(t) = st.kind() else { return };
-        if !t.is_request() {
+        if !matches!(st.kind(), StanzaKind::Iq(t) if t.is_request()) {
             return;
         }
-        let handler = st
-            .payload()
-            .and_then(|p| self.modules.iq_handler(IqScope::Account, t, p))
-            .cloned();
-        match handler {
+        match self.iq_module(IqScope::Account, &st) {
             Some(m) => self.run_iq(m, st, to, from_self, session).await,
             None => {
                 let err = StanzaError::new(Cond::ServiceUnavailable);

@@ -24,7 +24,7 @@ use crate::module::{Flow, Hook, IqScope, ModuleSet, Session};
 use crate::registry::Registry;
 use crate::routed::Routed;
 use crate::router::{self, Address, Decision, Facts, Known, SessionInfo};
-use crate::storage::{StorageError, Stores};
+use crate::storage::{Executor, StorageError, Stores};
 
 /// The server's shared state: configuration, sessions, stores, modules.
 pub struct Hub {
@@ -32,6 +32,7 @@ pub struct Hub {
     sessions: Registry,
     stores: Stores,
     modules: ModuleSet,
+    blocking: Executor,
 }
 
 impl std::fmt::Debug for Hub {
@@ -54,12 +55,22 @@ pub fn storage_error(e: &StorageError) -> StanzaError {
 impl Hub {
     /// A hub for `config`, `stores` and the enabled `modules`.
     pub fn new(config: Arc<Config>, stores: Stores, modules: ModuleSet) -> Hub {
+        // CPU-bound blocking work (password checks) gets one thread a core.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Hub {
             config,
             sessions: Registry::new(),
             stores,
             modules,
+            blocking: Executor::new(cores),
         }
+    }
+
+    /// Where blocking work other than the stores' runs (SASL steps with
+    /// their credential lookups and key derivation), a bounded number of
+    /// calls at a time, off the async workers.
+    pub fn blocking(&self) -> &Executor {
+        &self.blocking
     }
 
     /// The configuration.
@@ -128,7 +139,9 @@ impl Hub {
                 };
                 let kind = st.as_ref().map(Routed::kind)?;
                 match router::decide(kind, &addr, &facts) {
-                    Decision::Deliver(targets) if !self.intercepted(st.as_ref()?) => {
+                    Decision::Deliver(targets)
+                        if self.iq_module(IqScope::Resource, st.as_ref()?).is_none() =>
+                    {
                         let shared = Arc::new(st.take()?);
                         for i in targets.iter() {
                             if let Some(h) = handles.get(i) {
@@ -154,17 +167,6 @@ impl Hub {
                 Err(e) => return self.storage_failed(&stanza, &e).await,
             };
             st = Some(stanza);
-        }
-    }
-
-    /// Whether a module intercepts this stanza before delivery to a full
-    /// JID (an iq request it registered for in [`IqScope::Resource`]).
-    fn intercepted(&self, st: &Routed) -> bool {
-        match (st.kind(), st.payload()) {
-            (StanzaKind::Iq(t), Some(p)) if t.is_request() => {
-                self.modules.iq_handler(IqScope::Resource, t, p).is_some()
-            }
-            _ => false,
         }
     }
 
@@ -226,14 +228,7 @@ impl Hub {
 
     /// An iq request to a full JID that a module intercepts.
     async fn intercept(&self, st: Routed) {
-        let (StanzaKind::Iq(t), Some(to)) = (st.kind(), st.to().cloned()) else {
-            return;
-        };
-        let handler = st
-            .payload()
-            .and_then(|p| self.modules.iq_handler(IqScope::Resource, t, p))
-            .cloned();
-        if let Some(m) = handler {
+        if let (Some(m), Some(to)) = (self.iq_module(IqScope::Resource, &st), st.to().cloned()) {
             self.run_iq(m, st, &to, false, None).await;
         }
     }

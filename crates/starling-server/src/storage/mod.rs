@@ -44,7 +44,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use starling_auth::sasl::{AccountState, CredentialStore, ScramCredentials, ScramHash, StoreError};
+use starling_auth::sasl::{CredentialStore, ScramCredentials, ScramHash, StoreError};
 use starling_jid::{BareJid, DomainPart, NodePart};
 
 /// A storage operation failed.
@@ -367,14 +367,5 @@ impl<B: blocking::Accounts> CredentialStore for BlockingCredentials<B> {
         self.0
             .credentials(&jid, hash)
             .map_err(|e| StoreError(e.to_string()))
-    }
-
-    fn account_state(
-        &self,
-        domain: &DomainPart,
-        username: &str,
-    ) -> Result<AccountState, StoreError> {
-        let _ = (domain, username);
-        Ok(AccountState::Active)
     }
 }
