@@ -118,6 +118,14 @@ pub struct Driver<M, S = TcpStream> {
     tls_timeout: Duration,
     /// End of file (or a read error) was seen: nothing more is read.
     read_done: bool,
+    /// How long a write may make no progress before it fails.
+    write_timeout: Option<Duration>,
+    /// Bytes taken from the machine's output since the start.
+    produced: u64,
+    /// Of those, bytes the connection accepted.
+    written: u64,
+    /// A write failed: every later flush fails at once.
+    write_failed: bool,
 }
 
 impl<M, S> std::fmt::Debug for Driver<M, S> {
@@ -128,6 +136,8 @@ impl<M, S> std::fmt::Debug for Driver<M, S> {
             .field("idle_timeout", &self.idle_timeout)
             .field("read_rate", &self.budget.is_some())
             .field("read_done", &self.read_done)
+            .field("write_timeout", &self.write_timeout)
+            .field("written", &self.written)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +155,34 @@ impl<M: Machine, S: Socket> Driver<M, S> {
             budget: None,
             tls_timeout: TLS_TIMEOUT,
             read_done: false,
+            write_timeout: None,
+            produced: 0,
+            written: 0,
+            write_failed: false,
         }
+    }
+
+    /// A write that makes no progress for `after` fails with
+    /// [`io::ErrorKind::TimedOut`] (a peer that stopped reading cannot
+    /// hold the connection's task forever); `None` (the default) waits as
+    /// long as the connection stays open.
+    pub fn set_write_timeout(&mut self, after: Option<Duration>) {
+        self.write_timeout = after;
+    }
+
+    /// Bytes of the machine's output produced so far: those already taken
+    /// by [`flush`](Self::flush) and those waiting. The position just after
+    /// something the machine was asked to send.
+    pub fn produced(&self) -> u64 {
+        self.produced + self.machine.output_len() as u64
+    }
+
+    /// Bytes of the machine's output written and flushed so far (counted
+    /// per flush: TLS and the socket buffer what they take, and only a
+    /// completed flush says it left). After a failed flush, what was
+    /// [produced](Self::produced) beyond it may not have reached the peer.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Reads at most `bytes` at a time (default [`READ_CHUNK`]).
@@ -201,13 +238,28 @@ impl<M: Machine, S: Socket> Driver<M, S> {
         self.last_input = Instant::now();
     }
 
-    /// Writes the machine's output, if any, and flushes it.
+    /// Writes the machine's output, if any, and flushes it, within the
+    /// [write timeout](Self::set_write_timeout) of no progress. Once a
+    /// write failed, every later flush fails at once (the output is
+    /// dropped).
     pub async fn flush(&mut self) -> io::Result<()> {
         let out = self.machine.take_output();
+        self.produced += out.len() as u64;
+        if self.write_failed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "an earlier write failed",
+            ));
+        }
         if out.is_empty() {
             return Ok(());
         }
-        write_flush(&mut self.io, &out).await
+        let result = write_flush(&mut self.io, &out, self.write_timeout).await;
+        match result {
+            Ok(()) => self.written += out.len() as u64,
+            Err(_) => self.write_failed = true,
+        }
+        result
     }
 
     /// When a handshake must be done: the machine's deadline or the TLS
@@ -264,7 +316,12 @@ impl<M: Machine, S: Socket> Driver<M, S> {
     /// shutdown.
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.flush().await?;
-        self.io.shutdown().await
+        match self.write_timeout {
+            Some(t) => tokio::time::timeout(t, self.io.shutdown())
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => self.io.shutdown().await,
+        }
     }
 
     /// Waits for the next thing to happen and handles it as far as the

@@ -5,6 +5,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -363,8 +364,32 @@ impl<S: Socket> AsyncWrite for Transport<S> {
     }
 }
 
-/// Writes `data` and flushes.
-pub(crate) async fn write_flush<S: Socket>(t: &mut Transport<S>, data: &[u8]) -> io::Result<()> {
-    t.write_all(data).await?;
-    t.flush().await
+/// Writes `data` and flushes, failing with [`io::ErrorKind::TimedOut`]
+/// when one write (or the flush) makes no progress for `stall`.
+pub(crate) async fn write_flush<S: Socket>(
+    t: &mut Transport<S>,
+    data: &[u8],
+    stall: Option<Duration>,
+) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        match within(stall, t.write(&data[done..])).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => done += n,
+        }
+    }
+    within(stall, t.flush()).await
+}
+
+/// `io` within `limit`, a timeout being [`io::ErrorKind::TimedOut`].
+async fn within<T>(
+    limit: Option<Duration>,
+    io: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, io)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no write progress"))),
+        None => io.await,
+    }
 }

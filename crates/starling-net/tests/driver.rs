@@ -243,3 +243,53 @@ async fn plaintext_held_inside_rustls_is_read_without_more_socket_data() {
     assert_eq!(driver.machine().fed, b"0123456789");
     assert_eq!(driver.machine().buffers, [(4, 4), (4, 4), (2, 4)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_write_without_progress_times_out_and_counts_what_was_written() {
+    let (a, mut peer) = tokio::io::duplex(1024);
+    let mut driver = Driver::new(Transport::new(a), Probe::default());
+    driver.set_write_timeout(Some(Duration::from_secs(30)));
+    driver.machine_mut().out = vec![b'x'; 600];
+    driver.flush().await.unwrap();
+    assert_eq!((driver.produced(), driver.written()), (600, 600));
+    // The peer stops reading: 1024 bytes fit in the pipe, the rest never.
+    driver.machine_mut().out = vec![b'y'; 4000];
+    assert_eq!(driver.produced(), 4600);
+    let started = Instant::now();
+    let err = driver.flush().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    // Only completed flushes count: the 1024 bytes the pipe took of the
+    // failed one may or may not reach the peer.
+    assert_eq!(driver.written(), 600);
+    // Every later flush fails at once; the output is dropped.
+    driver.machine_mut().out = b"<z/>".to_vec();
+    assert!(driver.flush().await.is_err());
+    assert_eq!(driver.produced(), 4604);
+    let mut got = vec![0u8; 1024];
+    peer.read_exact(&mut got).await.unwrap();
+    assert!(got[..600].iter().all(|&b| b == b'x'));
+    assert!(got[600..].iter().all(|&b| b == b'y'));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_reader_that_makes_progress_is_not_timed_out() {
+    let (a, mut peer) = tokio::io::duplex(256);
+    let mut driver = Driver::new(Transport::new(a), Probe::default());
+    driver.set_write_timeout(Some(Duration::from_secs(5)));
+    driver.machine_mut().out = vec![b'x'; 4096];
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while got.len() < 4096 {
+            // Slower than the timeout in total, never idle for that long.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let n = peer.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len()
+    });
+    driver.flush().await.unwrap();
+    assert_eq!(driver.written(), 4096);
+    assert_eq!(reader.await.unwrap(), 4096);
+}

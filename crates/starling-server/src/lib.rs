@@ -40,6 +40,7 @@ pub mod hub;
 mod listen;
 pub mod module;
 pub mod modules;
+pub mod queue;
 pub mod registry;
 pub mod routed;
 pub mod router;

@@ -2,11 +2,14 @@
 //! concurrent map: delivering a stanza locks one shard briefly to clone the
 //! handles of one account, never the whole registry.
 //!
-//! Each session has a bounded queue of shared stanzas (one copy for every
-//! recipient of a fan-out). When a session's queue is full, a sending
-//! session waits for room (backpressure, see [`SessionHandle::deliver`]);
-//! any other sender closes it with `policy-violation` (a reader too slow
-//! to keep up), so one slow client never holds up the rest of the server.
+//! Each session has a [queue](crate::queue) of shared stanzas (one copy for
+//! every recipient of a fan-out), bounded in bytes. When a session's queue
+//! is full, a sending client session or incoming s2s stream waits for room
+//! before it reads more (backpressure, see [`SessionHandle::deliver`]); the
+//! server's own stanzas close the session instead (a reader too slow to
+//! keep up). A session asked to close is [closing](SessionHandle::is_closing):
+//! the router no longer counts it, so stanzas for the account go to its
+//! other resources or to offline storage while it finishes.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,33 +17,36 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 use starling_jid::{BareJid, FullJid};
 use starling_stream::StreamError;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
+use crate::queue::{Inbox, Push, Queue, queue};
 use crate::routed::Routed;
 use crate::router::Recipient;
 
 /// A stanza that did not fit in its recipient's queue, held by the
-/// sending session until there is room (see [`SessionHandle::deliver`]).
+/// sender until there is room (see [`SessionHandle::deliver`]).
 #[derive(Debug)]
 pub(crate) struct Held {
-    pub(crate) tx: mpsc::Sender<Outbound>,
+    pub(crate) queue: Queue,
     pub(crate) jid: FullJid,
     pub(crate) id: u64,
     pub(crate) st: Arc<Routed>,
 }
 
 tokio::task_local! {
-    /// The stanzas the current session task must get into full queues
-    /// before it reads more from its own client (backpressure).
+    /// The stanzas the current task (a client session, an incoming s2s
+    /// stream) must get into full queues before it reads more from its
+    /// connection (backpressure).
     pub(crate) static BACKLOG: std::cell::RefCell<Vec<Held>>;
 }
 
-/// What is queued for a session.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A stanza to write, shared with its other recipients (a pointer: the
-    /// queue's slots stay small, which keeps idle sessions small).
-    Stanza(Arc<Routed>),
+/// How big a session's queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Bytes of stanzas.
+    pub bytes: usize,
+    /// Stanzas.
+    pub count: usize,
 }
 
 /// One bound session as others see it.
@@ -50,13 +56,15 @@ pub struct SessionHandle {
     pub jid: FullJid,
     /// Unique per connection.
     pub id: u64,
-    tx: mpsc::Sender<Outbound>,
+    queue: Queue,
     /// Sent initial presence and not since unavailable.
     available: AtomicBool,
     /// Presence priority (valid while available).
     priority: AtomicI32,
     /// Requested the roster (receives roster pushes).
     interested: AtomicBool,
+    /// Asked to close: no longer a recipient.
+    closing: AtomicBool,
     /// The last available presence broadcast, without `to` (answers
     /// probes).
     last_presence: Mutex<Option<Routed>>,
@@ -68,56 +76,55 @@ pub struct SessionHandle {
 
 impl SessionHandle {
     /// A handle and the receiving end of its queue.
-    pub fn new(
-        jid: FullJid,
-        id: u64,
-        queue: usize,
-    ) -> (Arc<SessionHandle>, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
+    pub fn new(jid: FullJid, id: u64, limits: QueueLimits) -> (Arc<SessionHandle>, Inbox) {
+        let (queue, inbox) = queue(limits.bytes, limits.count);
         let h = SessionHandle {
             jid,
             id,
-            tx,
+            queue,
             available: AtomicBool::new(false),
             priority: AtomicI32::new(0),
             interested: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             last_presence: Mutex::new(None),
             close: Mutex::new(None),
             close_notify: Notify::new(),
         };
-        (Arc::new(h), rx)
+        (Arc::new(h), inbox)
     }
 
     /// Queues a stanza.
     ///
-    /// When the queue is full and the sender is a client session, the
-    /// stanza is handed to that session, which stops reading from its
-    /// client until the stanza fits (backpressure: a fast sender is slowed
-    /// down to the pace of its recipient); a recipient that makes a sender
-    /// wait for too long is closed as a slow reader. Other senders (the
-    /// server itself, federation) close a recipient whose queue is full.
+    /// When the queue is full and the sender is a client session or an
+    /// incoming s2s stream, the stanza is handed to it, and it stops
+    /// reading from its connection until the stanza fits (backpressure: a
+    /// fast sender is slowed down to the pace of its recipient). Other
+    /// senders (the server itself) close a recipient whose queue is full.
+    /// A closing session takes nothing more.
     pub fn deliver(&self, st: Arc<Routed>) {
+        if self.is_closing() {
+            return;
+        }
         // Keep the order: once one stanza for this session waits, the
         // following ones wait behind it.
         let waiting = BACKLOG
-            .try_with(|b| b.borrow().iter().any(|h| h.tx.same_channel(&self.tx)))
+            .try_with(|b| b.borrow().iter().any(|h| h.queue.same_queue(&self.queue)))
             .unwrap_or(false);
         if waiting {
             self.hold(st);
             return;
         }
-        match self.tx.try_send(Outbound::Stanza(st)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(st))) => self.hold(st),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        match self.queue.try_push(st) {
+            Push::Queued | Push::Closed => {}
+            Push::Full(st) => self.hold(st),
         }
     }
 
-    /// Hands a stanza for this (full) queue to the sending session, or, when
-    /// the sender is not a session, closes this one as a slow reader.
+    /// Hands a stanza for this (full) queue to the sender, or, when the
+    /// sender cannot wait, closes this session as a slow reader.
     fn hold(&self, st: Arc<Routed>) {
         let held = Held {
-            tx: self.tx.clone(),
+            queue: self.queue.clone(),
             jid: self.jid.clone(),
             id: self.id,
             st,
@@ -128,16 +135,15 @@ impl SessionHandle {
                 b.borrow_mut().push(h);
             }
         });
-        if held.is_some() {
-            self.request_close(
-                StreamError::new(starling_stream::Condition::PolicyViolation)
-                    .with_text("too many stanzas waiting: the client reads too slowly"),
-            );
+        if let Some(h) = held {
+            self.request_close(slow_reader());
+            self.queue.push_last(h.st);
         }
     }
 
     /// Asks the session to send `error` and close.
     pub fn request_close(&self, error: StreamError) {
+        self.closing.store(true, Ordering::Release);
         if let Ok(mut c) = self.close.lock() {
             if c.is_none() {
                 tracing::info!(jid = %self.jid, condition = error.condition.name(), "closing the session");
@@ -145,6 +151,18 @@ impl SessionHandle {
             }
         }
         self.close_notify.notify_one();
+    }
+
+    /// The session ends: it is no longer a recipient (nothing is sent to
+    /// it any more; no stream error is asked for).
+    pub(crate) fn stop_receiving(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Whether the session was asked to close: it is no longer a
+    /// recipient (the router skips it).
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// The close request, if any.
@@ -207,6 +225,15 @@ impl Recipient for Arc<SessionHandle> {
     fn priority(&self) -> i32 {
         SessionHandle::priority(self)
     }
+    fn closing(&self) -> bool {
+        self.is_closing()
+    }
+}
+
+/// The stream error of a session closed for not reading fast enough.
+pub(crate) fn slow_reader() -> StreamError {
+    StreamError::new(starling_stream::Condition::PolicyViolation)
+        .with_text("too many stanzas waiting: the client reads too slowly")
 }
 
 /// Sessions by account.
@@ -333,17 +360,25 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Room for `n` small stanzas.
+    fn room(n: usize) -> QueueLimits {
+        QueueLimits {
+            bytes: n * 1024,
+            count: n,
+        }
+    }
+
     #[test]
     fn insert_replace_refuse_limit() {
         let r = Registry::new();
-        let (a, _ra) = SessionHandle::new(jid("a@x/1"), 1, 4);
-        let (b, _rb) = SessionHandle::new(jid("a@x/1"), 2, 4);
-        let (c, _rc) = SessionHandle::new(jid("a@x/2"), 3, 4);
+        let (a, _ra) = SessionHandle::new(jid("a@x/1"), 1, room(4));
+        let (b, _rb) = SessionHandle::new(jid("a@x/1"), 2, room(4));
+        let (c, _rc) = SessionHandle::new(jid("a@x/2"), 3, room(4));
         assert!(matches!(r.insert(a, true, 2), Insert::Bound(None)));
         assert!(matches!(r.insert(b.clone(), false, 2), Insert::Conflict));
         assert!(matches!(r.insert(b, true, 2), Insert::Bound(Some(old)) if old.id == 1));
         assert!(matches!(r.insert(c, true, 2), Insert::Bound(None)));
-        let (d, _rd) = SessionHandle::new(jid("a@x/3"), 4, 4);
+        let (d, _rd) = SessionHandle::new(jid("a@x/3"), 4, room(4));
         assert!(matches!(r.insert(d, true, 2), Insert::TooMany));
         assert_eq!(r.len(), 2);
         // Removing the replaced connection's id leaves the new one.
@@ -360,7 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_holds_for_a_session_sender() {
-        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
+        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, room(1));
         let held = BACKLOG
             .scope(std::cell::RefCell::new(Vec::new()), async {
                 a.deliver(stanza("<message xmlns='jabber:client'/>"));
@@ -374,16 +409,23 @@ mod tests {
         assert_eq!(held.len(), 2);
         assert_eq!(held[0].st.element().name(), "presence");
         assert_eq!(held[1].st.element().name(), "iq");
-        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_some());
     }
 
     #[test]
     fn full_queue_asks_to_close() {
-        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, 1);
+        let (a, mut rx) = SessionHandle::new(jid("a@x/1"), 1, room(1));
         a.deliver(stanza("<message xmlns='jabber:client'/>"));
         assert!(a.take_close().is_none());
         a.deliver(stanza("<message xmlns='jabber:client'/>"));
+        assert!(a.is_closing());
         assert!(a.take_close().is_some());
-        assert!(rx.try_recv().is_ok());
+        // The one that did not fit is queued beyond the budget (to be
+        // routed again when the session ends), nothing after it.
+        assert!(rx.try_recv().is_some());
+        assert!(rx.try_recv().is_some());
+        // A closing session takes nothing more.
+        a.deliver(stanza("<message xmlns='jabber:client'/>"));
+        assert!(rx.try_recv().is_none());
     }
 }

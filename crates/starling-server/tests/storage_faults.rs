@@ -15,7 +15,8 @@ use starling_jid::{BareJid, DomainPart, FullJid};
 use starling_server::config::Config;
 use starling_server::hub::Hub;
 use starling_server::module::{Extensions, FlushFuture, Session, SessionIo};
-use starling_server::registry::{Outbound, SessionHandle};
+use starling_server::queue::Inbox;
+use starling_server::registry::{QueueLimits, SessionHandle};
 use starling_server::routed::Routed;
 use starling_server::storage::{
     AccountStore, OfflineMessage, OfflineStore, RosterEntry, RosterStore, SqliteStorage,
@@ -23,7 +24,6 @@ use starling_server::storage::{
 };
 use starling_stanza::{ErrorType, StanzaError, StanzaErrorCondition as Cond};
 use starling_xml::Element;
-use tokio::sync::mpsc;
 
 /// Stores that fail every call while `fail` is set, and every call about
 /// the account in `fail_for`.
@@ -168,7 +168,7 @@ impl SessionIo for Captured {
 /// A local session: its handle, queue, module state and own stream.
 struct Local {
     handle: Arc<SessionHandle>,
-    rx: mpsc::Receiver<Outbound>,
+    rx: Inbox,
     ext: Extensions,
     io: Captured,
 }
@@ -185,7 +185,7 @@ impl Local {
     /// Everything queued for the session so far.
     fn received(&mut self) -> Vec<Element> {
         let mut out = Vec::new();
-        while let Ok(Outbound::Stanza(st)) = self.rx.try_recv() {
+        while let Some(st) = self.rx.try_recv() {
             out.push(st.element().clone());
         }
         out
@@ -239,7 +239,14 @@ impl World {
     async fn login(&mut self, full: &str, available: bool) -> Local {
         self.next += 1;
         let jid: FullJid = full.parse().unwrap();
-        let (handle, rx) = SessionHandle::new(jid, self.next, 100);
+        let (handle, rx) = SessionHandle::new(
+            jid,
+            self.next,
+            QueueLimits {
+                bytes: 1 << 20,
+                count: 100,
+            },
+        );
         let _ = self.hub.sessions().insert(handle.clone(), true, 10);
         let mut local = Local {
             handle,

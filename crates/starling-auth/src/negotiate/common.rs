@@ -95,6 +95,11 @@ impl<P: Lifecycle, E> Common<P, E> {
         std::mem::take(&mut self.out)
     }
 
+    /// How many bytes of output are waiting.
+    pub(crate) fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Whether output is waiting.
     pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()
@@ -273,6 +278,10 @@ macro_rules! machine {
 
             fn has_output(&self) -> bool {
                 self.c.has_output()
+            }
+
+            fn output_len(&self) -> usize {
+                self.c.output_len()
             }
 
             fn next_event(&mut self) -> Option<$event> {

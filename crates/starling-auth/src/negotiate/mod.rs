@@ -146,6 +146,11 @@ pub trait Machine {
     /// Whether output is waiting.
     fn has_output(&self) -> bool;
 
+    /// How many bytes of output are waiting (what the next
+    /// [`take_output`](Self::take_output) returns): a driver counts with it
+    /// which of the stanzas it handed over were written.
+    fn output_len(&self) -> usize;
+
     /// The next event, processing buffered input; `None` when more input
     /// (or TLS, or the application) is needed.
     #[must_use = "events must be acted on"]

@@ -69,6 +69,10 @@ impl Machine for Probe {
         !self.out.is_empty()
     }
 
+    fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
     fn next_event(&mut self) -> Option<Ev> {
         self.events.pop_front()
     }

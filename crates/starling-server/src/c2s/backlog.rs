@@ -3,14 +3,14 @@
 //! reads more from its client, while still writing its own queue (so two
 //! sessions flooding each other cannot deadlock).
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use starling_stream::{Condition, StreamError};
-use tokio::sync::mpsc;
 
 use super::C2sDriver;
 use super::session::Conn;
-use crate::registry::{BACKLOG, Held, Outbound};
+use crate::queue::Queue;
+use crate::registry::{BACKLOG, Held, slow_reader};
+use crate::routed::Routed;
 
 /// How long a sender waits for room in a recipient's full queue before
 /// the recipient is closed as a slow reader.
@@ -19,77 +19,78 @@ const SLOW_READER_GRACE: Duration = Duration::from_secs(10);
 impl Conn {
     /// Waits until the stanzas this session's last stanza produced fit in
     /// their recipients' full queues. A recipient that does not make room
-    /// within [`SLOW_READER_GRACE`] is closed. False if our own connection
-    /// failed.
+    /// within [`SLOW_READER_GRACE`] is closed, and what was waiting for it
+    /// is routed again (to the account's other resources or offline
+    /// storage), as is what was waiting for a session that ended. False if
+    /// our own connection failed.
     pub(super) async fn flush_backlog(&mut self, driver: &mut C2sDriver) -> bool {
         let held: Vec<Held> = BACKLOG.with(|b| b.take());
-        let mut rx = self.rx.take();
-        let mut given_up: Vec<mpsc::Sender<Outbound>> = Vec::new();
+        let mut given_up: Vec<Queue> = Vec::new();
+        let mut reroute: Vec<Arc<Routed>> = Vec::new();
         let mut ok = true;
         for h in held {
-            if given_up.iter().any(|g| g.same_channel(&h.tx)) {
+            if !ok || given_up.iter().any(|g| g.same_queue(&h.queue)) {
+                reroute.push(h.st);
                 continue;
             }
-            match self.wait_for_room(driver, &mut rx, h).await {
+            match self.wait_for_room(driver, &h).await {
                 Room::Sent => {}
-                Room::GaveUp(tx) => given_up.push(tx),
+                Room::Gone => reroute.push(h.st),
+                Room::GaveUp => {
+                    given_up.push(h.queue.clone());
+                    reroute.push(h.st);
+                }
                 Room::OwnFailure => {
                     ok = false;
-                    break;
+                    reroute.push(h.st);
                 }
             }
         }
-        self.rx = rx;
+        for st in reroute {
+            self.hub.route(Arc::unwrap_or_clone(st)).await;
+        }
         ok
     }
 
-    async fn wait_for_room(
-        &self,
-        driver: &mut C2sDriver,
-        rx: &mut Option<mpsc::Receiver<Outbound>>,
-        h: Held,
-    ) -> Room {
+    async fn wait_for_room(&mut self, driver: &mut C2sDriver, h: &Held) -> Room {
         let deadline = tokio::time::Instant::now() + SLOW_READER_GRACE;
-        loop {
+        let mut rx = self.rx.take();
+        let room = loop {
             let own = async {
-                match rx {
+                match &mut rx {
                     Some(rx) => rx.recv().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                permit = h.tx.reserve() => {
-                    if let Ok(p) = permit {
-                        p.send(Outbound::Stanza(h.st));
-                    }
-                    return Room::Sent;
+                sent = h.queue.push(h.st.clone()) => {
+                    break if sent { Room::Sent } else { Room::Gone };
                 }
-                Some(Outbound::Stanza(o)) = own => {
-                    if self.admits(&o) {
-                        driver.machine_mut().send(o.element());
-                    }
+                Some(o) = own => {
+                    self.send_queued(driver, o);
                     if driver.flush().await.is_err() {
-                        return Room::OwnFailure;
+                        break Room::OwnFailure;
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     if let Some(s) = self.hub.sessions().get(&h.jid) {
                         if s.id == h.id {
-                            s.request_close(
-                                StreamError::new(Condition::PolicyViolation)
-                                    .with_text("too many stanzas waiting: the client reads too slowly"),
-                            );
+                            s.request_close(slow_reader());
                         }
                     }
-                    return Room::GaveUp(h.tx.clone());
+                    break Room::GaveUp;
                 }
             }
-        }
+        };
+        self.rx = rx;
+        room
     }
 }
 
 enum Room {
     Sent,
-    GaveUp(mpsc::Sender<Outbound>),
+    /// The recipient's session ended meanwhile.
+    Gone,
+    GaveUp,
     OwnFailure,
 }

@@ -7,19 +7,19 @@ use starling_auth::negotiate::ServerHooks;
 use starling_jid::{BareJid, DomainPart, FullJid};
 use starling_stanza::{StanzaError, StanzaErrorCondition as Cond};
 use starling_stream::{Condition, StreamError};
-use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::config::ConflictPolicy;
 use crate::hub::Hub;
-use crate::registry::{Insert, Outbound, SessionHandle};
+use crate::queue::Inbox;
+use crate::registry::{Insert, SessionHandle};
 
 /// The negotiator's view of the server; after binding it holds the new
 /// session's handle and queue until the session task takes them.
 pub(super) struct Hooks {
     pub(super) hub: Arc<Hub>,
     pub(super) id: u64,
-    pub(super) bound: Option<(Arc<SessionHandle>, mpsc::Receiver<Outbound>)>,
+    pub(super) bound: Option<(Arc<SessionHandle>, Inbox)>,
 }
 
 impl ServerHooks for Hooks {
@@ -42,7 +42,7 @@ impl ServerHooks for Hooks {
         };
         let config = self.hub.config();
         let limits = &config.limits;
-        let (handle, rx) = SessionHandle::new(jid.clone(), self.id, limits.outbound_queue);
+        let (handle, rx) = SessionHandle::new(jid.clone(), self.id, limits.queue());
         let replace = config.c2s.resource_conflict == ConflictPolicy::Replace;
         let inserted =
             self.hub

@@ -108,20 +108,22 @@ pub(crate) async fn run(
         limits.max_stanza_size.saturating_mul(2),
     )));
     driver.set_idle_timeout(Some(limits.idle_timeout));
+    driver.set_write_timeout(Some(limits.write_timeout));
     let mut conn = Conn {
         hub,
         me: None,
         rx: None,
+        unwritten: std::collections::VecDeque::new(),
         ext: Extensions::default(),
         sasl: None,
         peer,
     };
+    let session = async {
+        conn.drive(&mut driver, &setup, &mut shutdown).await;
+        conn.finish(&mut driver).await;
+    };
     BACKLOG
-        .scope(
-            std::cell::RefCell::new(Vec::new()),
-            conn.drive(&mut driver, &setup, &mut shutdown),
-        )
+        .scope(std::cell::RefCell::new(Vec::new()), session)
         .await;
-    conn.finish(&mut driver).await;
     let _ = driver.shutdown().await;
 }

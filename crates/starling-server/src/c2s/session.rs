@@ -10,7 +10,10 @@ use starling_net::Wake;
 use starling_stanza::{error_reply, is_stanza, ns};
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
-use tokio::sync::{mpsc, watch};
+use std::collections::VecDeque;
+
+use starling_auth::negotiate::Machine;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{C2sDriver, channel_bindings};
@@ -18,7 +21,8 @@ use crate::hub::Hub;
 use crate::module::{
     Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
 };
-use crate::registry::{BACKLOG, Outbound, SessionHandle};
+use crate::queue::Inbox;
+use crate::registry::{BACKLOG, SessionHandle};
 use crate::routed::Routed;
 use crate::server::TlsSetup;
 use crate::storage::StorageError;
@@ -26,11 +30,19 @@ use crate::storage::StorageError;
 /// Stanzas written from the queue before looking at the socket again.
 const QUEUE_BATCH: usize = 256;
 
+/// Bytes of output after which a batch from the queue stops: what sits in
+/// the output, outside the queue's byte budget, stays small.
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// One client connection's state.
 pub(super) struct Conn {
     pub(super) hub: Arc<Hub>,
     pub(super) me: Option<Arc<SessionHandle>>,
-    pub(super) rx: Option<mpsc::Receiver<Outbound>>,
+    pub(super) rx: Option<Inbox>,
+    /// Stanzas from the queue handed to the machine and perhaps not yet
+    /// written, with the output position just after each: those the
+    /// connection did not take are routed again when it ends.
+    pub(super) unwritten: VecDeque<(u64, Arc<Routed>)>,
     pub(super) ext: Extensions,
     /// The SASL step running on a blocking thread.
     pub(super) sasl: Option<SaslStep>,
@@ -44,7 +56,7 @@ pub(super) type SaslStep = tokio::task::JoinHandle<Result<SaslDone, StorageError
 enum Other {
     Shutdown,
     Close,
-    Out(Option<Outbound>),
+    Out(Option<Arc<Routed>>),
     Sasl(Box<Result<Result<SaslDone, StorageError>, tokio::task::JoinError>>),
 }
 
@@ -88,7 +100,7 @@ impl Conn {
                 Wake::Idle => neg.close_with(
                     StreamError::new(Condition::ConnectionTimeout).with_text("idle for too long"),
                 ),
-                Wake::Other(Other::Out(Some(Outbound::Stanza(st)))) => {
+                Wake::Other(Other::Out(Some(st))) => {
                     self.write_queued(driver, st);
                 }
                 Wake::Other(Other::Out(None)) => {}
@@ -212,20 +224,34 @@ impl Conn {
         matches!(self.hub.modules().filter(&view, st), Filter::Deliver)
     }
 
-    /// Writes a queued stanza and what else is queued (up to a batch).
+    /// Writes a queued stanza and what else is queued (up to a batch, in
+    /// count and in bytes).
     fn write_queued(&mut self, driver: &mut C2sDriver, first: Arc<Routed>) {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(st) = next.take() {
-            if self.admits(&st) {
-                driver.machine_mut().send(st.element());
-            }
+            self.send_queued(driver, st);
             n += 1;
-            if n < QUEUE_BATCH {
-                if let Some(Ok(Outbound::Stanza(st))) = self.rx.as_mut().map(|rx| rx.try_recv()) {
-                    next = Some(st);
-                }
+            if n < QUEUE_BATCH && driver.machine().output_len() < BATCH_BYTES {
+                next = self.rx.as_mut().and_then(Inbox::try_recv);
             }
+        }
+    }
+
+    /// Hands a stanza from the queue to the machine, if the filters let it
+    /// through, and remembers it until the connection has taken it.
+    pub(super) fn send_queued(&mut self, driver: &mut C2sDriver, st: Arc<Routed>) {
+        let written = driver.written();
+        while self
+            .unwritten
+            .front()
+            .is_some_and(|(end, _)| *end <= written)
+        {
+            self.unwritten.pop_front();
+        }
+        if self.admits(&st) {
+            driver.machine_mut().send(st.element());
+            self.unwritten.push_back((driver.produced(), st));
         }
     }
 
@@ -282,16 +308,40 @@ impl Conn {
         hub.client_stanza(&mut s, st).await;
     }
 
-    /// The connection is over: the modules hear of it (unavailable
-    /// presence), then the session is deregistered.
+    /// The connection is over: the session stops receiving, the modules
+    /// hear of it (unavailable presence), it is deregistered, and the
+    /// stanzas it did not write are routed again as if it had never been
+    /// there (RFC 6121 §8.5: a message goes to another resource or to
+    /// offline storage, an iq request is answered with an error, presence
+    /// is dropped).
     pub(super) async fn finish(&mut self, driver: &mut C2sDriver) {
-        if self.me.is_none() {
+        let Some(me) = self.me.clone() else {
             return;
-        }
+        };
+        me.stop_receiving();
         self.session_event(driver, SessionEvent::Closed).await;
-        if let Some(me) = self.me.take() {
-            self.hub.sessions().remove(&me.jid, me.id);
-            info!(peer = %self.peer, jid = %me.jid, "session ended");
+        self.hub.sessions().remove(&me.jid, me.id);
+        self.me = None;
+        let written = driver.written();
+        let mut left: Vec<Arc<Routed>> = std::mem::take(&mut self.unwritten)
+            .into_iter()
+            .filter(|(end, _)| *end > written)
+            .map(|(_, st)| st)
+            .collect();
+        if let Some(rx) = self.rx.as_mut() {
+            left.extend(rx.close());
         }
+        if !left.is_empty() {
+            info!(peer = %self.peer, jid = %me.jid, stanzas = left.len(), "routing again what the session did not write");
+        }
+        for st in left {
+            self.hub.route(Arc::unwrap_or_clone(st)).await;
+        }
+        // What did not fit in full queues waits for room, as from any
+        // sender (a healthy resource is not closed for it).
+        if BACKLOG.with(|b| !b.borrow().is_empty()) {
+            Box::pin(self.flush_backlog(driver)).await;
+        }
+        info!(peer = %self.peer, jid = %me.jid, "session ended");
     }
 }

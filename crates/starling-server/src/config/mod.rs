@@ -181,6 +181,21 @@ pub struct Limits {
     pub max_offline_messages: usize,
     /// Stanzas queued for one session before it is dropped as too slow.
     pub outbound_queue: usize,
+    /// Bytes of stanzas queued for one session (the same rule).
+    pub outbound_queue_bytes: usize,
+    /// A write to a client that makes no progress for this long ends the
+    /// session.
+    pub write_timeout: Duration,
+}
+
+impl Limits {
+    /// The size of one session's queue.
+    pub fn queue(&self) -> crate::registry::QueueLimits {
+        crate::registry::QueueLimits {
+            bytes: self.outbound_queue_bytes,
+            count: self.outbound_queue,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -195,6 +210,8 @@ impl Default for Limits {
             max_connections_per_ip: 100,
             max_offline_messages: 1000,
             outbound_queue: 1000,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            write_timeout: Duration::from_secs(60),
         }
     }
 }

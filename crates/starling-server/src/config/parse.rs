@@ -71,6 +71,8 @@ struct RawLimits {
     max_connections_per_ip: Option<toml::Spanned<u64>>,
     max_offline_messages: Option<u64>,
     outbound_queue: Option<toml::Spanned<u64>>,
+    outbound_queue_bytes: Option<toml::Spanned<u64>>,
+    write_timeout: Option<toml::Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +280,13 @@ impl Checker<'_> {
         }
         if let Some(v) = &l.outbound_queue {
             lim.outbound_queue = self.range(v, 16, 1 << 20, "outbound_queue")? as usize;
+        }
+        if let Some(v) = &l.outbound_queue_bytes {
+            lim.outbound_queue_bytes =
+                self.range(v, 64 * 1024, 1 << 30, "outbound_queue_bytes")? as usize;
+        }
+        if let Some(v) = &l.write_timeout {
+            lim.write_timeout = Duration::from_secs(self.range(v, 1, 3600, "write_timeout")?);
         }
         Ok(())
     }

@@ -128,3 +128,17 @@ fn module_sections() {
     let (line, _) = err("[modules.disco]\nenabled = \"yes\"\n");
     assert_eq!(line, 2);
 }
+
+#[test]
+fn queue_bytes_and_write_timeout() {
+    let d = Config::from_toml_str("", "x").unwrap().limits;
+    assert_eq!(d.outbound_queue_bytes, 4 * 1024 * 1024);
+    assert_eq!(d.write_timeout, Duration::from_secs(60));
+    let text = "[limits]\noutbound_queue_bytes = 1048576\nwrite_timeout = 5\n";
+    let l = Config::from_toml_str(text, "f").unwrap().limits;
+    assert_eq!(l.queue().bytes, 1 << 20);
+    assert_eq!(l.queue().count, 1000);
+    assert_eq!(l.write_timeout, Duration::from_secs(5));
+    assert_eq!(err("[limits]\noutbound_queue_bytes = 1000\n").0, 2);
+    assert_eq!(err("[limits]\n\nwrite_timeout = 0\n").0, 3);
+}

@@ -18,7 +18,7 @@
 //! let to: Jid = "juliet@example.com".parse().unwrap();
 //! let addr = Address::classify(&to, |d| d == "example.com");
 //! let phone = "juliet@example.com/phone".parse().unwrap();
-//! let sessions = [SessionInfo { jid: &phone, available: true, priority: 5 }];
+//! let sessions = [SessionInfo { jid: &phone, available: true, priority: 5, closing: false }];
 //! let facts = Facts { sessions: &sessions, account: Known::Unknown, federation: false };
 //! let d = router::decide(StanzaKind::Message(MessageType::Chat), &addr, &facts);
 //! assert!(matches!(d, Decision::Deliver(t) if t.iter().eq([0])));
@@ -93,6 +93,11 @@ pub trait Recipient {
     fn available(&self) -> bool;
     /// Its presence priority.
     fn priority(&self) -> i32;
+    /// It is being closed (a slow reader, a replaced or removed account):
+    /// it receives nothing more, as if it were gone.
+    fn closing(&self) -> bool {
+        false
+    }
 }
 
 /// A session as plain values (for tests and callers without handles).
@@ -104,6 +109,8 @@ pub struct SessionInfo<'a> {
     pub available: bool,
     /// Its presence priority.
     pub priority: i32,
+    /// It is being closed.
+    pub closing: bool,
 }
 
 impl Recipient for SessionInfo<'_> {
@@ -115,6 +122,9 @@ impl Recipient for SessionInfo<'_> {
     }
     fn priority(&self) -> i32 {
         self.priority
+    }
+    fn closing(&self) -> bool {
+        self.closing
     }
 }
 
@@ -263,7 +273,12 @@ fn to_domain(kind: StanzaKind) -> Decision {
 /// non-negative priority.
 fn candidates<'a, S: Recipient>(facts: &'a Facts<'a, S>) -> impl Iterator<Item = usize> + 'a {
     let s = facts.sessions;
-    (0..s.len()).filter(move |&i| s[i].available() && s[i].priority() >= 0)
+    (0..s.len()).filter(move |&i| receives(&s[i]) && s[i].priority() >= 0)
+}
+
+/// Available and not closing.
+fn receives<S: Recipient>(s: &S) -> bool {
+    s.available() && !s.closing()
 }
 
 /// RFC 6121 §8.5.2: an account's bare JID.
@@ -281,7 +296,7 @@ fn to_bare<S: Recipient>(kind: StanzaKind, facts: &Facts<'_, S>) -> Decision {
         StanzaKind::Presence(t, _) => match t {
             PresenceType::Available | PresenceType::Unavailable | PresenceType::Error => {
                 let s = facts.sessions;
-                deliver_or_drop((0..s.len()).filter(|&i| s[i].available()).collect())
+                deliver_or_drop((0..s.len()).filter(|&i| receives(&s[i])).collect())
             }
             _ => Decision::AccountPresence,
         },
@@ -333,7 +348,11 @@ fn to_full<S: Recipient>(kind: StanzaKind, full: &FullJid, facts: &Facts<'_, S>)
             return to_bare(kind, facts);
         }
     }
-    if let Some(i) = facts.sessions.iter().position(|s| s.jid() == full) {
+    if let Some(i) = facts
+        .sessions
+        .iter()
+        .position(|s| s.jid() == full && !s.closing())
+    {
         return match kind {
             StanzaKind::Presence(PresenceType::Probe, _) => Decision::AccountPresence,
             _ => Decision::Deliver(std::iter::once(i).collect()),

@@ -43,16 +43,29 @@ enum State {
     ThreeAvailable,
     /// `/a` available with a negative priority (-1).
     Negative,
+    /// `/a` available with priority 1, being closed (a slow reader).
+    OneClosing,
+    /// As `ThreeAvailable`, with `/b` being closed.
+    ThreeOneClosing,
 }
 
-fn sessions(state: State) -> Vec<(FullJid, bool, i32)> {
+fn sessions(state: State) -> Vec<(FullJid, bool, i32, bool)> {
     let j = |r: &str| format!("user@{DOMAIN}/{r}").parse::<FullJid>().unwrap();
+    let three = |closing_b| {
+        vec![
+            (j("a"), true, 1, false),
+            (j("b"), true, 5, closing_b),
+            (j("c"), true, 5, false),
+        ]
+    };
     match state {
         State::NoAccount | State::Offline | State::NotLookedUp => vec![],
-        State::BoundOnly => vec![(j("a"), false, 0)],
-        State::OneAvailable => vec![(j("a"), true, 1)],
-        State::ThreeAvailable => vec![(j("a"), true, 1), (j("b"), true, 5), (j("c"), true, 5)],
-        State::Negative => vec![(j("a"), true, -1)],
+        State::BoundOnly => vec![(j("a"), false, 0, false)],
+        State::OneAvailable => vec![(j("a"), true, 1, false)],
+        State::ThreeAvailable => three(false),
+        State::Negative => vec![(j("a"), true, -1, false)],
+        State::OneClosing => vec![(j("a"), true, 1, true)],
+        State::ThreeOneClosing => three(true),
     }
 }
 
@@ -60,10 +73,11 @@ fn decide_in(kind: StanzaKind, to: &str, state: State, federation: bool) -> Deci
     let owned = sessions(state);
     let infos: Vec<SessionInfo<'_>> = owned
         .iter()
-        .map(|(jid, available, priority)| SessionInfo {
+        .map(|(jid, available, priority, closing)| SessionInfo {
             jid,
             available: *available,
             priority: *priority,
+            closing: *closing,
         })
         .collect();
     let account = match state {
@@ -102,10 +116,14 @@ fn targets_keep_their_order_beyond_64() {
     assert!(!t.is_empty());
     assert!(Targets::default().is_empty());
 }
-use State::{BoundOnly, Negative, NoAccount, NotLookedUp, OneAvailable, ThreeAvailable};
+use State::{
+    BoundOnly, Negative, NoAccount, NotLookedUp, OneAvailable, OneClosing, ThreeAvailable,
+    ThreeOneClosing,
+};
 
 const BARE: &str = "user@example.com";
 const FULL_A: &str = "user@example.com/a";
+const FULL_B: &str = "user@example.com/b";
 const FULL_X: &str = "user@example.com/x";
 const SU: Decision = Bounce(Cond::ServiceUnavailable);
 
@@ -358,5 +376,24 @@ fn full_jid_without_a_session() {
         (iq(IqType::Set), FULL_X, State::Offline, SU),
         (iq(IqType::Result), FULL_X, OneAvailable, Drop),
         (iq(IqType::Error), FULL_X, OneAvailable, Drop),
+    ]);
+}
+
+/// A session being closed (a slow reader) receives nothing more: the
+/// stanzas go where they would go without it.
+#[test]
+fn a_closing_session_is_not_a_recipient() {
+    check(&[
+        (msg(M::Chat), BARE, OneClosing, Offline),
+        (msg(M::Chat), FULL_A, OneClosing, Offline),
+        (msg(M::Headline), BARE, OneClosing, Drop),
+        (pres(P::Available), BARE, OneClosing, Drop),
+        (pres(P::Available), FULL_A, OneClosing, Drop),
+        (iq(IqType::Get), FULL_A, OneClosing, SU),
+        (iq(IqType::Result), FULL_A, OneClosing, Drop),
+        (msg(M::Chat), BARE, ThreeOneClosing, deliver(&[2])),
+        (msg(M::Chat), FULL_B, ThreeOneClosing, deliver(&[2])),
+        (msg(M::Headline), BARE, ThreeOneClosing, deliver(&[0, 2])),
+        (pres(P::Available), BARE, ThreeOneClosing, deliver(&[0, 2])),
     ]);
 }

@@ -14,8 +14,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::backpressure;
 use super::certs::peer_tls;
 use super::{Hooks, S2s};
+use crate::registry::BACKLOG;
 use crate::routed::Routed;
 
 /// The driver of an incoming stream.
@@ -31,8 +33,16 @@ enum Other {
 }
 
 impl S2s {
-    /// Serves one accepted s2s connection.
+    /// Serves one accepted s2s connection (its stanzas wait for room in
+    /// full queues: see [`backpressure`]).
     pub(crate) async fn inbound(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, direct: bool) {
+        let backlog = std::cell::RefCell::new(Vec::new());
+        BACKLOG
+            .scope(backlog, self.inbound_stream(tcp, peer, direct))
+            .await;
+    }
+
+    async fn inbound_stream(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, direct: bool) {
         let _ = tcp.set_nodelay(true);
         let handshake = self.config.connect_timeout * 2;
         let (transport, tls) = if direct {
@@ -142,7 +152,16 @@ impl S2s {
                 } => {
                     debug!(%peer, %from, %to, valid, "answered a dialback verification");
                 }
-                InboundEvent::Stanza(el) => self.peer_stanza(el).await,
+                InboundEvent::Stanza(el) => {
+                    self.peer_stanza(el).await;
+                    if backpressure::pending() {
+                        let Some(hub) = self.hub() else { continue };
+                        if let Some(e) = backpressure::settle(&hub, backpressure::GRACE).await {
+                            warn!(%peer, "closing an incoming s2s stream whose recipient cannot keep up");
+                            driver.machine_mut().close_with(e);
+                        }
+                    }
+                }
                 InboundEvent::Closed { peer_error } => {
                     debug!(%peer, ?peer_error, "incoming s2s stream closed");
                 }

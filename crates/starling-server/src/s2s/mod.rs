@@ -19,6 +19,7 @@
 //!   the authenticated domain pairs and then follow the same delivery
 //!   rules as local ones.
 
+mod backpressure;
 mod certs;
 mod connect;
 mod inbound;

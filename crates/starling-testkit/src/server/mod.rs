@@ -18,6 +18,7 @@ use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -110,6 +111,8 @@ pub struct Server {
     pub domain: String,
     child: Option<Child>,
     stderr: Option<JoinHandle<String>>,
+    /// What the process wrote to standard error so far.
+    live: Arc<Mutex<Vec<u8>>>,
     _dir: TestDir,
 }
 
@@ -154,6 +157,7 @@ impl Server {
             domain: domains[0].clone(),
             child: None,
             stderr: None,
+            live: Arc::default(),
             _dir: dir,
         };
         reserved.release();
@@ -193,11 +197,21 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting starling serve");
+        let live = self.live.clone();
+        if let Ok(mut l) = live.lock() {
+            l.clear();
+        }
         self.stderr = child.stderr.take().map(|mut pipe| {
             thread::spawn(move || {
-                let mut s = Vec::new();
-                let _ = pipe.read_to_end(&mut s);
-                String::from_utf8_lossy(&s).into_owned()
+                let mut buf = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    if let Ok(mut l) = live.lock() {
+                        l.extend_from_slice(&buf[..n]);
+                    }
+                }
+                live.lock()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .unwrap_or_default()
             })
         });
         let started = wait_for_ports(
@@ -303,10 +317,19 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// A hint for failure messages (the log is collected when the server
-    /// stops).
+    /// A hint for failure messages (the log is printed when a failing
+    /// test stops the server).
     pub fn log_so_far(&self) -> String {
         format!("(server log in {})", self.dir.display())
+    }
+
+    /// What the server has logged so far (standard error, read as it
+    /// comes), for tests that wait for a log line.
+    pub fn log_now(&self) -> String {
+        self.live
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .unwrap_or_default()
     }
 }
 
