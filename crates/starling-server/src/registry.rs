@@ -100,10 +100,11 @@ impl SessionHandle {
     /// reading from its connection until the stanza fits (backpressure: a
     /// fast sender is slowed down to the pace of its recipient). Other
     /// senders (the server itself) close a recipient whose queue is full.
-    /// A closing session takes nothing more.
-    pub fn deliver(&self, st: Arc<Routed>) {
+    /// A closing session takes nothing more: false then (the stanza is
+    /// dropped; the router, deciding again, skips the session).
+    pub fn deliver(&self, st: Arc<Routed>) -> bool {
         if self.is_closing() {
-            return;
+            return false;
         }
         // Keep the order: once one stanza for this session waits, the
         // following ones wait behind it.
@@ -112,12 +113,13 @@ impl SessionHandle {
             .unwrap_or(false);
         if waiting {
             self.hold(st);
-            return;
+            return true;
         }
         match self.queue.try_push(st) {
             Push::Queued | Push::Closed => {}
             Push::Full(st) => self.hold(st),
         }
+        true
     }
 
     /// Hands a stanza for this (full) queue to the sender, or, when the

@@ -143,12 +143,19 @@ impl Hub {
                         if self.iq_module(IqScope::Resource, st.as_ref()?).is_none() =>
                     {
                         let shared = Arc::new(st.take()?);
+                        let mut taken = false;
                         for i in targets.iter() {
                             if let Some(h) = handles.get(i) {
-                                h.deliver(shared.clone());
+                                taken |= h.deliver(shared.clone());
                             }
                         }
-                        None
+                        if taken {
+                            return None;
+                        }
+                        // Every target began closing since the decision:
+                        // decide again without them.
+                        st = Arc::try_unwrap(shared).ok();
+                        Some(Decision::Deliver(targets))
                     }
                     d => Some(d),
                 }
@@ -156,6 +163,10 @@ impl Hub {
             let (Some(decision), Some(stanza)) = (decision, st.take()) else {
                 return;
             };
+            if let Decision::Deliver(_) = decision {
+                st = Some(stanza);
+                continue;
+            }
             if decision != Decision::NeedAccount || account != Known::Unknown {
                 // Boxed: what is not a plain delivery may route again
                 // (bounces, replies, presence), a recursion.
