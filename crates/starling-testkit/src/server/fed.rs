@@ -68,6 +68,9 @@ pub struct FedServer {
     pub connect_timeout: Option<u64>,
     /// More served domains (generated certificates).
     pub extra_domains: Vec<String>,
+    /// TOML text appended to the config file (sections such as
+    /// `[limits]`).
+    pub extra_toml: String,
     log: PathBuf,
     /// The reserved ports, held until the server starts.
     reserved: Reserved,
@@ -102,6 +105,7 @@ impl FedServer {
             dialback: true,
             connect_timeout: None,
             extra_domains: Vec::new(),
+            extra_toml: String::new(),
             reserved,
             child: None,
             _dir: dir,
@@ -147,6 +151,8 @@ impl FedServer {
         );
         let _ = writeln!(t, "[log]\nlevel = \"info,starling_server=debug\"\n");
         t.push_str(&self.s2s_toml());
+        t.push('\n');
+        t.push_str(&self.extra_toml);
         t
     }
 
