@@ -73,8 +73,13 @@ fn error_of(el: &Element) -> Option<(String, String)> {
         return None;
     }
     let err = el.children().find(|c| c.name() == "error")?;
-    let cond = err.children().find(|c| c.ns() == NS_STANZAS && c.name() != "text")?;
-    Some((cond.name().to_owned(), err.attr("type").unwrap_or("").to_owned()))
+    let cond = err
+        .children()
+        .find(|c| c.ns() == NS_STANZAS && c.name() != "text")?;
+    Some((
+        cond.name().to_owned(),
+        err.attr("type").unwrap_or("").to_owned(),
+    ))
 }
 
 /// The subscription requests `account` gets at login (initial presence),
@@ -147,7 +152,10 @@ async fn subscription_request_flood_is_capped_and_stored_small() {
                 [("resource-constraint".to_owned(), "wait".to_owned())],
                 "{sender} must be refused: {got:?}"
             );
-            let err = got.iter().find(|e| error_of(e).is_some()).expect("the error");
+            let err = got
+                .iter()
+                .find(|e| error_of(e).is_some())
+                .expect("the error");
             assert_eq!(err.name(), "presence");
             assert_eq!(err.attr("from"), Some("juliet@localhost"));
         } else {
@@ -339,7 +347,10 @@ async fn synchronous_full_is_used() {
         .lines()
         .find(|l| l.contains("database opened"))
         .unwrap_or_else(|| panic!("no 'database opened' line:\n{log}"));
-    assert!(opened.contains("synchronous") && opened.contains("full"), "{opened}");
+    assert!(
+        opened.contains("synchronous") && opened.contains("full"),
+        "{opened}"
+    );
     blocking(|| server.restart());
     assert_eq!(offline_at_login(&server, "bob@localhost").await, ["kept"]);
 }

@@ -145,7 +145,10 @@ fn storage_limits_and_synchronous() {
     let r = c.limits.subscription_requests();
     assert_eq!((r.max_pending, r.max_per_domain), (7, 3));
     let q = c.limits.offline_quota();
-    assert_eq!((q.max_messages, q.max_bytes, q.share_percent), (9, 65536, 50));
+    assert_eq!(
+        (q.max_messages, q.max_bytes, q.share_percent),
+        (9, 65536, 50)
+    );
     // Out of range values and unknown modes are refused with their line.
     for (text, line) in [
         ("[limits]\nmax_pending_subscriptions = 0\n", 2),

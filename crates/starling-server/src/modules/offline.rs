@@ -93,7 +93,9 @@ impl Module for Offline {
             Some("Offline Storage".to_owned()),
         );
         st.append_child(stamp.to_element());
-        let sender = st.from().map_or_else(|| BareJid::from(to.domain_part()), Jid::bare);
+        let sender = st
+            .from()
+            .map_or_else(|| BareJid::from(to.domain_part()), Jid::bare);
         let stored = self
             .store
             .offline_push(to, &sender, &st.element().to_xml(), self.quota)

@@ -46,8 +46,7 @@ mod sqlite;
 
 pub use exec::Executor;
 pub use limits::{
-    Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits,
-    RequestsFull,
+    Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
 };
 pub use requests::SubscriptionRequest;
 pub use sqlite::{SqliteStorage, Synchronous};

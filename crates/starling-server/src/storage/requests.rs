@@ -50,7 +50,9 @@ impl SubscriptionRequest {
     /// first `<status/>` child and its `<nick/>`, cut; everything else is
     /// dropped.
     pub fn from_presence(from: BareJid, presence: &Element) -> SubscriptionRequest {
-        let status = presence.get_child("status", presence.ns()).map(Element::text);
+        let status = presence
+            .get_child("status", presence.ns())
+            .map(Element::text);
         let nick = presence.get_child("nick", NS_NICK).map(Element::text);
         SubscriptionRequest::new(from, status.as_deref(), nick.as_deref())
     }
@@ -145,7 +147,10 @@ mod tests {
         assert!(status.starts_with(s));
         assert_eq!(r.nick.as_deref(), Some(&nick[..MAX_NICK_BYTES]));
         let back = r.to_presence(&jid("juliet@capulet.lit")).to_xml();
-        assert!(back.len() < MAX_STATUS_BYTES + MAX_NICK_BYTES + 300, "{back}");
+        assert!(
+            back.len() < MAX_STATUS_BYTES + MAX_NICK_BYTES + 300,
+            "{back}"
+        );
         assert!(!back.contains("urn:example"));
     }
 

@@ -97,7 +97,9 @@ fn convert_offline(c: &Connection) -> Result<(), StorageError> {
         .db()?;
     for (id, stanza) in rows {
         let bytes = i64::try_from(stanza.len()).unwrap_or(i64::MAX);
-        update.execute(params![id, sender_of(&stanza), bytes]).db()?;
+        update
+            .execute(params![id, sender_of(&stanza), bytes])
+            .db()?;
     }
     Ok(())
 }

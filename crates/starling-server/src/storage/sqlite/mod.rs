@@ -124,8 +124,8 @@ impl Synchronous {
 ///
 /// ```
 /// use starling_jid::BareJid;
-/// use starling_server::storage::SqliteStorage;
 /// use starling_server::storage::blocking::{Accounts, Offline};
+/// use starling_server::storage::{Admission, OfflineQuota, SqliteStorage};
 ///
 /// let dir = std::env::temp_dir().join(format!("starling-sqlite-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
@@ -135,7 +135,10 @@ impl Synchronous {
 /// {
 ///     let db = SqliteStorage::open(&path)?;
 ///     db.create_account(&juliet, &[])?;
-///     assert!(db.offline_push(&juliet, "<message/>", 100)?);
+///     let romeo: BareJid = "romeo@montague.lit".parse()?;
+///     let quota = OfflineQuota::default();
+///     let stored = db.offline_push(&juliet, &romeo, "<message/>", quota)?;
+///     assert_eq!(stored, Admission::Stored);
 /// }
 ///
 /// // Everything acknowledged is still there after reopening.

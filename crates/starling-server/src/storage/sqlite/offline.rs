@@ -27,9 +27,8 @@ fn usage_in(
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })
         .db()?;
-    let n = |v: i64| {
-        u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("offline usage {v}")))
-    };
+    let n =
+        |v: i64| u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("offline usage {v}")));
     Ok(OfflineUsage {
         messages: n(messages)?,
         bytes: n(bytes)?,

@@ -8,8 +8,8 @@ use starling_jid::BareJid;
 use super::{Db, SqliteStorage, ensure_account, parse_jid, parse_version};
 use crate::storage::blocking::Rosters;
 use crate::storage::{
-    Admission, PendingCounts, RequestLimits, RequestsFull, RosterEntry, StorageError,
-    Subscription, SubscriptionRequest,
+    Admission, PendingCounts, RequestLimits, RequestsFull, RosterEntry, StorageError, Subscription,
+    SubscriptionRequest,
 };
 
 /// What `owner` has pending when `request` arrives.

@@ -34,7 +34,8 @@ impl Migration {
 /// the references valid.
 pub(super) const MIGRATIONS: &[Migration] = &[
     // 1: the initial schema.
-    Migration::Sql("
+    Migration::Sql(
+        "
     CREATE TABLE accounts (
         jid           TEXT    NOT NULL PRIMARY KEY,
         domain        TEXT    NOT NULL,
@@ -94,11 +95,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         stored_at_ms INTEGER NOT NULL
     );
     CREATE INDEX offline_by_owner ON offline (owner, id);
-    "),
+    ",
+    ),
     // 2: roster versions outlive their account, so that an account deleted
     // and created again never repeats a version a client may have cached
     // (RFC 6121 §2.6: a version names one state of the roster).
-    Migration::Sql("
+    Migration::Sql(
+        "
     CREATE TABLE roster_versions_kept (
         owner   TEXT    NOT NULL PRIMARY KEY,
         version INTEGER NOT NULL CHECK (version >= 0)
@@ -106,7 +109,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     INSERT INTO roster_versions_kept (owner, version) SELECT owner, version FROM roster_versions;
     DROP TABLE roster_versions;
     ALTER TABLE roster_versions_kept RENAME TO roster_versions;
-    "),
+    ",
+    ),
     // 3: storage limits. Subscription requests become small records (the
     // requester's domain, status and nickname instead of the stanza);
     // offline messages record their sender and size. Existing rows are
@@ -117,10 +121,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
 /// Brings the database to `migrations.len()`, one transaction per
 /// migration. The version is read inside each write transaction, so two
 /// processes opening a fresh file at once do not both migrate it.
-pub(super) fn migrate(
-    conn: &mut Connection,
-    migrations: &[Migration],
-) -> Result<(), StorageError> {
+pub(super) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StorageError> {
     let known = u32::try_from(migrations.len())
         .map_err(|_| StorageError::Backend("too many migrations".to_owned()))?;
     loop {

@@ -25,12 +25,9 @@ fn everything_persists_across_reopen() {
         db.roster_put(&juliet, &entry).unwrap();
         db.roster_remove(&juliet, &jid("tybalt@capulet.lit"))
             .unwrap();
-        add_req(&db, &juliet, &romeo, None)
-            .unwrap();
-        push(&db, &juliet, "<message>one</message>", 10)
-            .unwrap();
-        push(&db, &juliet, "<message>two</message>", 10)
-            .unwrap();
+        add_req(&db, &juliet, &romeo, None).unwrap();
+        push(&db, &juliet, "<message>one</message>", 10).unwrap();
+        push(&db, &juliet, "<message>two</message>", 10).unwrap();
         db.offline_load(&juliet, 10).unwrap()
     };
     let db = SqliteStorage::open(&path).unwrap();
@@ -65,8 +62,7 @@ fn committed_writes_survive_process_death() {
         let db = SqliteStorage::open(Path::new(&path)).unwrap();
         db.create_account(&juliet, &[]).unwrap();
         for i in 0..50 {
-            push(&db, &juliet, &format!("<message id='{i}'/>"), 1000)
-                .unwrap();
+            push(&db, &juliet, &format!("<message id='{i}'/>"), 1000).unwrap();
         }
         std::process::exit(17);
     }
@@ -115,10 +111,7 @@ fn concurrent_writers_and_readers_are_consistent() {
             std::thread::spawn(move || {
                 let mut stored_shared = 0;
                 for i in 0..200 {
-                    assert!(
-                        push(&db, &owner, &format!("<m n='{i}'/>"), 10_000)
-                            .unwrap()
-                    );
+                    assert!(push(&db, &owner, &format!("<m n='{i}'/>"), 10_000).unwrap());
                     // Reads see every write this thread made.
                     assert_eq!(db.offline_count(&owner).unwrap(), i + 1);
                     if i % 10 == 0 {

@@ -81,8 +81,7 @@ fn remove_account_cascades() {
     entry.groups = vec!["Friends".into(), "Verona".into()];
     db.roster_put(&juliet, &entry).unwrap();
     db.roster_put(&nurse, &entry).unwrap();
-    add_req(&db, &juliet, &romeo, None)
-        .unwrap();
+    add_req(&db, &juliet, &romeo, None).unwrap();
     push(&db, &juliet, "<message/>", 10).unwrap();
     push(&db, &nurse, "<message/>", 10).unwrap();
 
@@ -270,13 +269,21 @@ fn subscription_requests_add_replace_remove_order() {
     }
     assert_eq!(
         requests(&db, &owner),
-        [(c.clone(), "c".into()), (a.clone(), "a".into()), (b.clone(), "b".into())]
+        [
+            (c.clone(), "c".into()),
+            (a.clone(), "a".into()),
+            (b.clone(), "b".into())
+        ]
     );
     // A repeated request replaces the record and becomes the newest.
     add_req(&db, &owner, &c, Some("c2")).unwrap();
     assert_eq!(
         requests(&db, &owner),
-        [(a.clone(), "a".into()), (b.clone(), "b".into()), (c.clone(), "c2".into())]
+        [
+            (a.clone(), "a".into()),
+            (b.clone(), "b".into()),
+            (c.clone(), "c2".into())
+        ]
     );
     assert!(db.remove_subscription_request(&owner, &a).unwrap());
     assert!(!db.remove_subscription_request(&owner, &a).unwrap());
@@ -302,14 +309,8 @@ fn offline_quota_order_delete_count() {
 
     let before = SystemTime::now();
     for i in 0..3 {
-        assert!(
-            push(&db, &owner, &format!("<message id='{i}'/>"), 3)
-                .unwrap()
-        );
-        assert!(
-            push(&db, &other, "<message id='other'/>", 100)
-                .unwrap()
-        );
+        assert!(push(&db, &owner, &format!("<message id='{i}'/>"), 3).unwrap());
+        assert!(push(&db, &other, "<message id='other'/>", 100).unwrap());
     }
     let after = SystemTime::now();
     assert!(!push(&db, &owner, "<message id='3'/>", 3).unwrap());

@@ -60,7 +60,10 @@ fn request_caps_refuse_new_senders_only() {
     assert_eq!(table_rows(&db, "subscription_requests"), 4);
     assert_eq!(add(&other, "a@z.lit"), Admission::Stored);
     // Answering one frees a place.
-    assert!(db.remove_subscription_request(&owner, &jid("b@x.lit")).unwrap());
+    assert!(
+        db.remove_subscription_request(&owner, &jid("b@x.lit"))
+            .unwrap()
+    );
     assert_eq!(add(&owner, "c@x.lit"), Admission::Stored);
 }
 
@@ -138,9 +141,8 @@ fn offline_bytes_and_sender_shares() {
     };
     let msg = |n: usize| format!("<message>{}</message>", "x".repeat(n - 19));
     assert_eq!(msg(100).len(), 100);
-    let push_from = |from: &BareJid, stanza: &str| {
-        db.offline_push(&owner, from, stanza, quota).unwrap()
-    };
+    let push_from =
+        |from: &BareJid, stanza: &str| db.offline_push(&owner, from, stanza, quota).unwrap();
     // Mallory's share: 400 bytes.
     for _ in 0..4 {
         assert_eq!(push_from(&mallory, &msg(100)), Admission::Stored);
@@ -221,7 +223,11 @@ fn version_2_database(path: &Path) {
         ),
         ("tybalt@capulet.lit", "not xml <".to_owned(), 2),
         ("not a jid@@", "<presence/>".to_owned(), 3),
-        ("benvolio@montague.lit", "<presence type='subscribe'/>".to_owned(), 4),
+        (
+            "benvolio@montague.lit",
+            "<presence type='subscribe'/>".to_owned(),
+            4,
+        ),
     ];
     conn.execute(
         "INSERT INTO accounts VALUES ('juliet@capulet.lit', 'capulet.lit', 0)",
@@ -253,19 +259,32 @@ fn version_2_rows_are_converted() {
     let path = dir.path().join("v2.db");
     version_2_database(&path);
     let db = SqliteStorage::open(&path).unwrap();
-    assert_eq!(user_version(&db.writer.lock().unwrap()), i64::from(SCHEMA_VERSION));
+    assert_eq!(
+        user_version(&db.writer.lock().unwrap()),
+        i64::from(SCHEMA_VERSION)
+    );
     let owner = jid("juliet@capulet.lit");
     let reqs = db.subscription_requests(&owner).unwrap();
     // The invalid JID is dropped; the unparsable stanza keeps its request.
     let from: Vec<&str> = reqs.iter().map(|r| r.from.as_str()).collect();
     assert_eq!(
         from,
-        ["romeo@montague.lit", "tybalt@capulet.lit", "benvolio@montague.lit"]
+        [
+            "romeo@montague.lit",
+            "tybalt@capulet.lit",
+            "benvolio@montague.lit"
+        ]
     );
     assert_eq!(reqs[0].status.as_ref().unwrap().len(), MAX_STATUS_BYTES);
     assert_eq!(reqs[0].nick.as_ref().unwrap().len(), MAX_NICK_BYTES);
-    assert_eq!(reqs[1], SubscriptionRequest::bare(jid("tybalt@capulet.lit")));
-    assert_eq!(reqs[2], SubscriptionRequest::bare(jid("benvolio@montague.lit")));
+    assert_eq!(
+        reqs[1],
+        SubscriptionRequest::bare(jid("tybalt@capulet.lit"))
+    );
+    assert_eq!(
+        reqs[2],
+        SubscriptionRequest::bare(jid("benvolio@montague.lit"))
+    );
     // The per-domain cap sees the converted rows: two from montague.lit.
     let lim = limits(10, 2);
     assert_eq!(

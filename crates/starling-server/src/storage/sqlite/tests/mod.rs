@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::*;
 use super::schema::Migration;
+use super::*;
 pub(super) use crate::storage::blocking::{Accounts, Offline, Rosters};
 pub(super) use crate::storage::{
     Admission, OfflineFull, OfflineQuota, RequestLimits, RequestsFull, RosterEntry, StorageError,
