@@ -60,7 +60,11 @@ pub fn open_storage(config: &Config) -> Result<Arc<SqliteStorage>, StartError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+    let path = config.database_path();
+    Ok(Arc::new(SqliteStorage::open_with(
+        &path,
+        config.storage.synchronous,
+    )?))
 }
 
 /// The stores of `config`'s storage backend (SQLite).

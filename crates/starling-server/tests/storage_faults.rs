@@ -19,8 +19,9 @@ use starling_server::queue::Inbox;
 use starling_server::registry::{QueueLimits, SessionHandle};
 use starling_server::routed::Routed;
 use starling_server::storage::{
-    AccountStore, OfflineMessage, OfflineStore, RosterEntry, RosterStore, SqliteStorage,
-    StorageError, Stores,
+    AccountStore, Admission, OfflineFull, OfflineMessage, OfflineQuota, OfflineStore,
+    RequestLimits, RequestsFull, RosterEntry, RosterStore, SqliteStorage, StorageError, Stores,
+    SubscriptionRequest,
 };
 use starling_stanza::{ErrorType, StanzaError, StanzaErrorCondition as Cond};
 use starling_xml::Element;
@@ -105,18 +106,18 @@ impl RosterStore for Faulty {
     async fn subscription_requests(
         &self,
         o: &BareJid,
-    ) -> Result<Vec<(BareJid, String)>, StorageError> {
+    ) -> Result<Vec<SubscriptionRequest>, StorageError> {
         self.check(Some(o))?;
         self.inner.rosters.subscription_requests(o).await
     }
     async fn add_subscription_request(
         &self,
         o: &BareJid,
-        f: &BareJid,
-        s: &str,
-    ) -> Result<(), StorageError> {
+        r: &SubscriptionRequest,
+        l: RequestLimits,
+    ) -> Result<Admission<RequestsFull>, StorageError> {
         self.check(Some(o))?;
-        self.inner.rosters.add_subscription_request(o, f, s).await
+        self.inner.rosters.add_subscription_request(o, r, l).await
     }
     async fn remove_subscription_request(
         &self,
@@ -130,9 +131,15 @@ impl RosterStore for Faulty {
 
 #[async_trait]
 impl OfflineStore for Faulty {
-    async fn offline_push(&self, o: &BareJid, s: &str, q: usize) -> Result<bool, StorageError> {
+    async fn offline_push(
+        &self,
+        o: &BareJid,
+        f: &BareJid,
+        s: &str,
+        q: OfflineQuota,
+    ) -> Result<Admission<OfflineFull>, StorageError> {
         self.check(Some(o))?;
-        self.inner.offline.offline_push(o, s, q).await
+        self.inner.offline.offline_push(o, f, s, q).await
     }
     async fn offline_load(
         &self,

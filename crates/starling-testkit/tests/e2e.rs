@@ -1752,11 +1752,12 @@ async fn negative_priority_only_means_offline_storage() {
 
 /// `max_offline_messages = 2`: the third message gets a
 /// `service-unavailable` error back (RFC 6121 §8.5.2.2.1), and only two are
-/// delivered.
+/// delivered. (One sender may use the whole quota here: the per-sender
+/// share is tested in `abuse_storage.rs`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_quota() {
     let server = Server::start_with(Options {
-        extra_toml: "[limits]\nmax_offline_messages = 2\n".into(),
+        extra_toml: "[limits]\nmax_offline_messages = 2\nmax_offline_share = 100\n".into(),
         ..Options::default()
     });
     server.add_users(&["alice", "bob"]);

@@ -186,6 +186,15 @@ pub struct Limits {
     /// A write to a client that makes no progress for this long ends the
     /// session.
     pub write_timeout: Duration,
+    /// Inbound subscription requests pending per account.
+    pub max_pending_subscriptions: usize,
+    /// Inbound subscription requests pending per account from one domain.
+    pub max_pending_subscriptions_per_domain: usize,
+    /// Bytes of offline messages stored per account.
+    pub max_offline_bytes: u64,
+    /// Percentage of the offline quotas (messages and bytes) one sender
+    /// may use.
+    pub max_offline_share: u8,
 }
 
 impl Limits {
@@ -194,6 +203,23 @@ impl Limits {
         crate::registry::QueueLimits {
             bytes: self.outbound_queue_bytes,
             count: self.outbound_queue,
+        }
+    }
+
+    /// The caps on pending subscription requests.
+    pub fn subscription_requests(&self) -> crate::storage::RequestLimits {
+        crate::storage::RequestLimits {
+            max_pending: self.max_pending_subscriptions,
+            max_per_domain: self.max_pending_subscriptions_per_domain,
+        }
+    }
+
+    /// The offline message quota.
+    pub fn offline_quota(&self) -> crate::storage::OfflineQuota {
+        crate::storage::OfflineQuota {
+            max_messages: self.max_offline_messages,
+            max_bytes: self.max_offline_bytes,
+            share_percent: self.max_offline_share,
         }
     }
 }
@@ -212,6 +238,10 @@ impl Default for Limits {
             outbound_queue: 1000,
             outbound_queue_bytes: 4 * 1024 * 1024,
             write_timeout: Duration::from_secs(60),
+            max_pending_subscriptions: 100,
+            max_pending_subscriptions_per_domain: 20,
+            max_offline_bytes: 4 * 1024 * 1024,
+            max_offline_share: 25,
         }
     }
 }
@@ -222,6 +252,8 @@ pub struct StorageConfig {
     /// The database file (absolute, or resolved against the data
     /// directory).
     pub path: PathBuf,
+    /// How hard a commit waits for the disk.
+    pub synchronous: crate::storage::Synchronous,
 }
 
 /// Log output format.
@@ -263,6 +295,7 @@ impl Default for Config {
             limits: Limits::default(),
             storage: StorageConfig {
                 path: PathBuf::from("starling.db"),
+                synchronous: crate::storage::Synchronous::Normal,
             },
             log: LogConfig {
                 level: "info".to_owned(),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use starling_jid::DomainPart;
 
 use super::modules::{ModulesConfig, RawModules};
-use super::{Config, ConfigError, ConflictPolicy, HostConfig, LogFormat};
+use super::{Config, ConfigError, ConflictPolicy, HostConfig, Limits, LogFormat};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +73,10 @@ struct RawLimits {
     outbound_queue: Option<toml::Spanned<u64>>,
     outbound_queue_bytes: Option<toml::Spanned<u64>>,
     write_timeout: Option<toml::Spanned<u64>>,
+    max_pending_subscriptions: Option<toml::Spanned<u64>>,
+    max_pending_subscriptions_per_domain: Option<toml::Spanned<u64>>,
+    max_offline_bytes: Option<toml::Spanned<u64>>,
+    max_offline_share: Option<toml::Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +84,7 @@ struct RawLimits {
 struct RawStorage {
     backend: Option<toml::Spanned<String>>,
     path: Option<PathBuf>,
+    synchronous: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +293,25 @@ impl Checker<'_> {
         if let Some(v) = &l.write_timeout {
             lim.write_timeout = Duration::from_secs(self.range(v, 1, 3600, "write_timeout")?);
         }
+        self.apply_storage_limits(lim, &l)
+    }
+
+    /// The limits on what others can store for an account.
+    fn apply_storage_limits(&self, lim: &mut Limits, l: &RawLimits) -> Result<(), ConfigError> {
+        if let Some(v) = &l.max_pending_subscriptions {
+            lim.max_pending_subscriptions =
+                self.range(v, 1, 100_000, "max_pending_subscriptions")? as usize;
+        }
+        if let Some(v) = &l.max_pending_subscriptions_per_domain {
+            lim.max_pending_subscriptions_per_domain =
+                self.range(v, 1, 100_000, "max_pending_subscriptions_per_domain")? as usize;
+        }
+        if let Some(v) = &l.max_offline_bytes {
+            lim.max_offline_bytes = self.range(v, 1024, 1 << 40, "max_offline_bytes")?;
+        }
+        if let Some(v) = &l.max_offline_share {
+            lim.max_offline_share = self.range(v, 1, 100, "max_offline_share")? as u8;
+        }
         Ok(())
     }
 
@@ -305,6 +329,20 @@ impl Checker<'_> {
         }
         if let Some(p) = s.path {
             config.storage.path = p;
+        }
+        if let Some(v) = &s.synchronous {
+            match crate::storage::Synchronous::parse(v.get_ref()) {
+                Some(mode) => config.storage.synchronous = mode,
+                None => {
+                    return self.err(
+                        v.span(),
+                        format!(
+                            "unknown synchronous mode {:?} (known: \"normal\", \"full\")",
+                            v.get_ref()
+                        ),
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -142,3 +142,42 @@ fn queue_bytes_and_write_timeout() {
     assert_eq!(err("[limits]\noutbound_queue_bytes = 1000\n").0, 2);
     assert_eq!(err("[limits]\n\nwrite_timeout = 0\n").0, 3);
 }
+
+#[test]
+fn storage_limits_and_synchronous() {
+    let c = Config::from_toml_str("", "x").unwrap();
+    assert_eq!(c.limits.max_pending_subscriptions, 100);
+    assert_eq!(c.limits.max_pending_subscriptions_per_domain, 20);
+    assert_eq!(c.limits.max_offline_bytes, 4 * 1024 * 1024);
+    assert_eq!(c.limits.max_offline_share, 25);
+    assert_eq!(c.storage.synchronous, crate::storage::Synchronous::Normal);
+    let text = "[limits]\nmax_pending_subscriptions = 7\nmax_pending_subscriptions_per_domain = 3\n\
+                max_offline_bytes = 65536\nmax_offline_share = 50\nmax_offline_messages = 9\n\
+                [storage]\nsynchronous = \"full\"\n";
+    let c = Config::from_toml_str(text, "f").unwrap();
+    assert_eq!(c.storage.synchronous, crate::storage::Synchronous::Full);
+    let r = c.limits.subscription_requests();
+    assert_eq!((r.max_pending, r.max_per_domain), (7, 3));
+    let q = c.limits.offline_quota();
+    assert_eq!(
+        (q.max_messages, q.max_bytes, q.share_percent),
+        (9, 65536, 50)
+    );
+    // Out of range values and unknown modes are refused with their line.
+    for (text, line) in [
+        ("[limits]\nmax_pending_subscriptions = 0\n", 2),
+        ("[limits]\n\nmax_pending_subscriptions = 100001\n", 3),
+        ("[limits]\nmax_pending_subscriptions_per_domain = 0\n", 2),
+        ("[limits]\nmax_offline_bytes = 1023\n", 2),
+        ("[limits]\nmax_offline_share = 0\n", 2),
+        ("[limits]\nmax_offline_share = 101\n", 2),
+    ] {
+        let (l, reason) = err(text);
+        assert_eq!(l, line, "{text}: {reason}");
+        assert!(reason.contains("between"), "{text}: {reason}");
+    }
+    let (line, reason) = err("[storage]\nsynchronous = \"off\"\n");
+    assert_eq!(line, 2);
+    assert!(reason.contains("normal"), "{reason}");
+    assert_eq!(err("[storage]\nsynchronous = \"FULL\"\n").0, 2);
+}

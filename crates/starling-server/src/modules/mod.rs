@@ -33,13 +33,17 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     let m = &config.modules;
     let mut list: Vec<Arc<dyn Module>> = Vec::new();
     if m.presence.enabled {
-        list.push(Arc::new(presence::Presence::new(stores.rosters.clone())));
+        let limits = config.limits.subscription_requests();
+        list.push(Arc::new(presence::Presence::new(
+            stores.rosters.clone(),
+            limits,
+        )));
     }
     if m.roster.enabled {
         list.push(Arc::new(roster::Roster::new(stores.rosters.clone())));
     }
     if m.offline.enabled {
-        let quota = config.limits.max_offline_messages;
+        let quota = config.limits.offline_quota();
         list.push(Arc::new(offline::Offline::new(
             stores.offline.clone(),
             quota,

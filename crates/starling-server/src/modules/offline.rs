@@ -1,7 +1,13 @@
 //! XEP-0160 offline messages: a message for an account with no available
-//! resource is stored (with a XEP-0203 delay stamp, up to a quota) and
-//! delivered when a resource sends initial presence with a non-negative
-//! priority. Each batch is deleted only once written to the session.
+//! resource is stored (with a XEP-0203 delay stamp) and delivered when a
+//! resource sends initial presence with a non-negative priority. Each
+//! batch is deleted once written to the session's socket (not once the
+//! client has acknowledged it: that needs stream management).
+//!
+//! Storage is bounded by an [`OfflineQuota`]: messages and bytes per
+//! account, and a share of both per sender. A message over it bounces
+//! with `service-unavailable`, as XEP-0160 §2 says for a full store
+//! (RFC 6121 §8.5.2.1.1), whichever bound it crossed.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +21,7 @@ use tracing::warn;
 use crate::hub::{Hub, storage_error};
 use crate::module::{Flow, Hook, Module, Registrar, Session, SessionEvent};
 use crate::routed::Routed;
-use crate::storage::OfflineStore;
+use crate::storage::{Admission, OfflineFull, OfflineQuota, OfflineStore};
 
 /// Offline messages sent per batch.
 const BATCH: usize = 100;
@@ -26,7 +32,7 @@ const FEATURE_MSGOFFLINE: &str = "msgoffline";
 /// The offline module (`[modules.offline]`).
 pub struct Offline {
     store: Arc<dyn OfflineStore>,
-    quota: usize,
+    quota: OfflineQuota,
 }
 
 impl std::fmt::Debug for Offline {
@@ -38,11 +44,21 @@ impl std::fmt::Debug for Offline {
 }
 
 impl Offline {
-    /// The module on its store, keeping at most `quota` messages per
-    /// account.
-    pub fn new(store: Arc<dyn OfflineStore>, quota: usize) -> Offline {
+    /// The module on its store, keeping what `quota` allows per account.
+    pub fn new(store: Arc<dyn OfflineStore>, quota: OfflineQuota) -> Offline {
         Offline { store, quota }
     }
+}
+
+/// The error a message over the quota bounces with: `service-unavailable`
+/// (XEP-0160 §2), with a text saying which bound it crossed.
+fn full_error(full: OfflineFull) -> StanzaError {
+    let text = match full {
+        OfflineFull::Messages => "offline storage is full",
+        OfflineFull::Bytes => "offline storage is full (size)",
+        OfflineFull::SenderShare => "offline storage is full for messages from you",
+    };
+    StanzaError::new(Cond::ServiceUnavailable).with_text(text)
 }
 
 fn now_secs() -> i64 {
@@ -77,15 +93,16 @@ impl Module for Offline {
             Some("Offline Storage".to_owned()),
         );
         st.append_child(stamp.to_element());
+        let sender = st
+            .from()
+            .map_or_else(|| BareJid::from(to.domain_part()), Jid::bare);
         let stored = self
             .store
-            .offline_push(to, &st.element().to_xml(), self.quota)
+            .offline_push(to, &sender, &st.element().to_xml(), self.quota)
             .await;
         let err = match stored {
-            Ok(true) => return Flow::Handled,
-            Ok(false) => {
-                StanzaError::new(Cond::ServiceUnavailable).with_text("offline storage is full")
-            }
+            Ok(Admission::Stored) => return Flow::Handled,
+            Ok(Admission::Refused(full)) => full_error(full),
             Err(e) => storage_error(&e),
         };
         st.remove_child(Delay::NAME, Delay::NS);

@@ -7,7 +7,8 @@
 //!
 //! Every method is short (one indexed query or one small transaction) and
 //! returns only once its change is committed: what the server acknowledges
-//! after a call survives a crash of the process.
+//! after a call survives a crash of the process (see
+//! [`Synchronous`](super::Synchronous) for power loss).
 
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ use starling_jid::{BareJid, DomainPart};
 
 use super::exec::Executor;
 use super::{
-    AccountStore, OfflineMessage, OfflineStore, PresenceState, RosterEntry, RosterStore,
-    StorageError,
+    AccountStore, Admission, OfflineFull, OfflineMessage, OfflineQuota, OfflineStore,
+    PresenceState, RequestLimits, RequestsFull, RosterEntry, RosterStore, StorageError,
+    SubscriptionRequest,
 };
 
 /// Accounts and their SCRAM credentials.
@@ -89,21 +91,22 @@ pub trait Rosters: Send + Sync + 'static {
         contact: &BareJid,
     ) -> Result<Option<u64>, StorageError>;
 
-    /// Inbound subscription requests not yet answered ("Pending In"), with
-    /// the request stanza as serialized XML, oldest first.
+    /// Inbound subscription requests not yet answered ("Pending In"),
+    /// oldest first.
     fn subscription_requests(
         &self,
         owner: &BareJid,
-    ) -> Result<Vec<(BareJid, String)>, StorageError>;
+    ) -> Result<Vec<SubscriptionRequest>, StorageError>;
 
-    /// Records an inbound subscription request (replacing an older one
-    /// from the same contact).
+    /// Records an inbound subscription request, replacing an older one
+    /// from the same contact (always accepted), unless `limits` refuse a
+    /// new one; the check and the insert are one transaction.
     fn add_subscription_request(
         &self,
         owner: &BareJid,
-        from: &BareJid,
-        stanza: &str,
-    ) -> Result<(), StorageError>;
+        request: &SubscriptionRequest,
+        limits: RequestLimits,
+    ) -> Result<Admission<RequestsFull>, StorageError>;
 
     /// Forgets a subscription request; `false` if there was none.
     fn remove_subscription_request(
@@ -115,14 +118,17 @@ pub trait Rosters: Send + Sync + 'static {
 
 /// Offline messages (XEP-0160).
 pub trait Offline: Send + Sync + 'static {
-    /// Stores a message for later delivery unless the account already has
-    /// `quota` stored messages; `true` if stored.
+    /// Stores a message from `sender` for later delivery unless it would
+    /// take the account, or the sender's share of it, over `quota`
+    /// (messages or bytes of `stanza`); the check and the insert are one
+    /// transaction.
     fn offline_push(
         &self,
         owner: &BareJid,
+        sender: &BareJid,
         stanza: &str,
-        quota: usize,
-    ) -> Result<bool, StorageError>;
+        quota: OfflineQuota,
+    ) -> Result<Admission<OfflineFull>, StorageError>;
 
     /// Up to `limit` stored messages, oldest first (they stay stored).
     fn offline_load(
@@ -249,7 +255,7 @@ impl<B: Rosters> RosterStore for OnPool<B> {
     async fn subscription_requests(
         &self,
         owner: &BareJid,
-    ) -> Result<Vec<(BareJid, String)>, StorageError> {
+    ) -> Result<Vec<SubscriptionRequest>, StorageError> {
         let owner = owner.clone();
         self.call(move |b| b.subscription_requests(&owner)).await
     }
@@ -257,11 +263,11 @@ impl<B: Rosters> RosterStore for OnPool<B> {
     async fn add_subscription_request(
         &self,
         owner: &BareJid,
-        from: &BareJid,
-        stanza: &str,
-    ) -> Result<(), StorageError> {
-        let (owner, from, stanza) = (owner.clone(), from.clone(), stanza.to_owned());
-        self.call(move |b| b.add_subscription_request(&owner, &from, &stanza))
+        request: &SubscriptionRequest,
+        limits: RequestLimits,
+    ) -> Result<Admission<RequestsFull>, StorageError> {
+        let (owner, request) = (owner.clone(), request.clone());
+        self.call(move |b| b.add_subscription_request(&owner, &request, limits))
             .await
     }
 
@@ -293,11 +299,12 @@ impl<B: Offline> OfflineStore for OnPool<B> {
     async fn offline_push(
         &self,
         owner: &BareJid,
+        sender: &BareJid,
         stanza: &str,
-        quota: usize,
-    ) -> Result<bool, StorageError> {
-        let (owner, stanza) = (owner.clone(), stanza.to_owned());
-        self.call(move |b| b.offline_push(&owner, &stanza, quota))
+        quota: OfflineQuota,
+    ) -> Result<Admission<OfflineFull>, StorageError> {
+        let (owner, sender, stanza) = (owner.clone(), sender.clone(), stanza.to_owned());
+        self.call(move |b| b.offline_push(&owner, &sender, &stanza, quota))
             .await
     }
 

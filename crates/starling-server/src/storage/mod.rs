@@ -12,7 +12,13 @@
 //! never a different protocol answer.
 //!
 //! Every call returns only once its change is committed: what the server
-//! acknowledges after a call survives a crash of the process.
+//! acknowledges after a call survives a crash of the process (and, with
+//! [`Synchronous::Full`], a power loss).
+//!
+//! What others can store for an account is bounded ([`limits`]): pending
+//! subscription requests are small records ([`SubscriptionRequest`])
+//! capped per account and per sending domain, and offline messages are
+//! capped in count and bytes, with a share per sender.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,10 +40,16 @@
 
 pub mod blocking;
 mod exec;
+pub mod limits;
+pub mod requests;
 mod sqlite;
 
 pub use exec::Executor;
-pub use sqlite::SqliteStorage;
+pub use limits::{
+    Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
+};
+pub use requests::SubscriptionRequest;
+pub use sqlite::{SqliteStorage, Synchronous};
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -245,21 +257,21 @@ pub trait RosterStore: Send + Sync + 'static {
         contact: &BareJid,
     ) -> Result<Option<u64>, StorageError>;
 
-    /// Inbound subscription requests not yet answered, oldest first, with
-    /// the request stanza as serialized XML.
+    /// Inbound subscription requests not yet answered, oldest first.
     async fn subscription_requests(
         &self,
         owner: &BareJid,
-    ) -> Result<Vec<(BareJid, String)>, StorageError>;
+    ) -> Result<Vec<SubscriptionRequest>, StorageError>;
 
-    /// Records an inbound subscription request (replacing an older one
-    /// from the same contact).
+    /// Records an inbound subscription request, replacing an older one
+    /// from the same contact (always accepted), unless `limits` refuse a
+    /// new one; the check and the insert are one transaction.
     async fn add_subscription_request(
         &self,
         owner: &BareJid,
-        from: &BareJid,
-        stanza: &str,
-    ) -> Result<(), StorageError>;
+        request: &SubscriptionRequest,
+        limits: RequestLimits,
+    ) -> Result<Admission<RequestsFull>, StorageError>;
 
     /// Forgets a subscription request; `false` if there was none.
     async fn remove_subscription_request(
@@ -283,22 +295,23 @@ pub trait RosterStore: Send + Sync + 'static {
 pub struct PresenceState {
     /// The roster items, sorted by JID.
     pub items: Vec<RosterEntry>,
-    /// Pending subscription requests, oldest first: the requester and the
-    /// request stanza as serialized XML.
-    pub requests: Vec<(BareJid, String)>,
+    /// Pending subscription requests, oldest first.
+    pub requests: Vec<SubscriptionRequest>,
 }
 
 /// Offline messages (XEP-0160).
 #[async_trait]
 pub trait OfflineStore: Send + Sync + 'static {
-    /// Stores a message unless the account already has `quota` stored
-    /// messages; `true` if stored.
+    /// Stores a message from `sender` unless it would take the account,
+    /// or the sender's share of it, over `quota` (messages or bytes of
+    /// `stanza`); the check and the insert are one transaction.
     async fn offline_push(
         &self,
         owner: &BareJid,
+        sender: &BareJid,
         stanza: &str,
-        quota: usize,
-    ) -> Result<bool, StorageError>;
+        quota: OfflineQuota,
+    ) -> Result<Admission<OfflineFull>, StorageError>;
 
     /// Up to `limit` stored messages, oldest first (they stay stored).
     async fn offline_load(

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use starling_jid::{BareJid, Jid};
 use starling_stanza::{PresenceType, StanzaKind};
-use starling_xml::Element;
 
 use super::{Directed, Presence};
 use crate::hub::Hub;
 use crate::module::{Session, SessionEvent};
 use crate::routed::Routed;
-use crate::storage::{PresenceState, StorageError};
+use crate::storage::{PresenceState, StorageError, SubscriptionRequest};
 
 impl Presence {
     /// A presence without `to` from a bound session: broadcast.
@@ -88,7 +87,7 @@ impl Presence {
         hub: &Hub,
         s: &mut Session<'_>,
         roster: &[crate::storage::RosterEntry],
-        requests: Vec<(BareJid, String)>,
+        requests: Vec<SubscriptionRequest>,
         from: &Jid,
     ) {
         let me = s.handle().clone();
@@ -108,11 +107,8 @@ impl Presence {
                 }
             }
         }
-        for (_, xml) in requests {
-            let Ok(el) = Element::parse(xml.as_bytes()) else {
-                continue;
-            };
-            if let Ok(p) = Routed::parse(el) {
+        for request in requests {
+            if let Ok(p) = Routed::parse(request.to_presence(&bare)) {
                 me.deliver(Arc::new(p));
             }
         }

@@ -20,13 +20,14 @@ use starling_stanza::{PresenceType, StanzaKind};
 use crate::hub::Hub;
 use crate::module::{Flow, Hook, Kinds, Module, Registrar, Session, SessionEvent};
 use crate::routed::Routed;
-use crate::storage::RosterStore;
+use crate::storage::{RequestLimits, RosterStore};
 
 pub(crate) use broadcast::send_current_presence;
 
 /// The presence module (`[modules.presence]`).
 pub struct Presence {
     store: Arc<dyn RosterStore>,
+    limits: RequestLimits,
 }
 
 impl std::fmt::Debug for Presence {
@@ -41,9 +42,11 @@ impl std::fmt::Debug for Presence {
 pub(crate) struct Directed(pub(crate) std::collections::HashSet<Jid>);
 
 impl Presence {
-    /// The module on the roster store (subscription states live there).
-    pub fn new(store: Arc<dyn RosterStore>) -> Presence {
-        Presence { store }
+    /// The module on the roster store (subscription states and pending
+    /// requests live there), storing inbound subscription requests within
+    /// `limits`.
+    pub fn new(store: Arc<dyn RosterStore>, limits: RequestLimits) -> Presence {
+        Presence { store, limits }
     }
 }
 

@@ -3,13 +3,15 @@
 //! server, with pre-approval (§3.4).
 
 use starling_jid::{BareJid, Jid};
-use starling_stanza::{PresenceType as P, StanzaKind};
+use starling_stanza::{
+    ErrorType, PresenceType as P, StanzaError, StanzaErrorCondition as Cond, StanzaKind,
+};
 
 use super::Presence;
 use crate::hub::Hub;
 use crate::modules::roster::save_and_push;
 use crate::routed::Routed;
-use crate::storage::{RosterEntry, StorageError};
+use crate::storage::{Admission, RequestsFull, RosterEntry, StorageError, SubscriptionRequest};
 
 use super::broadcast::send_current_presence;
 
@@ -134,10 +136,22 @@ impl Presence {
         }
         st.set_from(u);
         st.set_to(c);
-        self.store
-            .add_subscription_request(contact, user, &st.element().to_xml())
+        // Stored as a small record (what §3.1.3 needs to present it again
+        // at login); available resources get the request as sent.
+        let request = SubscriptionRequest::from_presence(user.clone(), st.element());
+        let added = self
+            .store
+            .add_subscription_request(contact, &request, self.limits)
             .await?;
-        to_resources(hub, contact, st);
+        match added {
+            Admission::Stored => to_resources(hub, contact, st),
+            Admission::Refused(full) => {
+                tracing::debug!(%contact, from = %user, ?full, "subscription request refused");
+                // To the requester's bare JID (subscription stanzas carry
+                // bare JIDs): its available resources get it.
+                hub.bounce(&st, requests_full_error(full)).await;
+            }
+        }
         Ok(())
     }
 
@@ -217,6 +231,19 @@ impl Presence {
         to_resources(hub, user, st);
         Ok(())
     }
+}
+
+/// The error a refused subscription request is bounced with:
+/// `resource-constraint` (type `wait`: the sender may try again once the
+/// user has answered some of the pending requests).
+fn requests_full_error(full: RequestsFull) -> StanzaError {
+    let text = match full {
+        RequestsFull::Total => "too many pending subscription requests",
+        RequestsFull::Domain => "too many pending subscription requests from your domain",
+    };
+    StanzaError::new(Cond::ResourceConstraint)
+        .with_type(ErrorType::Wait)
+        .with_text(text)
 }
 
 /// A stanza to every available resource of `owner`, one shared copy.

@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode, through
 //! `rusqlite`.
 //!
-//! # Schema (version 1)
+//! # Schema (version 3)
 //!
 //! ```text
 //! accounts(jid PK, domain, created_at_ms)            index (domain, jid)
@@ -12,10 +12,12 @@
 //! roster_groups((owner, contact) → roster, position, name)
 //!                                                    PK (owner, contact, position)
 //! roster_versions(owner PK, version) — kept when the account is removed
-//! subscription_requests(owner → accounts, contact, stanza, seq)
-//!                                                    PK (owner, contact), index (owner, seq)
-//! offline(id PK AUTOINCREMENT, owner → accounts, stanza, stored_at_ms)
-//!                                                    index (owner, id)
+//! subscription_requests(owner → accounts, contact, domain, status, nick, seq)
+//!                                                    PK (owner, contact), index (owner, seq),
+//!                                                    index (owner, domain)
+//! offline(id PK AUTOINCREMENT, owner → accounts, stanza, stored_at_ms, sender, bytes)
+//!                                                    index (owner, id),
+//!                                                    index (owner, sender, bytes)
 //! ```
 //!
 //! Every `→` is a foreign key with `ON DELETE CASCADE`, so deleting the
@@ -34,6 +36,7 @@
 //! connections, so there reads use the write connection too.
 
 mod accounts;
+mod migrate_v3;
 mod offline;
 mod roster;
 mod schema;
@@ -63,6 +66,43 @@ const READ_POOL_SIZE: usize = 4;
 /// statements; the `rusqlite` default is 16).
 const STATEMENT_CACHE: usize = 64;
 
+/// How hard a commit waits for the disk (`[storage] synchronous`, SQLite's
+/// `PRAGMA synchronous`; the database is always in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `NORMAL`: a commit is written to the WAL file but not `fsync`ed
+    /// (checkpoints are). A committed transaction survives the death of
+    /// the process (`kill -9`, a panic) because the written data is in the
+    /// operating system's page cache; a power loss or an operating system
+    /// crash can lose the last transactions committed before it (the
+    /// database stays consistent).
+    #[default]
+    Normal,
+    /// `FULL`: every commit `fsync`s the WAL file before it returns, so
+    /// acknowledged data also survives a power loss or an operating system
+    /// crash, at the cost of one disk flush per write.
+    Full,
+}
+
+impl Synchronous {
+    /// The configuration value and pragma value: `"normal"` or `"full"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+        }
+    }
+
+    /// Parses the configuration value.
+    pub fn parse(s: &str) -> Option<Synchronous> {
+        match s {
+            "normal" => Some(Synchronous::Normal),
+            "full" => Some(Synchronous::Full),
+            _ => None,
+        }
+    }
+}
+
 /// The embedded backend: one SQLite database file.
 ///
 /// The file is in WAL mode, so the admin CLI can change accounts while the
@@ -84,8 +124,8 @@ const STATEMENT_CACHE: usize = 64;
 ///
 /// ```
 /// use starling_jid::BareJid;
-/// use starling_server::storage::SqliteStorage;
 /// use starling_server::storage::blocking::{Accounts, Offline};
+/// use starling_server::storage::{Admission, OfflineQuota, SqliteStorage};
 ///
 /// let dir = std::env::temp_dir().join(format!("starling-sqlite-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
@@ -95,7 +135,10 @@ const STATEMENT_CACHE: usize = 64;
 /// {
 ///     let db = SqliteStorage::open(&path)?;
 ///     db.create_account(&juliet, &[])?;
-///     assert!(db.offline_push(&juliet, "<message/>", 100)?);
+///     let romeo: BareJid = "romeo@montague.lit".parse()?;
+///     let quota = OfflineQuota::default();
+///     let stored = db.offline_push(&juliet, &romeo, "<message/>", quota)?;
+///     assert_eq!(stored, Admission::Stored);
 /// }
 ///
 /// // Everything acknowledged is still there after reopening.
@@ -157,11 +200,21 @@ impl ReadPool {
 }
 
 impl SqliteStorage {
+    /// Opens the database file at `path` with [`Synchronous::Normal`]
+    /// (see [`SqliteStorage::open_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStorage::open_with`].
+    pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
+        SqliteStorage::open_with(path, Synchronous::Normal)
+    }
+
     /// Opens the database file at `path`, creating it if it does not
     /// exist (its directory must exist), and migrates it to the current
     /// schema.
     ///
-    /// The connection uses `journal_mode=WAL`, `synchronous=NORMAL`,
+    /// The connection uses `journal_mode=WAL`, `synchronous` as given,
     /// `foreign_keys=ON` and a busy timeout of 5 s.
     ///
     /// **Durability.** In WAL mode with `synchronous=NORMAL`, a commit
@@ -172,14 +225,15 @@ impl SqliteStorage {
     /// including `kill -9`, and is replayed from the WAL on the next open.
     /// Only a power loss or an operating system crash can lose the last
     /// transactions committed before it; the database stays consistent
-    /// even then.
+    /// even then. With `synchronous=FULL` every commit is `fsync`ed before
+    /// it returns and survives those too.
     ///
     /// # Errors
     ///
     /// [`StorageError::SchemaTooNew`] if a newer Starling wrote the file;
     /// [`StorageError::Backend`] if it cannot be opened, is not a SQLite
     /// database, cannot be put in WAL mode, or a migration fails.
-    pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
+    pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<SqliteStorage, StorageError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -194,8 +248,15 @@ impl SqliteStorage {
                 path.display()
             )));
         }
-        writer.pragma_update(None, "synchronous", "NORMAL").db()?;
+        writer
+            .pragma_update(None, "synchronous", synchronous.as_str())
+            .db()?;
         migrate(&mut writer, MIGRATIONS)?;
+        tracing::info!(
+            path = %path.display(),
+            synchronous = synchronous.as_str(),
+            "database opened"
+        );
         // The file exists now; an absolute path keeps read connections
         // working if the working directory changes.
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());

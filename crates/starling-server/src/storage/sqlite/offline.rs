@@ -5,37 +5,70 @@ use starling_jid::BareJid;
 
 use super::{Db, SqliteStorage, clamp_i64, ensure_account, now_ms, time_from_ms};
 use crate::storage::blocking::Offline;
-use crate::storage::{OfflineMessage, StorageError};
+use crate::storage::{
+    Admission, OfflineFull, OfflineMessage, OfflineQuota, OfflineUsage, StorageError,
+};
+
+/// What `owner` has stored, in all and from `sender`.
+fn usage_in(
+    c: &rusqlite::Connection,
+    owner: &BareJid,
+    sender: &BareJid,
+) -> Result<OfflineUsage, StorageError> {
+    let (messages, bytes, sender_messages, sender_bytes): (i64, i64, i64, i64) = c
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0),
+                    COALESCE(SUM(sender = ?2), 0),
+                    COALESCE(SUM(CASE WHEN sender = ?2 THEN bytes ELSE 0 END), 0)
+             FROM offline WHERE owner = ?1",
+        )
+        .db()?
+        .query_row(params![owner.as_str(), sender.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .db()?;
+    let n =
+        |v: i64| u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("offline usage {v}")));
+    Ok(OfflineUsage {
+        messages: n(messages)?,
+        bytes: n(bytes)?,
+        sender_messages: n(sender_messages)?,
+        sender_bytes: n(sender_bytes)?,
+    })
+}
 
 impl Offline for SqliteStorage {
+    /// The quota check reads the account's and the sender's usage from
+    /// the covering index `(owner, sender, bytes)` in the write
+    /// transaction of the insert.
     fn offline_push(
         &self,
         owner: &BareJid,
+        sender: &BareJid,
         stanza: &str,
-        quota: usize,
-    ) -> Result<bool, StorageError> {
-        let quota = clamp_i64(quota);
+        quota: OfflineQuota,
+    ) -> Result<Admission<OfflineFull>, StorageError> {
+        let size = stanza.len() as u64;
         self.write(|c| {
             ensure_account(c, owner)?;
-            // Counts at most `quota` rows, so a full store costs no more
-            // than the quota.
-            let stored: i64 = c
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM offline WHERE owner = ?1 LIMIT ?2)",
-                )
-                .db()?
-                .query_row(params![owner.as_str(), quota], |row| row.get(0))
-                .db()?;
-            if stored >= quota {
-                return Ok(false);
+            let usage = usage_in(c, owner, sender)?;
+            if let Err(full) = quota.admit(usage, size) {
+                return Ok(Admission::Refused(full));
             }
             c.prepare_cached(
-                "INSERT INTO offline (owner, stanza, stored_at_ms) VALUES (?1, ?2, ?3)",
+                "INSERT INTO offline (owner, stanza, stored_at_ms, sender, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .db()?
-            .execute(params![owner.as_str(), stanza, now_ms()])
+            .execute(params![
+                owner.as_str(),
+                stanza,
+                now_ms(),
+                sender.as_str(),
+                clamp_i64(stanza.len())
+            ])
             .db()?;
-            Ok(true)
+            Ok(Admission::Stored)
         })
     }
 

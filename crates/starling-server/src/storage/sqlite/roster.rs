@@ -7,7 +7,35 @@ use starling_jid::BareJid;
 
 use super::{Db, SqliteStorage, ensure_account, parse_jid, parse_version};
 use crate::storage::blocking::Rosters;
-use crate::storage::{RosterEntry, StorageError, Subscription};
+use crate::storage::{
+    Admission, PendingCounts, RequestLimits, RequestsFull, RosterEntry, StorageError, Subscription,
+    SubscriptionRequest,
+};
+
+/// What `owner` has pending when `request` arrives.
+fn pending_counts(
+    c: &Connection,
+    owner: &BareJid,
+    request: &SubscriptionRequest,
+) -> Result<PendingCounts, StorageError> {
+    let (same, pending, from_domain): (bool, i64, i64) = c
+        .prepare_cached(
+            "SELECT COALESCE(SUM(contact = ?2), 0) > 0, COUNT(*), COALESCE(SUM(domain = ?3), 0)
+             FROM subscription_requests WHERE owner = ?1",
+        )
+        .db()?
+        .query_row(
+            params![owner.as_str(), request.from.as_str(), request.domain()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .db()?;
+    let n = |v: i64| usize::try_from(v).unwrap_or(usize::MAX);
+    Ok(PendingCounts {
+        same_sender: same,
+        pending: n(pending),
+        from_domain: n(from_domain),
+    })
+}
 
 fn roster_version_in(c: &Connection, owner: &BareJid) -> Result<u64, StorageError> {
     let v: Option<i64> = c
@@ -212,49 +240,72 @@ impl Rosters for SqliteStorage {
     fn subscription_requests(
         &self,
         owner: &BareJid,
-    ) -> Result<Vec<(BareJid, String)>, StorageError> {
-        let rows: Vec<(String, String)> = self.read(|c| {
+    ) -> Result<Vec<SubscriptionRequest>, StorageError> {
+        type Row = (String, Option<String>, Option<String>);
+        let rows: Vec<Row> = self.read(|c| {
             c.prepare_cached(
-                "SELECT contact, stanza FROM subscription_requests
+                "SELECT contact, status, nick FROM subscription_requests
                  WHERE owner = ?1 ORDER BY seq",
             )
             .db()?
-            .query_map([owner.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map([owner.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .db()?
             .collect::<rusqlite::Result<_>>()
             .db()
         })?;
         rows.into_iter()
-            .map(|(contact, stanza)| Ok((parse_jid(&contact)?, stanza)))
+            .map(|(contact, status, nick)| {
+                Ok(SubscriptionRequest {
+                    from: parse_jid(&contact)?,
+                    status,
+                    nick,
+                })
+            })
             .collect()
     }
 
-    /// A repeated request replaces the stanza and becomes the newest.
+    /// A repeated request replaces the record and becomes the newest; a
+    /// new one is counted against `limits` in the same transaction.
     fn add_subscription_request(
         &self,
         owner: &BareJid,
-        from: &BareJid,
-        stanza: &str,
-    ) -> Result<(), StorageError> {
+        request: &SubscriptionRequest,
+        limits: RequestLimits,
+    ) -> Result<Admission<RequestsFull>, StorageError> {
+        let (o, from) = (owner.as_str(), request.from.as_str());
         self.write(|c| {
             ensure_account(c, owner)?;
+            let counts = pending_counts(c, owner, request)?;
+            if let Err(full) = limits.admit(counts) {
+                return Ok(Admission::Refused(full));
+            }
             let seq: i64 = c
                 .prepare_cached(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM subscription_requests WHERE owner = ?1",
                 )
                 .db()?
-                .query_row([owner.as_str()], |row| row.get(0))
+                .query_row([o], |row| row.get(0))
                 .db()?;
             c.prepare_cached(
-                "INSERT INTO subscription_requests (owner, contact, stanza, seq)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO subscription_requests (owner, contact, domain, status, nick, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (owner, contact) DO UPDATE SET
-                     stanza = excluded.stanza, seq = excluded.seq",
+                     domain = excluded.domain, status = excluded.status,
+                     nick = excluded.nick, seq = excluded.seq",
             )
             .db()?
-            .execute(params![owner.as_str(), from.as_str(), stanza, seq])
+            .execute(params![
+                o,
+                from,
+                request.domain(),
+                request.status,
+                request.nick,
+                seq
+            ])
             .db()?;
-            Ok(())
+            Ok(Admission::Stored)
         })
     }
 

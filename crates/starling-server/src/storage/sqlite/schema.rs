@@ -3,7 +3,26 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::Db;
+use super::migrate_v3;
 use crate::storage::StorageError;
+
+/// One schema migration.
+#[derive(Clone, Copy)]
+pub(super) enum Migration {
+    /// SQL statements.
+    Sql(&'static str),
+    /// Code, for conversions SQL cannot do (reading stored XML).
+    Rust(fn(&Connection) -> Result<(), StorageError>),
+}
+
+impl Migration {
+    fn run(self, c: &Connection) -> Result<(), StorageError> {
+        match self {
+            Migration::Sql(sql) => c.execute_batch(sql).db(),
+            Migration::Rust(f) => f(c),
+        }
+    }
+}
 
 /// The schema migrations: `MIGRATIONS[n]` takes a database from
 /// `PRAGMA user_version` `n` to `n + 1`, in one transaction. Append only:
@@ -13,9 +32,10 @@ use crate::storage::StorageError;
 /// pragma cannot be changed); a future migration that rebuilds a table
 /// must create the new table, copy, drop and rename in an order that keeps
 /// the references valid.
-pub(super) const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[Migration] = &[
     // 1: the initial schema.
-    "
+    Migration::Sql(
+        "
     CREATE TABLE accounts (
         jid           TEXT    NOT NULL PRIMARY KEY,
         domain        TEXT    NOT NULL,
@@ -76,10 +96,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX offline_by_owner ON offline (owner, id);
     ",
+    ),
     // 2: roster versions outlive their account, so that an account deleted
     // and created again never repeats a version a client may have cached
     // (RFC 6121 §2.6: a version names one state of the roster).
-    "
+    Migration::Sql(
+        "
     CREATE TABLE roster_versions_kept (
         owner   TEXT    NOT NULL PRIMARY KEY,
         version INTEGER NOT NULL CHECK (version >= 0)
@@ -88,12 +110,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE roster_versions;
     ALTER TABLE roster_versions_kept RENAME TO roster_versions;
     ",
+    ),
+    // 3: storage limits. Subscription requests become small records (the
+    // requester's domain, status and nickname instead of the stanza);
+    // offline messages record their sender and size. Existing rows are
+    // converted.
+    Migration::Rust(migrate_v3::limits),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per
 /// migration. The version is read inside each write transaction, so two
 /// processes opening a fresh file at once do not both migrate it.
-pub(super) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StorageError> {
+pub(super) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StorageError> {
     let known = u32::try_from(migrations.len())
         .map_err(|_| StorageError::Backend("too many migrations".to_owned()))?;
     loop {
@@ -108,10 +136,10 @@ pub(super) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), 
         if found > known {
             return Err(StorageError::SchemaTooNew { found, known });
         }
-        let Some(sql) = migrations.get(found as usize) else {
+        let Some(migration) = migrations.get(found as usize) else {
             return Ok(());
         };
-        tx.execute_batch(sql).map_err(|e| {
+        migration.run(&tx).map_err(|e| {
             StorageError::Backend(format!("migration to schema version {}: {e}", found + 1))
         })?;
         tx.pragma_update(None, "user_version", found + 1).db()?;

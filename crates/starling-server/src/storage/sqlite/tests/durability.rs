@@ -25,12 +25,9 @@ fn everything_persists_across_reopen() {
         db.roster_put(&juliet, &entry).unwrap();
         db.roster_remove(&juliet, &jid("tybalt@capulet.lit"))
             .unwrap();
-        db.add_subscription_request(&juliet, &romeo, "<presence type='subscribe'/>")
-            .unwrap();
-        db.offline_push(&juliet, "<message>one</message>", 10)
-            .unwrap();
-        db.offline_push(&juliet, "<message>two</message>", 10)
-            .unwrap();
+        add_req(&db, &juliet, &romeo, None).unwrap();
+        push(&db, &juliet, "<message>one</message>", 10).unwrap();
+        push(&db, &juliet, "<message>two</message>", 10).unwrap();
         db.offline_load(&juliet, 10).unwrap()
     };
     let db = SqliteStorage::open(&path).unwrap();
@@ -45,7 +42,7 @@ fn everything_persists_across_reopen() {
     assert_eq!(db.roster(&juliet).unwrap(), (3, vec![entry.clone()]));
     assert_eq!(
         db.subscription_requests(&juliet).unwrap(),
-        [(romeo.clone(), "<presence type='subscribe'/>".to_owned())]
+        [SubscriptionRequest::bare(romeo.clone())]
     );
     assert_eq!(db.offline_load(&juliet, 10).unwrap(), messages);
     // The version counter continues.
@@ -65,8 +62,7 @@ fn committed_writes_survive_process_death() {
         let db = SqliteStorage::open(Path::new(&path)).unwrap();
         db.create_account(&juliet, &[]).unwrap();
         for i in 0..50 {
-            db.offline_push(&juliet, &format!("<message id='{i}'/>"), 1000)
-                .unwrap();
+            push(&db, &juliet, &format!("<message id='{i}'/>"), 1000).unwrap();
         }
         std::process::exit(17);
     }
@@ -115,10 +111,7 @@ fn concurrent_writers_and_readers_are_consistent() {
             std::thread::spawn(move || {
                 let mut stored_shared = 0;
                 for i in 0..200 {
-                    assert!(
-                        db.offline_push(&owner, &format!("<m n='{i}'/>"), 10_000)
-                            .unwrap()
-                    );
+                    assert!(push(&db, &owner, &format!("<m n='{i}'/>"), 10_000).unwrap());
                     // Reads see every write this thread made.
                     assert_eq!(db.offline_count(&owner).unwrap(), i + 1);
                     if i % 10 == 0 {
@@ -128,7 +121,7 @@ fn concurrent_writers_and_readers_are_consistent() {
                         assert!(db.roster(&shared).unwrap().1.is_empty());
                     }
                     // Everyone competes for one quota of 100.
-                    if i < 25 && db.offline_push(&shared, "<m/>", 100).unwrap() {
+                    if i < 25 && push(&db, &shared, "<m/>", 100).unwrap() {
                         stored_shared += 1;
                     }
                 }

@@ -81,10 +81,9 @@ fn remove_account_cascades() {
     entry.groups = vec!["Friends".into(), "Verona".into()];
     db.roster_put(&juliet, &entry).unwrap();
     db.roster_put(&nurse, &entry).unwrap();
-    db.add_subscription_request(&juliet, &romeo, "<presence type='subscribe'/>")
-        .unwrap();
-    db.offline_push(&juliet, "<message/>", 10).unwrap();
-    db.offline_push(&nurse, "<message/>", 10).unwrap();
+    add_req(&db, &juliet, &romeo, None).unwrap();
+    push(&db, &juliet, "<message/>", 10).unwrap();
+    push(&db, &nurse, "<message/>", 10).unwrap();
 
     assert!(db.remove_account(&juliet).unwrap());
     assert!(!db.account_exists(&juliet).unwrap());
@@ -259,46 +258,37 @@ fn subscription_requests_add_replace_remove_order() {
     let owner = jid("juliet@capulet.lit");
     let (a, b, c) = (jid("a@x.lit"), jid("b@x.lit"), jid("c@x.lit"));
     assert!(matches!(
-        db.add_subscription_request(&owner, &a, "<presence/>"),
+        add_req(&db, &owner, &a, None),
         Err(StorageError::NoAccount(_))
     ));
     db.create_account(&owner, &[]).unwrap();
     assert!(db.subscription_requests(&owner).unwrap().is_empty());
     // Inserted out of JID order: the result is in arrival order.
-    db.add_subscription_request(&owner, &c, "<presence id='c'/>")
-        .unwrap();
-    db.add_subscription_request(&owner, &a, "<presence id='a'/>")
-        .unwrap();
-    db.add_subscription_request(&owner, &b, "<presence id='b'/>")
-        .unwrap();
+    for (j, s) in [(&c, "c"), (&a, "a"), (&b, "b")] {
+        assert_eq!(add_req(&db, &owner, j, Some(s)).unwrap(), Admission::Stored);
+    }
     assert_eq!(
-        db.subscription_requests(&owner).unwrap(),
+        requests(&db, &owner),
         [
-            (c.clone(), "<presence id='c'/>".to_owned()),
-            (a.clone(), "<presence id='a'/>".to_owned()),
-            (b.clone(), "<presence id='b'/>".to_owned())
+            (c.clone(), "c".into()),
+            (a.clone(), "a".into()),
+            (b.clone(), "b".into())
         ]
     );
-    // A repeated request replaces the stanza and becomes the newest.
-    db.add_subscription_request(&owner, &c, "<presence id='c2'/>")
-        .unwrap();
+    // A repeated request replaces the record and becomes the newest.
+    add_req(&db, &owner, &c, Some("c2")).unwrap();
     assert_eq!(
-        db.subscription_requests(&owner).unwrap(),
+        requests(&db, &owner),
         [
-            (a.clone(), "<presence id='a'/>".to_owned()),
-            (b.clone(), "<presence id='b'/>".to_owned()),
-            (c.clone(), "<presence id='c2'/>".to_owned())
+            (a.clone(), "a".into()),
+            (b.clone(), "b".into()),
+            (c.clone(), "c2".into())
         ]
     );
     assert!(db.remove_subscription_request(&owner, &a).unwrap());
     assert!(!db.remove_subscription_request(&owner, &a).unwrap());
     assert!(!db.remove_subscription_request(&jid("x@y.lit"), &b).unwrap());
-    let left: Vec<BareJid> = db
-        .subscription_requests(&owner)
-        .unwrap()
-        .into_iter()
-        .map(|(j, _)| j)
-        .collect();
+    let left: Vec<BareJid> = requests(&db, &owner).into_iter().map(|(j, _)| j).collect();
     assert_eq!(left, [b, c]);
 }
 
@@ -310,28 +300,22 @@ fn offline_quota_order_delete_count() {
     let owner = jid("juliet@capulet.lit");
     let other = jid("nurse@capulet.lit");
     assert!(matches!(
-        db.offline_push(&owner, "<message/>", 10),
+        push(&db, &owner, "<message/>", 10),
         Err(StorageError::NoAccount(_))
     ));
     db.create_account(&owner, &[]).unwrap();
     db.create_account(&other, &[]).unwrap();
-    assert!(!db.offline_push(&owner, "<message id='0'/>", 0).unwrap());
+    assert!(!push(&db, &owner, "<message id='0'/>", 0).unwrap());
 
     let before = SystemTime::now();
     for i in 0..3 {
-        assert!(
-            db.offline_push(&owner, &format!("<message id='{i}'/>"), 3)
-                .unwrap()
-        );
-        assert!(
-            db.offline_push(&other, "<message id='other'/>", 100)
-                .unwrap()
-        );
+        assert!(push(&db, &owner, &format!("<message id='{i}'/>"), 3).unwrap());
+        assert!(push(&db, &other, "<message id='other'/>", 100).unwrap());
     }
     let after = SystemTime::now();
-    assert!(!db.offline_push(&owner, "<message id='3'/>", 3).unwrap());
+    assert!(!push(&db, &owner, "<message id='3'/>", 3).unwrap());
     // A larger quota admits more.
-    assert!(db.offline_push(&owner, "<message id='3'/>", 4).unwrap());
+    assert!(push(&db, &owner, "<message id='3'/>", 4).unwrap());
     assert_eq!(db.offline_count(&owner).unwrap(), 4);
     assert_eq!(db.offline_count(&other).unwrap(), 3);
 
@@ -369,7 +353,7 @@ fn offline_quota_order_delete_count() {
     // Ids are never reused, even after deleting the newest.
     db.offline_delete(&owner, i64::MAX).unwrap();
     assert_eq!(db.offline_count(&owner).unwrap(), 0);
-    db.offline_push(&owner, "<message id='4'/>", 4).unwrap();
+    push(&db, &owner, "<message id='4'/>", 4).unwrap();
     assert!(db.offline_load(&owner, 1).unwrap()[0].id > all[3].id);
 }
 

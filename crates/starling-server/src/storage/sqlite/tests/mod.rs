@@ -4,6 +4,7 @@
 
 mod durability;
 mod features;
+mod limits;
 mod model;
 
 use std::collections::BTreeMap;
@@ -11,9 +12,13 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use super::schema::Migration;
 use super::*;
 pub(super) use crate::storage::blocking::{Accounts, Offline, Rosters};
-pub(super) use crate::storage::{RosterEntry, StorageError, Subscription};
+pub(super) use crate::storage::{
+    Admission, OfflineFull, OfflineQuota, RequestLimits, RequestsFull, RosterEntry, StorageError,
+    Subscription, SubscriptionRequest,
+};
 pub(super) use rusqlite::{Connection, params};
 pub(super) use starling_auth::sasl::{ScramCredentials, ScramHash};
 pub(super) use starling_jid::{BareJid, DomainPart};
@@ -33,6 +38,52 @@ fn creds(hash: ScramHash, seed: u8) -> ScramCredentials {
         stored_key: vec![seed ^ 0x55; hash.output_len()],
         server_key: vec![seed ^ 0xaa; hash.output_len()],
     }
+}
+
+/// A count-only offline quota (bytes and shares unbounded).
+fn count_quota(max_messages: usize) -> OfflineQuota {
+    OfflineQuota {
+        max_messages,
+        max_bytes: u64::MAX,
+        share_percent: 100,
+    }
+}
+
+/// Stores a message from one sender under a count-only quota; `true` if
+/// stored.
+fn push(
+    db: &SqliteStorage,
+    owner: &BareJid,
+    stanza: &str,
+    max_messages: usize,
+) -> Result<bool, StorageError> {
+    let sender = jid("sender@example.lit");
+    let r = db.offline_push(owner, &sender, stanza, count_quota(max_messages))?;
+    Ok(r == Admission::Stored)
+}
+
+/// Records a request from `from` with `status`, under generous caps.
+fn add_req(
+    db: &SqliteStorage,
+    owner: &BareJid,
+    from: &BareJid,
+    status: Option<&str>,
+) -> Result<Admission<RequestsFull>, StorageError> {
+    let req = SubscriptionRequest::new(from.clone(), status, None);
+    let limits = RequestLimits {
+        max_pending: 1000,
+        max_per_domain: 1000,
+    };
+    db.add_subscription_request(owner, &req, limits)
+}
+
+/// The pending requests as (requester, status).
+fn requests(db: &SqliteStorage, owner: &BareJid) -> Vec<(BareJid, String)> {
+    db.subscription_requests(owner)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.from, r.status.unwrap_or_default()))
+        .collect()
 }
 
 fn mem() -> SqliteStorage {
@@ -121,6 +172,7 @@ fn migrations_run_one_transaction_each() {
     conn.pragma_update(None, "foreign_keys", true).unwrap();
     let ok = "CREATE TABLE a (x INTEGER);";
     let bad = "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);";
+    let (ok, bad) = (Migration::Sql(ok), Migration::Sql(bad));
     let err = migrate(&mut conn, &[ok, bad]).unwrap_err();
     assert!(
         matches!(err, StorageError::Backend(ref m) if m.contains("version 2")),
@@ -137,7 +189,8 @@ fn migrations_run_one_transaction_each() {
         .unwrap();
     assert_eq!(tables, 1);
     // Fixed, it continues from version 1.
-    migrate(&mut conn, &[ok, "CREATE TABLE b (x INTEGER);"]).unwrap();
+    let fixed = Migration::Sql("CREATE TABLE b (x INTEGER);");
+    migrate(&mut conn, &[ok, fixed]).unwrap();
     assert_eq!(user_version(&conn), 2);
 }
 
