@@ -153,9 +153,12 @@ fn read_password(opts: PasswordOpts, confirm: bool) -> Result<String, String> {
     }
     match source {
         PasswordSource::Argument(p) | PasswordSource::Environment(p) => Ok(p),
-        PasswordSource::File(path) => std::fs::read_to_string(&path)
-            .map(|text| password_input::first_line(&text).to_owned())
-            .map_err(|e| format!("{}: {e}", path.display())),
+        PasswordSource::File(path) => {
+            warn_if_readable_by_others(&path);
+            std::fs::read_to_string(&path)
+                .map(|text| password_input::first_line(&text).to_owned())
+                .map_err(|e| format!("{}: {e}", path.display()))
+        }
         PasswordSource::Stdin => {
             let mut line = String::new();
             std::io::stdin()
@@ -174,6 +177,28 @@ fn read_password(opts: PasswordOpts, confirm: bool) -> Result<String, String> {
             }
             Ok(p)
         }
+    }
+}
+
+/// Warns when a regular file holding passwords can be opened by other
+/// users (pipes and terminals, such as `/dev/stdin`, are not judged).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if let Some(e) = meta
+        .is_file()
+        .then(|| data_dir::exposure(data_dir::Kind::File, meta.permissions().mode()))
+        .flatten()
+    {
+        eprintln!(
+            "starling: warning: {} holds passwords and is open to other users (mode {:04o}): \
+             run `chmod 600 {}`",
+            path.display(),
+            e.mode,
+            path.display()
+        );
     }
 }
 
@@ -234,6 +259,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 s
             } else {
+                warn_if_readable_by_others(&file);
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?
             };
             let mut n = 0usize;

@@ -291,8 +291,8 @@ type Case<'a> = (
 
 /// Finding 10: the password from `--password-file`, `--password-file -`,
 /// `--password-stdin`, `STARLING_PASSWORD` and standard input when it is
-/// not a terminal; `--password` still works but warns; two sources at once
-/// are refused. Each account then logs in with its password.
+/// not a terminal; `--password` still works but warns, and so does a
+/// password file other users can read; two sources at once are refused. Each account then logs in with its password.
 #[tokio::test(flavor = "multi_thread")]
 async fn passwords_come_from_files_stdin_and_the_environment() {
     let server = Server::start();
@@ -357,12 +357,32 @@ async fn passwords_come_from_files_stdin_and_the_environment() {
         if warned {
             assert!(out.stderr.contains("process list"), "{}", out.stderr);
         }
+        assert!(
+            !out.stderr.contains("open to other users"),
+            "{what}: {}",
+            out.describe()
+        );
         let jid = args[2];
         let c = within(what, server.client(jid, password).connect())
             .await
             .unwrap_or_else(|e| panic!("{what}: {jid} logs in with {password:?}: {e}"));
         within("close", c.close()).await.expect("close");
     }
+
+    // A password file other users can read works, with a warning.
+    let open = server.dir.join("open-pw");
+    fs::write(&open, "open-pw\n").expect("write");
+    set_mode(&open, 0o644);
+    let open = open.to_str().expect("utf-8").to_owned();
+    let out = blocking(|| server.admin(&["user", "add", "o@localhost", "--password-file", &open]));
+    assert!(out.success(), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("holds passwords and is open to other users (mode 0644)")
+            && out.stderr.contains(&format!("chmod 600 {open}")),
+        "a readable password file warns: {}",
+        out.describe()
+    );
 
     let out = blocking(|| {
         run_with_input(
