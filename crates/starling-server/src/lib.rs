@@ -34,12 +34,15 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_socket;
 mod c2s;
 pub mod config;
+pub mod data_dir;
 pub mod hub;
 mod listen;
 pub mod module;
 pub mod modules;
+pub mod password_input;
 pub mod queue;
 pub mod registry;
 pub mod routed;

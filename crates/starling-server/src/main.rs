@@ -8,9 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use starling_jid::DomainPart;
+use starling_jid::{BareJid, DomainPart};
 use starling_server::admin;
+use starling_server::admin_socket::{self, Notified, protocol::EndReason, protocol::Request};
 use starling_server::config::{Config, LogFormat};
+use starling_server::data_dir;
+use starling_server::password_input::{self, PasswordArgs, PasswordSource};
 use starling_server::server;
 use starling_server::storage::blocking::Accounts;
 
@@ -57,19 +60,18 @@ enum UserCommand {
     Add {
         /// The account, user@domain.
         jid: String,
-        /// The password (asked for, or read from standard input, if absent).
-        #[arg(long)]
-        password: Option<String>,
+        #[command(flatten)]
+        password: PasswordOpts,
     },
-    /// Change an account's password.
+    /// Change an account's password; its sessions end at once.
     Passwd {
         /// The account.
         jid: String,
-        /// The new password (asked for if absent).
-        #[arg(long)]
-        password: Option<String>,
+        #[command(flatten)]
+        password: PasswordOpts,
     },
-    /// Delete an account with its roster and stored messages.
+    /// Delete an account with its roster and stored messages; its sessions
+    /// end at once.
     Remove {
         /// The account.
         jid: String,
@@ -84,6 +86,24 @@ enum UserCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// Where the password comes from. Without any of these: the
+/// STARLING_PASSWORD environment variable, else asked on the terminal
+/// (twice, without echo), else one line of standard input.
+#[derive(clap::Args)]
+struct PasswordOpts {
+    /// The password itself (visible to other users in the process list and
+    /// kept in the shell history: prefer the other ways).
+    #[arg(long, conflicts_with_all = ["password_file", "password_stdin"])]
+    password: Option<String>,
+    /// Read the password from the first line of this file ("-": standard
+    /// input).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    password_file: Option<PathBuf>,
+    /// Read the password from one line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -119,26 +139,81 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn read_password(given: Option<String>, confirm: bool) -> Result<String, String> {
-    if let Some(p) = given {
-        return Ok(p);
+fn read_password(opts: PasswordOpts, confirm: bool) -> Result<String, String> {
+    let args = PasswordArgs {
+        argument: opts.password,
+        file: opts.password_file,
+        stdin: opts.password_stdin,
+    };
+    let env = std::env::var("STARLING_PASSWORD").ok();
+    let source = password_input::choose(&args, env, std::io::stdin().is_terminal())
+        .map_err(|e| e.to_string())?;
+    if let Some(w) = source.warning() {
+        eprintln!("starling: {w}");
     }
-    if std::io::stdin().is_terminal() {
-        let p = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-        if confirm {
-            let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
-            if again != p {
-                return Err("the passwords differ".to_owned());
-            }
+    match source {
+        PasswordSource::Argument(p) | PasswordSource::Environment(p) => Ok(p),
+        PasswordSource::File(path) => {
+            warn_if_readable_by_others(&path);
+            std::fs::read_to_string(&path)
+                .map(|text| password_input::first_line(&text).to_owned())
+                .map_err(|e| format!("{}: {e}", path.display()))
         }
-        Ok(p)
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        PasswordSource::Stdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            Ok(password_input::first_line(&line).to_owned())
+        }
+        PasswordSource::Prompt => {
+            let p = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+            if confirm {
+                let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+                if again != p {
+                    return Err("the passwords differ".to_owned());
+                }
+            }
+            Ok(p)
+        }
+    }
+}
+
+/// Warns when a regular file holding passwords can be opened by other
+/// users (pipes and terminals, such as `/dev/stdin`, are not judged).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if let Some(e) = meta
+        .is_file()
+        .then(|| data_dir::exposure(data_dir::Kind::File, meta.permissions().mode()))
+        .flatten()
+    {
+        eprintln!(
+            "starling: warning: {} holds passwords and is open to other users (mode {:04o}): \
+             run `chmod 600 {}`",
+            path.display(),
+            e.mode,
+            path.display()
+        );
+    }
+}
+
+/// Tells the running server (if any) to end the sessions of `account`,
+/// and says how many ended. The database change is already done: a
+/// failure here is only a warning.
+fn end_sessions(config: &Config, account: BareJid, reason: EndReason) {
+    let request = Request::EndSessions { account, reason };
+    match admin_socket::notify(&config.data_dir, &request) {
+        Ok(Notified::Ended(n)) => out(&format!("sessions ended: {n}")),
+        Ok(Notified::NotRunning) => {}
+        Err(e) => eprintln!(
+            "starling: warning: could not tell the running server ({e}); sessions of the \
+             account stay open until they end (a removed account's within 30 s)"
+        ),
     }
 }
 
@@ -161,10 +236,12 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<(), String> {
             let pw = read_password(password, true)?;
             let j = admin::set_password(db, config, &jid, &pw).map_err(|e| e.to_string())?;
             out(&format!("password changed for {j}"));
+            end_sessions(config, j, EndReason::PasswordChanged);
         }
         UserCommand::Remove { jid } => {
             let j = admin::remove_user(db, config, &jid).map_err(|e| e.to_string())?;
             out(&format!("removed {j}"));
+            end_sessions(config, j, EndReason::Removed);
         }
         UserCommand::List { domain } => {
             let d = match domain {
@@ -182,6 +259,7 @@ fn user_command(config: &Config, cmd: UserCommand) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 s
             } else {
+                warn_if_readable_by_others(&file);
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?
             };
             let mut n = 0usize;
@@ -260,6 +338,8 @@ fn main() -> ExitCode {
             let mut ok = Ok(());
             if let Err(e) = server::certificate_files_exist(&config) {
                 ok = Err(e);
+            } else if let Err(e) = data_dir::check_existing(&config) {
+                ok = Err(e.to_string());
             }
             if ok.is_ok() {
                 out("configuration OK");

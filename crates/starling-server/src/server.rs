@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use starling_auth::tls;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::data_dir;
 use crate::hub::Hub;
 use crate::listen::{PerIp, accept_loop, bind};
 use crate::s2s::S2s;
@@ -19,9 +20,10 @@ use crate::storage::{SqliteStorage, StorageError, Stores};
 pub(crate) use crate::tls_setup::TlsSetup;
 pub use crate::tls_setup::{certificate_files, certificate_files_exist};
 
-/// How often the server looks for account changes made by the admin
-/// commands.
-const ACCOUNT_POLL: Duration = Duration::from_secs(2);
+/// How often the server looks for accounts removed by another process
+/// without a word on the admin socket (a safety net: `starling user
+/// remove` and `passwd` tell the server at once through the socket).
+const ACCOUNT_POLL: Duration = Duration::from_secs(30);
 
 /// Storage calls in flight at once on the SQLite backend: its writer and
 /// its pool of readers.
@@ -41,6 +43,13 @@ pub enum StartError {
     /// A certificate or key could not be loaded or made.
     #[error("TLS setup: {0}")]
     Tls(#[from] tls::TlsError),
+    /// The data directory or a file in it is missing, unusable or open to
+    /// other users.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
+    /// Another server runs on the data directory.
+    #[error(transparent)]
+    AdminSocket(#[from] crate::admin_socket::BindError),
     /// The database could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
@@ -54,17 +63,20 @@ pub enum StartError {
     },
 }
 
-/// Creates the data directory and opens the database.
+/// Creates the data directory (mode 0700) and opens the database, whose
+/// files are private (0600) from their creation: the database file is
+/// created before SQLite opens it, and SQLite gives its `-wal` and `-shm`
+/// files the database file's mode. Refuses a data directory, database or
+/// secret file that other users can open (see [`crate::data_dir`]).
 pub fn open_storage(config: &Config) -> Result<Arc<SqliteStorage>, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    data_dir::prepare(config)?;
     let path = config.database_path();
-    Ok(Arc::new(SqliteStorage::open_with(
-        &path,
-        config.storage.synchronous,
-    )?))
+    data_dir::ensure_private_file(&path)?;
+    let db = SqliteStorage::open_with(&path, config.storage.synchronous)?;
+    for f in data_dir::database_files(&path) {
+        data_dir::make_private(&f)?;
+    }
+    Ok(Arc::new(db))
 }
 
 /// The stores of `config`'s storage backend (SQLite).
@@ -79,6 +91,8 @@ pub struct RunningServer {
     /// The bound addresses: (c2s STARTTLS, c2s direct TLS, s2s).
     pub addresses: (Vec<SocketAddr>, Vec<SocketAddr>, Vec<SocketAddr>),
     tasks: tokio::task::JoinSet<()>,
+    /// The admin socket's path, removed at shutdown.
+    admin_socket: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -103,6 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 /// Starts the server of `config` on the given stores (embedding, other
 /// backends, tests).
 pub async fn start_with(config: Config, stores: Stores) -> Result<RunningServer, StartError> {
+    data_dir::prepare(&config)?;
     let config = Arc::new(config);
     let (setup, identities) = crate::tls_setup::tls_setup(&config, stores.credentials.clone())?;
     let setup = Arc::new(setup);
@@ -119,6 +134,7 @@ pub async fn start_with(config: Config, stores: Stores) -> Result<RunningServer,
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(poll_account_changes(hub.clone(), stop_rx.clone()));
+    let admin_socket = listen_admin(&hub, &stop_rx, &mut tasks)?;
     let per_ip = Arc::new(PerIp::default());
     let addresses = listen_all(&hub, &setup, s2s, &per_ip, &stop_rx, &mut tasks).await?;
     Ok(RunningServer {
@@ -126,7 +142,35 @@ pub async fn start_with(config: Config, stores: Stores) -> Result<RunningServer,
         stop,
         addresses,
         tasks,
+        admin_socket,
     })
+}
+
+/// Serves the admin socket of the data directory. Another server on the
+/// same directory stops the start; a socket that cannot be made (such as
+/// a path longer than a socket address allows) is logged, and the admin
+/// commands then reach the sessions through the slower safety net only.
+fn listen_admin(
+    hub: &Arc<Hub>,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<Option<PathBuf>, StartError> {
+    let path = crate::admin_socket::socket_path(&hub.config().data_dir);
+    match crate::admin_socket::bind(&path) {
+        Ok(socket) => {
+            tasks.spawn(crate::admin_socket::serve(
+                socket,
+                hub.clone(),
+                stop_rx.clone(),
+            ));
+            Ok(Some(path))
+        }
+        Err(e @ crate::admin_socket::BindError::InUse(_)) => Err(e.into()),
+        Err(e) => {
+            warn!(error = %e, "no admin socket: `starling user passwd/remove` cannot end sessions at once");
+            Ok(None)
+        }
+    }
 }
 
 /// Admin commands change the database from another process: notice
@@ -210,6 +254,9 @@ impl RunningServer {
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         self.tasks.shutdown().await;
+        if let Some(p) = &self.admin_socket {
+            let _ = std::fs::remove_file(p);
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while !self.hub.sessions().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

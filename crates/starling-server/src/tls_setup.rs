@@ -12,6 +12,7 @@ use starling_auth::tls::{self, ServerTlsBuilder};
 use starling_jid::DomainPart;
 
 use crate::config::Config;
+use crate::data_dir;
 use crate::server::StartError;
 
 /// TLS configurations and what every connection shares.
@@ -48,35 +49,34 @@ pub fn certificate_files(
     for h in &config.hosts {
         let (c, k) = match (&h.certificate, &h.key) {
             (Some(c), Some(k)) => (c.clone(), k.clone()),
-            _ => tls::ensure_self_signed(h.domain.as_str(), &dir)?,
+            _ => {
+                // The directory is made 0700 before anything is written in
+                // it; the key is written 0600; the (public) certificate is
+                // made 0600 like every file of the data directory.
+                data_dir::ensure_private_dir(&dir)?;
+                let (c, k) = tls::ensure_self_signed(h.domain.as_str(), &dir)?;
+                data_dir::make_private(&c)?;
+                (c, k)
+            }
         };
         out.push((h.domain.clone(), c, k));
     }
     Ok(out)
 }
 
-/// A secret kept in the data directory across restarts (made on first use).
+/// A secret kept in the data directory across restarts (made on first
+/// use, in a file created with mode 0600).
 fn persistent_secret(dir: &Path) -> Result<[u8; 32], StartError> {
-    let path = dir.join("secret.key");
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(s) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(s);
-        }
-    }
+    let bytes = data_dir::load_or_create_secret(
+        &dir.join("secret.key"),
+        |b| b.len() == 32,
+        || {
+            let mut s = vec![0u8; 32];
+            getrandom::fill(&mut s).map(|()| s)
+        },
+    )?;
     let mut s = [0u8; 32];
-    getrandom::fill(&mut s).map_err(|e| StartError::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    std::fs::write(&path, s).map_err(|source| StartError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
+    s.copy_from_slice(&bytes);
     Ok(s)
 }
 

@@ -13,31 +13,18 @@ use starling_jid::DomainPart;
 use crate::config::Config;
 use crate::server::StartError;
 
-/// A dialback secret kept in the data directory (made on first use).
+/// A dialback secret kept in the data directory (made on first use, in a
+/// file created with mode 0600).
 pub(super) fn dialback_secret(config: &Config) -> Result<Arc<[u8]>, StartError> {
     if let Some(s) = &config.s2s.dialback_secret {
         return Ok(Arc::from(s.as_bytes()));
     }
-    let path = config.data_dir.join("dialback.key");
-    if let Ok(bytes) = std::fs::read(&path) {
-        if bytes.len() >= 16 {
-            return Ok(Arc::from(bytes));
-        }
-    }
-    let secret = starling_auth::dialback::random_secret().map_err(|e| StartError::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    std::fs::write(&path, &secret).map_err(|source| StartError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
-    Ok(secret)
+    let secret = crate::data_dir::load_or_create_secret(
+        &config.data_dir.join("dialback.key"),
+        |b| b.len() >= 16,
+        || starling_auth::dialback::random_secret().map(|s| s.to_vec()),
+    )?;
+    Ok(Arc::from(secret))
 }
 
 pub(super) fn roots(ca_file: Option<&Path>) -> Result<Arc<RootCertStore>, StartError> {
