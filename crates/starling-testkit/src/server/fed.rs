@@ -68,6 +68,11 @@ pub struct FedServer {
     pub connect_timeout: Option<u64>,
     /// More served domains (generated certificates).
     pub extra_domains: Vec<String>,
+    /// `s2s.allow_private_addresses`. Default: true (tests federate on
+    /// loopback).
+    pub allow_private_addresses: bool,
+    /// More `KEY = VALUE` lines of the `[s2s]` table.
+    pub s2s_extra: Vec<String>,
     log: PathBuf,
     /// The reserved ports, held until the server starts.
     reserved: Reserved,
@@ -102,6 +107,8 @@ impl FedServer {
             dialback: true,
             connect_timeout: None,
             extra_domains: Vec::new(),
+            allow_private_addresses: true,
+            s2s_extra: Vec::new(),
             reserved,
             child: None,
             _dir: dir,
@@ -178,6 +185,14 @@ impl FedServer {
         }
         if let Some(s) = self.connect_timeout {
             let _ = writeln!(t, "connect_timeout = {s}");
+        }
+        let _ = writeln!(
+            t,
+            "allow_private_addresses = {}",
+            self.allow_private_addresses
+        );
+        for line in &self.s2s_extra {
+            let _ = writeln!(t, "{line}");
         }
         if !self.name_servers.is_empty() {
             let list: Vec<String> = self
