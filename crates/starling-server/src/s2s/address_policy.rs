@@ -8,8 +8,9 @@
 //! are refused outright and resolved addresses that are not globally
 //! routable (loopback, RFC 1918, link-local, unique-local, CGNAT,
 //! unspecified, multicast, broadcast, reserved; also inside IPv4-mapped
-//! and NAT64 IPv6 forms) are skipped. `[s2s.hosts]` entries are the
-//! administrator's choice and are not checked.
+//! and NAT64 IPv6 forms, and IPv4-compatible IPv6) are skipped.
+//! `[s2s.hosts]` entries are the administrator's choice and are not
+//! checked.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -33,7 +34,8 @@ pub(crate) enum AddressClass {
     Unspecified,
     /// 224/4, ff00::/8.
     Multicast,
-    /// 255.255.255.255 and the rest of 240/4.
+    /// 255.255.255.255 and the rest of 240/4; IPv4-compatible IPv6
+    /// (::/96 but `::` and `::1`).
     Reserved,
 }
 
@@ -91,6 +93,10 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     if embedded {
         let [.., a, b, c, d] = ip.octets();
         return classify_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    // The deprecated IPv4-compatible ::a.b.c.d (RFC 4291 §2.5.5.1).
+    if seg[..6] == [0; 6] {
+        return AddressClass::Reserved;
     }
     match seg[0] {
         s if s & 0xff00 == 0xff00 => AddressClass::Multicast,
@@ -180,6 +186,8 @@ mod tests {
             ("::ffff:8.8.8.8", C::Public),
             ("64:ff9b::10.1.2.3", C::Private),
             ("64:ff9b::8.8.4.4", C::Public),
+            ("::127.0.0.1", C::Reserved),
+            ("::10.0.0.1", C::Reserved),
         ];
         for (ip, want) in table {
             let ip: IpAddr = ip.parse().unwrap();
