@@ -125,7 +125,14 @@ fn hub() -> Arc<Hub> {
 
 fn session(hub: &Hub, jid: &str, id: u64) -> Arc<SessionHandle> {
     let full: FullJid = jid.parse().unwrap();
-    let (h, rx) = SessionHandle::new(full, id, 4);
+    let (h, rx) = SessionHandle::new(
+        full,
+        id,
+        crate::registry::QueueLimits {
+            bytes: 1 << 20,
+            count: 4,
+        },
+    );
     std::mem::forget(rx);
     hub.sessions().insert(h.clone(), false, 10);
     h

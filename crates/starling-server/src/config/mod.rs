@@ -139,6 +139,21 @@ pub struct S2sConfig {
     pub queue: usize,
     /// DNS servers to use instead of the system's (tests).
     pub name_servers: Vec<SocketAddr>,
+    /// Outgoing connections to IP-literal domains and to loopback,
+    /// private, link-local and other non-public addresses found in DNS
+    /// (off: refused; `[s2s.hosts]` is not checked).
+    pub allow_private_addresses: bool,
+    /// Dialback verifications running at once, in all.
+    pub max_verifications: usize,
+    /// Dialback verifications running at once for one remote domain.
+    pub max_verifications_per_domain: usize,
+    /// Time for one dialback verification (connect, TLS, answer).
+    pub verify_timeout: Duration,
+    /// After a failed verification, new ones for that domain are refused
+    /// for this long, doubling with each further failure…
+    pub verify_backoff: Duration,
+    /// …up to this long.
+    pub verify_backoff_max: Duration,
 }
 
 impl Default for S2sConfig {
@@ -156,6 +171,12 @@ impl Default for S2sConfig {
             idle_timeout: Duration::from_secs(600),
             queue: 1000,
             name_servers: Vec::new(),
+            allow_private_addresses: false,
+            max_verifications: 100,
+            max_verifications_per_domain: 4,
+            verify_timeout: Duration::from_secs(30),
+            verify_backoff: Duration::from_secs(5),
+            verify_backoff_max: Duration::from_secs(300),
         }
     }
 }

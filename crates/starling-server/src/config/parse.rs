@@ -57,6 +57,12 @@ struct RawS2s {
     idle_timeout: Option<toml::Spanned<u64>>,
     queue: Option<toml::Spanned<u64>>,
     name_servers: Option<Vec<SocketAddr>>,
+    allow_private_addresses: Option<bool>,
+    max_verifications: Option<toml::Spanned<u64>>,
+    max_verifications_per_domain: Option<toml::Spanned<u64>>,
+    verify_timeout: Option<toml::Spanned<u64>>,
+    verify_backoff: Option<toml::Spanned<u64>>,
+    verify_backoff_max: Option<toml::Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +204,7 @@ impl Checker<'_> {
 
     fn apply_s2s(&self, config: &mut Config, r: RawS2s) -> Result<(), ConfigError> {
         let c = &mut config.s2s;
+        self.apply_s2s_abuse(c, &r)?;
         if let Some(v) = r.enabled {
             c.enabled = v;
         }
@@ -248,6 +255,39 @@ impl Checker<'_> {
         }
         if let Some(v) = r.name_servers {
             c.name_servers = v;
+        }
+        Ok(())
+    }
+
+    /// The `[s2s]` keys against abuse: the address policy and the limits
+    /// of dialback verifications.
+    fn apply_s2s_abuse(&self, c: &mut super::S2sConfig, r: &RawS2s) -> Result<(), ConfigError> {
+        if let Some(v) = r.allow_private_addresses {
+            c.allow_private_addresses = v;
+        }
+        if let Some(v) = &r.max_verifications {
+            c.max_verifications = self.range(v, 1, 100_000, "max_verifications")? as usize;
+        }
+        if let Some(v) = &r.max_verifications_per_domain {
+            c.max_verifications_per_domain =
+                self.range(v, 1, 10_000, "max_verifications_per_domain")? as usize;
+        }
+        if let Some(v) = &r.verify_timeout {
+            c.verify_timeout = Duration::from_secs(self.range(v, 1, 600, "verify_timeout")?);
+        }
+        if let Some(v) = &r.verify_backoff {
+            c.verify_backoff = Duration::from_secs(self.range(v, 1, 3600, "verify_backoff")?);
+        }
+        if let Some(v) = &r.verify_backoff_max {
+            c.verify_backoff_max =
+                Duration::from_secs(self.range(v, 1, 86_400, "verify_backoff_max")?);
+        }
+        let span = r.verify_backoff_max.as_ref().or(r.verify_backoff.as_ref());
+        if let Some(v) = span.filter(|_| c.verify_backoff_max < c.verify_backoff) {
+            return self.err(
+                v.span(),
+                "verify_backoff_max must be at least verify_backoff",
+            );
         }
         Ok(())
     }

@@ -181,3 +181,43 @@ fn storage_limits_and_synchronous() {
     assert!(reason.contains("normal"), "{reason}");
     assert_eq!(err("[storage]\nsynchronous = \"FULL\"\n").0, 2);
 }
+
+#[test]
+fn s2s_abuse_keys() {
+    let c = Config::from_toml_str("", "x").unwrap();
+    assert!(!c.s2s.allow_private_addresses);
+    assert_eq!(c.s2s.max_verifications, 100);
+    assert_eq!(c.s2s.max_verifications_per_domain, 4);
+    assert_eq!(c.s2s.verify_timeout, Duration::from_secs(30));
+    assert_eq!(c.s2s.verify_backoff, Duration::from_secs(5));
+    assert_eq!(c.s2s.verify_backoff_max, Duration::from_secs(300));
+    let text = "[s2s]\nallow_private_addresses = true\nmax_verifications = 7\n\
+                max_verifications_per_domain = 2\nverify_timeout = 9\nverify_backoff = 3\n\
+                verify_backoff_max = 40\n";
+    let c = Config::from_toml_str(text, "f").unwrap();
+    assert!(c.s2s.allow_private_addresses);
+    assert_eq!(c.s2s.max_verifications, 7);
+    assert_eq!(c.s2s.max_verifications_per_domain, 2);
+    assert_eq!(c.s2s.verify_timeout, Duration::from_secs(9));
+    assert_eq!(c.s2s.verify_backoff, Duration::from_secs(3));
+    assert_eq!(c.s2s.verify_backoff_max, Duration::from_secs(40));
+    // Out of range, with the line.
+    let table: &[(&str, usize)] = &[
+        ("[s2s]\nmax_verifications = 0\n", 2),
+        ("[s2s]\n\nmax_verifications = 100001\n", 3),
+        ("[s2s]\nmax_verifications_per_domain = 0\n", 2),
+        ("[s2s]\nverify_timeout = 0\n", 2),
+        ("[s2s]\nverify_timeout = 601\n", 2),
+        ("[s2s]\nverify_backoff = 0\n", 2),
+        ("[s2s]\nverify_backoff_max = 86401\n", 2),
+        ("[s2s]\nallow_private_addresses = \"yes\"\n", 2),
+    ];
+    for (text, line) in table {
+        assert_eq!(err(text).0, *line, "{text}");
+    }
+    // The maximum backoff is at least the first one, whichever key is set.
+    let (line, reason) = err("[s2s]\nverify_backoff = 10\nverify_backoff_max = 5\n");
+    assert_eq!(line, 3);
+    assert!(reason.contains("at least"), "{reason}");
+    assert_eq!(err("[s2s]\nverify_backoff = 301\n").0, 2);
+}

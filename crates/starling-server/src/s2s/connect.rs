@@ -1,6 +1,7 @@
-//! Connecting to a remote server: the host map or SRV records, TCP, TLS
-//! (direct, or after `<proceed/>`), and what the peer's certificate is
-//! valid for.
+//! Connecting to a remote server: the host map or SRV records, the
+//! address policy (no IP-literal domains or non-public addresses unless
+//! allowed), TCP, TLS (direct, or after `<proceed/>`), and what the peer's
+//! certificate is valid for.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,7 @@ use starling_net::discovery::{self, Service, Target};
 use starling_net::{Driver, Transport};
 use starling_stanza::StanzaErrorCondition as Cond;
 use tokio::net::TcpStream;
+use tracing::debug;
 
 use super::{Failure, S2s};
 
@@ -19,22 +21,49 @@ use super::{Failure, S2s};
 pub(super) type OutDriver = Driver<S2sOutbound>;
 
 impl S2s {
-    /// Where `remote`'s server is: the host map, else SRV records.
-    async fn targets(&self, remote: &DomainPart) -> Result<Vec<Target>, Failure> {
+    /// Where `remote`'s server is: the host map (trusted: `true`), else
+    /// SRV records (their addresses still to be checked: `false`).
+    async fn targets(&self, remote: &DomainPart) -> Result<(Vec<Target>, bool), Failure> {
         if let Some((_, addr)) = self.config.host_map.iter().find(|(d, _)| d == remote) {
             let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "5269"));
-            return Ok(vec![Target {
+            let target = Target {
                 host: host
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
                 port: port.parse().unwrap_or(5269),
                 direct_tls: false,
-            }]);
+            };
+            return Ok((vec![target], true));
+        }
+        if !self.addresses.domain_allowed(remote.as_str()) {
+            return Err(Failure::new(
+                Cond::RemoteServerNotFound,
+                format!("{remote} is an IP address (allow_private_addresses is off)"),
+            ));
         }
         discovery::discover_service(&self.resolver, remote.as_str(), Service::Server)
             .await
+            .map(|t| (t, false))
             .map_err(|e| Failure::new(Cond::RemoteServerNotFound, e.to_string()))
+    }
+
+    /// Whether `a` may be connected to (addresses from the host map
+    /// always may).
+    fn allowed(&self, a: SocketAddr, trusted: bool, remote: &DomainPart) -> Result<(), Failure> {
+        if trusted {
+            return Ok(());
+        }
+        self.addresses.address_allowed(a.ip()).map_err(|class| {
+            debug!(%remote, address = %a, class = class.name(), "s2s address refused");
+            Failure::new(
+                Cond::RemoteServerNotFound,
+                format!(
+                    "{remote} resolves to {a}, a {} address (allow_private_addresses is off)",
+                    class.name()
+                ),
+            )
+        })
     }
 
     /// Connects to `remote`'s server: TCP, and TLS at once for direct TLS
@@ -48,7 +77,8 @@ impl S2s {
             Cond::RemoteServerNotFound,
             format!("no address found for {remote}"),
         );
-        for t in self.targets(remote).await? {
+        let (targets, trusted) = self.targets(remote).await?;
+        for t in targets {
             let addrs: Vec<SocketAddr> = match discovery::addresses(&self.resolver, &t).await {
                 Ok(a) => a,
                 Err(e) => {
@@ -57,6 +87,10 @@ impl S2s {
                 }
             };
             for a in addrs {
+                if let Err(f) = self.allowed(a, trusted, remote) {
+                    last = f;
+                    continue;
+                }
                 match self.connect_to(a, &t, local, remote).await {
                     Ok(c) => return Ok(c),
                     Err(f) => last = f,

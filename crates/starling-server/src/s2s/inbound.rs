@@ -142,7 +142,7 @@ impl S2s {
                     let (me, vtx) = (self.clone(), vtx.clone());
                     tokio::spawn(async move {
                         let r = me
-                            .verify_key(to.clone(), from.clone(), stream_id, key)
+                            .verify_dialback(to.clone(), from.clone(), stream_id, key)
                             .await;
                         let _ = vtx.send((from, to, r)).await;
                     });

@@ -18,16 +18,23 @@
 //!   sending domain's authoritative server. Stanzas are accepted only for
 //!   the authenticated domain pairs and then follow the same delivery
 //!   rules as local ones.
+//! * **Abuse.** Outgoing connections go only to public addresses unless
+//!   `allow_private_addresses` is on (`address_policy.rs`); dialback
+//!   verifications are capped, timed out and backed off
+//!   (`verify_policy.rs`); bounces say what failed, never where or the OS
+//!   error (that goes to the log).
 
+mod address_policy;
 mod backpressure;
 mod certs;
 mod connect;
 mod inbound;
 mod outbound;
 mod verify;
+mod verify_policy;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use dashmap::DashMap;
 use hickory_resolver::TokioResolver;
@@ -44,6 +51,8 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::routed::Routed;
 use crate::server::StartError;
+use address_policy::AddressPolicy;
+use verify_policy::{VerifyLimits, VerifyPolicy};
 
 type Pair = (DomainPart, DomainPart);
 
@@ -66,6 +75,10 @@ pub struct S2s {
     /// Pairs that must have a stream of their own (piggybacking on another
     /// pair's stream was refused).
     solo: dashmap::DashSet<Pair>,
+    /// Where outgoing connections may go.
+    addresses: AddressPolicy,
+    /// Which dialback verifications may run.
+    verifications: Mutex<VerifyPolicy>,
     stop: watch::Receiver<bool>,
 }
 
@@ -89,14 +102,29 @@ impl S2sHooks for Hooks {
 /// Why an outgoing stream could not carry stanzas.
 pub(super) struct Failure {
     pub(super) condition: Cond,
-    pub(super) text: String,
+    /// What happened, addresses and OS errors included: for the log only.
+    pub(super) detail: String,
+    /// What the sender of a bounced stanza is told.
+    public: &'static str,
 }
 
 impl Failure {
-    pub(super) fn new(condition: Cond, text: impl Into<String>) -> Failure {
+    /// A failure whose bounce text is the generic one of `condition`.
+    pub(super) fn new(condition: Cond, detail: impl Into<String>) -> Failure {
+        let public = public_text(&condition);
         Failure {
             condition,
-            text: text.into(),
+            detail: detail.into(),
+            public,
+        }
+    }
+
+    /// A failure whose `text` is safe to tell the sender.
+    pub(super) fn stated(condition: Cond, text: &'static str) -> Failure {
+        Failure {
+            condition,
+            detail: text.to_owned(),
+            public: text,
         }
     }
 
@@ -170,6 +198,15 @@ impl S2s {
             resolver,
             outgoing: DashMap::new(),
             solo: dashmap::DashSet::new(),
+            addresses: AddressPolicy {
+                allow_private: c.allow_private_addresses,
+            },
+            verifications: Mutex::new(VerifyPolicy::new(VerifyLimits {
+                max_total: c.max_verifications,
+                max_per_domain: c.max_verifications_per_domain,
+                backoff: c.verify_backoff,
+                backoff_max: c.verify_backoff_max,
+            })),
             stop,
         }))
     }
@@ -185,10 +222,11 @@ impl S2s {
     }
 
     /// Bounces a stanza that cannot be sent (in a task of its own: the
-    /// bounce may itself need routing).
+    /// bounce may itself need routing). The sender gets the condition and
+    /// a generic text, never the failure's detail.
     pub(super) fn bounce(&self, st: Routed, f: &Failure) {
         let Some(hub) = self.hub() else { return };
-        let err = StanzaError::new(f.condition.clone()).with_text(f.text.clone());
+        let err = StanzaError::new(f.condition.clone()).with_text(f.public);
         tokio::spawn(async move { hub.bounce(&st, err).await });
     }
 
@@ -234,7 +272,7 @@ impl S2s {
                 Err(mpsc::error::TrySendError::Full(e)) => {
                     self.bounce(
                         e,
-                        &Failure::new(
+                        &Failure::stated(
                             Cond::ResourceConstraint,
                             "too many stanzas waiting for this domain",
                         ),
@@ -262,6 +300,17 @@ impl S2s {
     }
 }
 
+/// The text a bounce for a remote failure carries (RFC 6120 §8.3.3.15,
+/// §8.3.3.16): what failed, not where or why in the OS's words.
+fn public_text(condition: &Cond) -> &'static str {
+    match condition {
+        Cond::RemoteServerTimeout => "the remote server did not answer in time",
+        Cond::RemoteServerNotFound => "the remote server could not be reached",
+        Cond::ResourceConstraint => "too many stanzas waiting for this domain",
+        _ => "the stanza could not be sent to the remote server",
+    }
+}
+
 /// The domain of a stanza's `from`.
 pub(super) fn from_domain(st: &Routed) -> Option<DomainPart> {
     st.from().map(|j| j.domain_part())
@@ -271,4 +320,34 @@ pub(super) fn from_domain(st: &Routed) -> Option<DomainPart> {
 pub(super) fn send_converted(neg: &mut S2sOutbound, mut st: Routed) {
     st.rename_namespace(ns::CLIENT, ns::SERVER);
     neg.send(st.element());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_texts_reveal_no_detail() {
+        let detail = "127.0.0.2:5269: Connection refused (os error 111)";
+        for c in [
+            Cond::RemoteServerNotFound,
+            Cond::RemoteServerTimeout,
+            Cond::ResourceConstraint,
+            Cond::InternalServerError,
+        ] {
+            let f = Failure::new(c.clone(), detail);
+            assert_eq!(f.detail, detail);
+            assert!(!f.public.is_empty(), "{c:?}");
+            assert!(
+                !f.public.chars().any(|ch| ch.is_ascii_digit() || ch == ':'),
+                "{c:?}: {}",
+                f.public
+            );
+        }
+        let f = Failure::from_s2s(&S2sError::Timeout);
+        assert_eq!(f.condition, Cond::RemoteServerTimeout);
+        assert_eq!(f.public, "the remote server did not answer in time");
+        let f = Failure::stated(Cond::RemoteServerTimeout, "the server is stopping");
+        assert_eq!(f.public, "the server is stopping");
+    }
 }

@@ -90,7 +90,7 @@ impl S2s {
         let stopping = *self.stop.borrow();
         match result {
             Err(f) => {
-                warn!(%local, %remote, reason = %f.text, "s2s stream failed; bouncing {} stanzas", pending.len());
+                warn!(%local, %remote, reason = %f.detail, "s2s stream failed; bouncing {} stanzas", pending.len());
                 for st in pending {
                     self.bounce(st, &f);
                 }
@@ -102,7 +102,7 @@ impl S2s {
                 }
             }
             Ok(()) => {
-                let f = Failure::new(Cond::RemoteServerTimeout, "the server is stopping");
+                let f = Failure::stated(Cond::RemoteServerTimeout, "the server is stopping");
                 for st in pending {
                     self.bounce(st, &f);
                 }

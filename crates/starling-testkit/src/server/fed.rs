@@ -71,6 +71,11 @@ pub struct FedServer {
     /// TOML text appended to the config file (sections such as
     /// `[limits]`).
     pub extra_toml: String,
+    /// `s2s.allow_private_addresses`. Default: true (tests federate on
+    /// loopback).
+    pub allow_private_addresses: bool,
+    /// More `KEY = VALUE` lines of the `[s2s]` table.
+    pub s2s_extra: Vec<String>,
     log: PathBuf,
     /// The reserved ports, held until the server starts.
     reserved: Reserved,
@@ -106,6 +111,8 @@ impl FedServer {
             connect_timeout: None,
             extra_domains: Vec::new(),
             extra_toml: String::new(),
+            allow_private_addresses: true,
+            s2s_extra: Vec::new(),
             reserved,
             child: None,
             _dir: dir,
@@ -184,6 +191,14 @@ impl FedServer {
         }
         if let Some(s) = self.connect_timeout {
             let _ = writeln!(t, "connect_timeout = {s}");
+        }
+        let _ = writeln!(
+            t,
+            "allow_private_addresses = {}",
+            self.allow_private_addresses
+        );
+        for line in &self.s2s_extra {
+            let _ = writeln!(t, "{line}");
         }
         if !self.name_servers.is_empty() {
             let list: Vec<String> = self
