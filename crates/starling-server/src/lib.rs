@@ -50,6 +50,7 @@ pub mod router;
 pub mod s2s;
 pub mod server;
 pub mod storage;
+mod throttle;
 mod tls_setup;
 
 /// A random identifier (stream ids, resources, push ids).

@@ -13,9 +13,10 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::data_dir;
 use crate::hub::Hub;
-use crate::listen::{PerIp, accept_loop, bind};
+use crate::listen::{Admission, PerIp, Unauthenticated, accept_loop, bind};
 use crate::s2s::S2s;
 use crate::storage::{SqliteStorage, StorageError, Stores};
+use crate::throttle::{LoginThrottle, Policy};
 
 pub(crate) use crate::tls_setup::TlsSetup;
 pub use crate::tls_setup::{certificate_files, certificate_files_exist};
@@ -200,7 +201,11 @@ async fn listen_all(
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<Addresses, StartError> {
     let config = hub.config();
-    let max = config.limits.max_connections_per_ip;
+    let max_per_ip = config.limits.max_connections_per_ip;
+    let unauthenticated = Unauthenticated::new(config.limits.max_unauthenticated_connections);
+    let throttle = Arc::new(std::sync::Mutex::new(LoginThrottle::new(
+        Policy::from_limits(&config.limits),
+    )));
     let mut addresses = (Vec::new(), Vec::new(), Vec::new());
     let c2s = config.c2s.listen.iter().map(|a| (*a, false));
     for (addr, direct) in c2s.chain(config.c2s.listen_tls.iter().map(|a| (*a, true))) {
@@ -211,17 +216,22 @@ async fn listen_all(
         } else {
             addresses.0.push(local);
         }
-        let (hub, setup) = (hub.clone(), setup.clone());
-        let serve = move |tcp, peer, stop| {
-            crate::c2s::run(hub.clone(), setup.clone(), tcp, peer, direct, stop)
+        let (hub, setup, throttle) = (hub.clone(), setup.clone(), throttle.clone());
+        let serve = move |accepted, stop| {
+            let shared = crate::c2s::Shared {
+                hub: hub.clone(),
+                setup: setup.clone(),
+                throttle: throttle.clone(),
+            };
+            crate::c2s::run(shared, accepted, direct, stop)
         };
-        tasks.spawn(accept_loop(
-            listener,
-            per_ip.clone(),
-            max,
-            stop_rx.clone(),
-            serve,
-        ));
+        let admission = Admission {
+            per_ip: per_ip.clone(),
+            max_per_ip,
+            unauthenticated: Some(unauthenticated.clone()),
+            direct_tls: direct,
+        };
+        tasks.spawn(accept_loop(listener, admission, stop_rx.clone(), serve));
     }
     let Some(s2s) = s2s else {
         return Ok(addresses);
@@ -231,14 +241,15 @@ async fn listen_all(
         let listener = bind(addr, direct, "servers").await?;
         addresses.2.push(listener.local_addr().unwrap_or(addr));
         let s2s = s2s.clone();
-        let serve = move |tcp, peer, _stop| s2s.clone().inbound(tcp, peer, direct);
-        tasks.spawn(accept_loop(
-            listener,
-            per_ip.clone(),
-            max,
-            stop_rx.clone(),
-            serve,
-        ));
+        let serve =
+            move |a: crate::listen::Accepted, _stop| s2s.clone().inbound(a.tcp, a.peer, direct);
+        let admission = Admission {
+            per_ip: per_ip.clone(),
+            max_per_ip,
+            unauthenticated: None,
+            direct_tls: direct,
+        };
+        tasks.spawn(accept_loop(listener, admission, stop_rx.clone(), serve));
     }
     Ok(addresses)
 }

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use starling_jid::{FullJid, Jid};
 use starling_stream::{ContentNamespace, Event, Features, Framer, FramerConfig, StreamError};
 use starling_xml::{Element, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 use crate::wait::WAIT;
@@ -135,6 +136,45 @@ impl Raw {
             .await
             .expect("connect timed out")
             .expect("connect");
+        Raw::adopt(tcp, domain, ca)
+    }
+
+    /// A TCP connection to `port` on 127.0.0.1 from the loopback address
+    /// `source` (such as 127.0.0.2: another client address for the
+    /// server's per-address limits), nothing sent yet.
+    ///
+    /// # Panics
+    ///
+    /// When `source` is not a loopback address or the connection fails.
+    pub async fn tcp_from(source: IpAddr, port: u16, domain: &str, ca: &Path) -> Raw {
+        assert!(source.is_loopback(), "{source} is not a loopback address");
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("binding the source address");
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let tcp = tokio::time::timeout(WAIT, socket.connect(to))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        Raw::adopt(tcp, domain, ca)
+    }
+
+    /// [`Raw::secure`] from the loopback address `source`.
+    pub async fn secure_from(
+        source: IpAddr,
+        port: u16,
+        domain: &str,
+        ca: &Path,
+    ) -> (Raw, Features) {
+        let mut r = Raw::tcp_from(source, port, domain, ca).await;
+        r.open().await;
+        r.starttls().await;
+        let f = r.open().await;
+        (r, f)
+    }
+
+    fn adopt(tcp: TcpStream, domain: &str, ca: &Path) -> Raw {
         let _ = tcp.set_nodelay(true);
         Raw {
             io: Io::new(tcp),

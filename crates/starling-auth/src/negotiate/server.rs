@@ -69,6 +69,12 @@ pub struct ServerSettings {
     /// ([`ServerNegotiator::take_sasl_job`]) for a blocking thread, and
     /// waits for [`ServerNegotiator::sasl_done`]. Default: false (inline).
     pub offload_sasl: bool,
+    /// With [`offload_sasl`](Self::offload_sasl): hand out the light
+    /// steps too (SCRAM's client-final, a few HMACs), so that the caller
+    /// sees the outcome of every step, e.g. to throttle failed logins;
+    /// [`SaslJob::is_light`] says which jobs may run inline. Default:
+    /// false (light steps run inline).
+    pub offload_light_sasl: bool,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -79,6 +85,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("legacy_session", &self.legacy_session)
             .field("timeout", &self.timeout)
             .field("offload_sasl", &self.offload_sasl)
+            .field("offload_light_sasl", &self.offload_light_sasl)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +103,7 @@ impl ServerSettings {
             limits: Limits::default(),
             timeout: Duration::from_secs(60),
             offload_sasl: false,
+            offload_light_sasl: false,
         }
     }
 }
@@ -523,11 +531,18 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 return;
             };
             let light = sasl.step_is_light(&el);
-            if self.settings.offload_sasl && !light && matches!(el.name(), "auth" | "response") {
+            let offload =
+                self.settings.offload_sasl && (!light || self.settings.offload_light_sasl);
+            if offload && matches!(el.name(), "auth" | "response") {
                 // The step runs elsewhere; nothing else is processed until
                 // its result is back (`sasl_done`).
                 if let Some(sasl) = self.sasl.take() {
-                    self.job = Job::Waiting(Box::new(SaslJob { sasl, element: el }));
+                    let job = SaslJob {
+                        sasl,
+                        element: el,
+                        light,
+                    };
+                    self.job = Job::Waiting(Box::new(job));
                     self.c.hold(true);
                 }
                 return;

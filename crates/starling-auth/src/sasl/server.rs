@@ -17,6 +17,8 @@ use super::simple;
 use super::store::{AccountState, CredentialStore};
 use super::wire::{SaslMessage, WireError};
 
+mod claim;
+
 /// Decides whether an authenticated identity may act as a different
 /// authorization identity (`invalid-authzid` otherwise). It is asked only
 /// when the requested authzid differs from the authenticated bare JID.

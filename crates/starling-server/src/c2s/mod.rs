@@ -5,14 +5,16 @@
 //! [`Hub::client_stanza`](crate::hub::Hub::client_stanza); what is queued
 //! for the session passes the modules' delivery filters and is written.
 //! SASL steps (credential lookups, PBKDF2 for PLAIN) run on blocking
-//! threads.
+//! threads; their outcomes feed the login throttle (`login.rs`), whose
+//! delays the session task waits out before answering.
 
 mod backlog;
 mod hooks;
+mod login;
 mod session;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use starling_auth::negotiate::{ServerNegotiator, ServerSettings};
@@ -22,9 +24,11 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use crate::hub::Hub;
+use crate::listen::Accepted;
 use crate::module::Extensions;
 use crate::registry::BACKLOG;
 use crate::server::TlsSetup;
+use crate::throttle::LoginThrottle;
 
 use hooks::Hooks;
 use session::Conn;
@@ -45,6 +49,8 @@ fn settings(hub: &Hub, setup: &TlsSetup) -> ServerSettings {
     s.sasl = setup.sasl.clone();
     s.legacy_session = true;
     s.offload_sasl = true;
+    // Every outcome passes the session, for the login throttle.
+    s.offload_light_sasl = true;
     let mut limits = starling_xml::Limits::default();
     limits.max_element_bytes = config.limits.max_stanza_size;
     s.limits = limits;
@@ -79,15 +85,33 @@ async fn transport(
     }
 }
 
+/// What every client connection shares.
+pub(crate) struct Shared {
+    /// The server's state.
+    pub(crate) hub: Arc<Hub>,
+    /// TLS and SASL settings.
+    pub(crate) setup: Arc<TlsSetup>,
+    /// Failed logins per source and account.
+    pub(crate) throttle: Arc<Mutex<LoginThrottle>>,
+}
+
 /// Serves one accepted connection until it ends.
 pub(crate) async fn run(
-    hub: Arc<Hub>,
-    setup: Arc<TlsSetup>,
-    tcp: TcpStream,
-    peer: SocketAddr,
+    shared: Shared,
+    accepted: Accepted,
     direct_tls: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Shared {
+        hub,
+        setup,
+        throttle,
+    } = shared;
+    let Accepted {
+        tcp,
+        peer,
+        unauthenticated,
+    } = accepted;
     let _ = tcp.set_nodelay(true);
     let id = hub.sessions().next_id();
     let limits = hub.config().limits;
@@ -117,6 +141,7 @@ pub(crate) async fn run(
         ext: Extensions::default(),
         sasl: None,
         peer,
+        login: login::Login::new(throttle, unauthenticated, peer),
     };
     let session = async {
         conn.drive(&mut driver, &setup, &mut shutdown).await;

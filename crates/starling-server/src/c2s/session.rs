@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use starling_auth::negotiate::{SaslDone, ServerEvent};
+use starling_auth::negotiate::{SaslDone, SaslJob, ServerEvent};
 use starling_jid::Jid;
 use starling_net::Wake;
 use starling_stanza::{error_reply, is_stanza, ns};
@@ -47,6 +47,8 @@ pub(super) struct Conn {
     /// The SASL step running on a blocking thread.
     pub(super) sasl: Option<SaslStep>,
     pub(super) peer: SocketAddr,
+    /// Login throttling and the unauthenticated count.
+    pub(super) login: super::login::Login,
 }
 
 /// A SASL step on the hub's blocking executor, kept across waits.
@@ -58,6 +60,8 @@ enum Other {
     Close,
     Out(Option<Arc<Routed>>),
     Sasl(Box<Result<Result<SaslDone, StorageError>, tokio::task::JoinError>>),
+    /// A held SASL answer is due.
+    Released,
 }
 
 /// The session's own stream, for modules.
@@ -87,10 +91,10 @@ impl Conn {
                 return;
             }
             if let Some(job) = driver.machine_mut().take_sasl_job() {
-                let exec = self.hub.blocking().clone();
-                self.sasl = Some(tokio::spawn(async move {
-                    exec.run(move || Ok(job.run())).await
-                }));
+                if self.start_sasl(driver, job) {
+                    // Answered at once: its events come first.
+                    continue;
+                }
             }
             let wake = driver.wait(self.other(shutdown)).await;
             let neg = driver.machine_mut();
@@ -107,11 +111,20 @@ impl Conn {
                 Wake::Other(Other::Sasl(r)) => {
                     let step = r.map_err(|e| e.to_string());
                     match step.and_then(|s| s.map_err(|e| e.to_string())) {
-                        Ok(done) => neg.sasl_done(done),
+                        Ok(done) => {
+                            if let Some(done) = self.login.settle(done) {
+                                neg.sasl_done(done);
+                            }
+                        }
                         Err(e) => {
                             warn!(peer = %self.peer, error = %e, "a SASL step failed");
                             neg.close_with(StreamError::new(Condition::InternalServerError));
                         }
+                    }
+                }
+                Wake::Other(Other::Released) => {
+                    if let Some(done) = self.login.release() {
+                        neg.sasl_done(done);
                     }
                 }
                 Wake::Other(Other::Close) => {
@@ -127,9 +140,37 @@ impl Conn {
         }
     }
 
+    /// Runs a SASL job, unless the login throttle refuses it: a light
+    /// one inline (true: its answer is in, or held), the others on the
+    /// hub's blocking executor.
+    fn start_sasl(&mut self, driver: &mut C2sDriver, job: SaslJob) -> bool {
+        let Some(job) = self.login.admit(job) else {
+            return false;
+        };
+        if job.is_light() {
+            if let Some(done) = self.login.settle(job.run()) {
+                driver.machine_mut().sasl_done(done);
+            }
+            return true;
+        }
+        let exec = self.hub.blocking().clone();
+        self.sasl = Some(tokio::spawn(async move {
+            exec.run(move || Ok(job.run())).await
+        }));
+        false
+    }
+
     /// The connection's own reasons to wake: shutdown first, then a close
-    /// request, a finished SASL step, a queued stanza.
+    /// request, a finished SASL step, a held SASL answer that is due, a
+    /// queued stanza.
     async fn other(&mut self, shutdown: &mut watch::Receiver<bool>) -> Other {
+        let held = self.login.held_until();
+        let released = async {
+            match held {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let close = async {
             match &self.me {
                 Some(h) => h.close_notify.notified().await,
@@ -157,6 +198,7 @@ impl Conn {
             _ = shutdown.changed() => Other::Shutdown,
             () = close => Other::Close,
             r = sasl => Other::Sasl(Box::new(r)),
+            () = released => Other::Released,
             m = out => Other::Out(m),
         }
     }
@@ -181,6 +223,7 @@ impl Conn {
                     }
                 }
                 ServerEvent::Authenticated(a) => {
+                    self.login.authenticated();
                     debug!(peer = %self.peer, jid = %a.jid, mechanism = ?a.mechanism, "authenticated");
                 }
                 ServerEvent::Bound(jid) => {

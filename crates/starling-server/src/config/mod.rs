@@ -196,7 +196,8 @@ pub struct Limits {
     pub max_auth_failures: u32,
     /// Sessions per account.
     pub max_resources_per_account: usize,
-    /// Open connections per remote IP address.
+    /// Open connections per remote address: an IPv4 address, or an IPv6
+    /// /64.
     pub max_connections_per_ip: usize,
     /// Offline messages stored per account.
     pub max_offline_messages: usize,
@@ -216,6 +217,25 @@ pub struct Limits {
     /// Percentage of the offline quotas (messages and bytes) one sender
     /// may use.
     pub max_offline_share: u8,
+    /// Client connections not yet authenticated, server-wide; more are
+    /// closed at once.
+    pub max_unauthenticated_connections: usize,
+    /// Failed logins per source address (or /64) or account answered
+    /// without delay.
+    pub login_free_failures: u32,
+    /// The first delay before a `<failure/>` past the free ones; it
+    /// doubles with each further failure.
+    pub login_delay: Duration,
+    /// The longest delay before a `<failure/>`.
+    pub login_max_delay: Duration,
+    /// Recent failed logins after which a source is refused
+    /// (`temporary-auth-failure`) without checking its credentials.
+    pub login_refuse_after: u32,
+    /// One failed login of a source or account is forgotten per this
+    /// much time.
+    pub login_failure_decay: Duration,
+    /// Sources, and accounts, whose failures are remembered (each).
+    pub login_throttle_entries: usize,
 }
 
 impl Limits {
@@ -263,6 +283,13 @@ impl Default for Limits {
             max_pending_subscriptions_per_domain: 20,
             max_offline_bytes: 4 * 1024 * 1024,
             max_offline_share: 25,
+            max_unauthenticated_connections: 1000,
+            login_free_failures: 3,
+            login_delay: Duration::from_secs(1),
+            login_max_delay: Duration::from_secs(8),
+            login_refuse_after: 10,
+            login_failure_decay: Duration::from_secs(60),
+            login_throttle_entries: 10_000,
         }
     }
 }

@@ -83,6 +83,13 @@ struct RawLimits {
     max_pending_subscriptions_per_domain: Option<toml::Spanned<u64>>,
     max_offline_bytes: Option<toml::Spanned<u64>>,
     max_offline_share: Option<toml::Spanned<u64>>,
+    max_unauthenticated_connections: Option<toml::Spanned<u64>>,
+    login_free_failures: Option<toml::Spanned<u32>>,
+    login_delay_ms: Option<toml::Spanned<u64>>,
+    login_max_delay: Option<toml::Spanned<u64>>,
+    login_refuse_after: Option<toml::Spanned<u32>>,
+    login_failure_decay: Option<toml::Spanned<u64>>,
+    login_throttle_entries: Option<toml::Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -333,7 +340,12 @@ impl Checker<'_> {
         if let Some(v) = &l.write_timeout {
             lim.write_timeout = Duration::from_secs(self.range(v, 1, 3600, "write_timeout")?);
         }
-        self.apply_storage_limits(lim, &l)
+        if let Some(v) = &l.max_unauthenticated_connections {
+            lim.max_unauthenticated_connections =
+                self.range(v, 1, 1 << 24, "max_unauthenticated_connections")? as usize;
+        }
+        self.apply_storage_limits(lim, &l)?;
+        self.apply_login_limits(config, &l)
     }
 
     /// The limits on what others can store for an account.
@@ -351,6 +363,32 @@ impl Checker<'_> {
         }
         if let Some(v) = &l.max_offline_share {
             lim.max_offline_share = self.range(v, 1, 100, "max_offline_share")? as u8;
+        }
+        Ok(())
+    }
+
+    /// The login throttling keys of `[limits]`.
+    fn apply_login_limits(&self, config: &mut Config, l: &RawLimits) -> Result<(), ConfigError> {
+        let lim = &mut config.limits;
+        if let Some(v) = &l.login_free_failures {
+            lim.login_free_failures = self.range(v, 0, 100, "login_free_failures")?;
+        }
+        if let Some(v) = &l.login_delay_ms {
+            lim.login_delay = Duration::from_millis(self.range(v, 0, 60_000, "login_delay_ms")?);
+        }
+        if let Some(v) = &l.login_max_delay {
+            lim.login_max_delay = Duration::from_secs(self.range(v, 1, 300, "login_max_delay")?);
+        }
+        if let Some(v) = &l.login_refuse_after {
+            lim.login_refuse_after = self.range(v, 1, 1000, "login_refuse_after")?;
+        }
+        if let Some(v) = &l.login_failure_decay {
+            lim.login_failure_decay =
+                Duration::from_secs(self.range(v, 1, 86_400, "login_failure_decay")?);
+        }
+        if let Some(v) = &l.login_throttle_entries {
+            lim.login_throttle_entries =
+                self.range(v, 16, 10_000_000, "login_throttle_entries")? as usize;
         }
         Ok(())
     }

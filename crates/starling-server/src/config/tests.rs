@@ -221,3 +221,39 @@ fn s2s_abuse_keys() {
     assert!(reason.contains("at least"), "{reason}");
     assert_eq!(err("[s2s]\nverify_backoff = 301\n").0, 2);
 }
+
+#[test]
+fn connection_and_login_limits() {
+    let d = Config::from_toml_str("", "x").unwrap().limits;
+    assert_eq!(d.max_unauthenticated_connections, 1000);
+    assert_eq!(d.login_free_failures, 3);
+    assert_eq!(d.login_delay, Duration::from_secs(1));
+    assert_eq!(d.login_max_delay, Duration::from_secs(8));
+    assert_eq!(d.login_refuse_after, 10);
+    assert_eq!(d.login_failure_decay, Duration::from_secs(60));
+    assert_eq!(d.login_throttle_entries, 10_000);
+    let text = "[limits]\nmax_unauthenticated_connections = 20\nlogin_free_failures = 0\n\
+                login_delay_ms = 250\nlogin_max_delay = 2\nlogin_refuse_after = 4\n\
+                login_failure_decay = 600\nlogin_throttle_entries = 16\n";
+    let l = Config::from_toml_str(text, "x").unwrap().limits;
+    assert_eq!(l.max_unauthenticated_connections, 20);
+    assert_eq!(l.login_free_failures, 0);
+    assert_eq!(l.login_delay, Duration::from_millis(250));
+    assert_eq!(l.login_max_delay, Duration::from_secs(2));
+    assert_eq!(l.login_refuse_after, 4);
+    assert_eq!(l.login_failure_decay, Duration::from_secs(600));
+    assert_eq!(l.login_throttle_entries, 16);
+    for bad in [
+        "max_unauthenticated_connections = 0",
+        "login_free_failures = 101",
+        "login_delay_ms = 60001",
+        "login_max_delay = 0",
+        "login_refuse_after = 0",
+        "login_failure_decay = 0",
+        "login_throttle_entries = 15",
+    ] {
+        let (line, reason) = err(&format!("[limits]\n{bad}\n"));
+        assert_eq!(line, 2, "{bad}: {reason}");
+        assert!(reason.contains("between"), "{bad}: {reason}");
+    }
+}

@@ -7,7 +7,9 @@ use std::fmt;
 use starling_xml::Element;
 
 use super::{ServerHooks, ServerNegotiator};
-use crate::sasl::{SaslServer, ServerError, ServerStep};
+use starling_jid::BareJid;
+
+use crate::sasl::{Failure, SaslServer, ServerError, ServerStep};
 
 /// Where an offloaded SASL step is.
 pub(super) enum Job {
@@ -112,6 +114,8 @@ impl<H: ServerHooks> ServerNegotiator<H> {
 pub struct SaslJob {
     pub(super) sasl: SaslServer,
     pub(super) element: Element,
+    /// Whether the step needs only what the exchange holds.
+    pub(super) light: bool,
 }
 
 impl SaslJob {
@@ -120,6 +124,31 @@ impl SaslJob {
     /// thread pool).
     pub fn run(mut self) -> SaslDone {
         let step = self.sasl.receive(&self.element);
+        SaslDone {
+            sasl: self.sasl,
+            step,
+        }
+    }
+
+    /// Whether the step needs only what the exchange already holds
+    /// (SCRAM's client-final: a few HMACs, no lookup), so it may run
+    /// inline. Only handed out with
+    /// [`ServerSettings::offload_light_sasl`](super::ServerSettings::offload_light_sasl).
+    pub fn is_light(&self) -> bool {
+        self.light
+    }
+
+    /// The account the step tries to authenticate as, whether it exists
+    /// or not (see [`SaslServer::claimed_account`]).
+    pub fn claimed_account(&self) -> Option<BareJid> {
+        self.sasl.claimed_account(&self.element)
+    }
+
+    /// Answers the step with `failure` without running it: no lookup, no
+    /// key derivation (a caller's policy refuses it). It counts as a
+    /// failed attempt.
+    pub fn refuse(mut self, failure: Failure) -> SaslDone {
+        let step = self.sasl.refuse(failure);
         SaslDone {
             sasl: self.sasl,
             step,
@@ -146,6 +175,14 @@ pub struct SaslDone {
     pub(super) step: Result<ServerStep, ServerError>,
 }
 
+impl SaslDone {
+    /// What the step produced: the challenge, success or failure about to
+    /// be sent; `None` when the exchange was already over.
+    pub fn step(&self) -> Option<&ServerStep> {
+        self.step.as_ref().ok()
+    }
+}
+
 impl fmt::Debug for SaslDone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = match &self.step {
@@ -166,6 +203,105 @@ mod tests {
     use super::*;
 
     fn send_static<T: Send + 'static>() {}
+
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use starling_jid::{DomainPart, FullJid};
+    use starling_stanza::StanzaError;
+
+    use crate::MemoryStore;
+    use crate::negotiate::ServerSettings;
+    use crate::sasl::Condition;
+
+    struct Hooks;
+
+    impl ServerHooks for Hooks {
+        fn serves(&self, d: &DomainPart) -> bool {
+            d.as_str() == "example.com"
+        }
+        fn bind(&mut self, u: &BareJid, _: Option<&str>) -> Result<FullJid, StanzaError> {
+            Ok(u.with_resource_str("r").unwrap())
+        }
+    }
+
+    const HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
+
+    fn negotiator(light: bool) -> ServerNegotiator<Hooks> {
+        let mut store = MemoryStore::new();
+        store.add_user("juliet", "r0m30myr0m30", 4096).unwrap();
+        let mut settings = ServerSettings::new(Arc::new(store));
+        settings.offload_sasl = true;
+        settings.offload_light_sasl = light;
+        let mut s = ServerNegotiator::new(settings, Hooks, Some(Vec::new()), Instant::now());
+        s.feed(HEADER);
+        assert_eq!(s.next_event(), None);
+        let _ = s.take_output();
+        s
+    }
+
+    #[test]
+    fn a_refused_job_answers_with_its_failure_unchecked() {
+        let mut s = negotiator(true);
+        // The right password, refused all the same.
+        s.feed(
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\
+            AGp1bGlldAByMG0zMG15cjBtMzA=</auth>",
+        );
+        assert_eq!(s.next_event(), None);
+        let job = s.take_sasl_job().unwrap();
+        assert!(!job.is_light());
+        assert_eq!(
+            job.claimed_account().unwrap().as_str(),
+            "juliet@example.com"
+        );
+        let done = job.refuse(Failure::new(Condition::TemporaryAuthFailure));
+        assert!(matches!(
+            done.step(),
+            Some(ServerStep::Failure { failure, .. }) if failure.condition == Condition::TemporaryAuthFailure
+        ));
+        s.sasl_done(done);
+        assert_eq!(s.next_event(), None);
+        let out = String::from_utf8(s.take_output()).unwrap();
+        assert!(out.contains("<temporary-auth-failure/>"), "{out}");
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn light_steps_are_jobs_only_when_asked() {
+        let first = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>\
+            biwsbj1qdWxpZXQscj1hYmNkZWZnaA==</auth>";
+        let fin = b"<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+            Yz1iaXdzLHI9YWJjZGVmZ2gscD1BQUFB</response>";
+        for light in [false, true] {
+            let mut s = negotiator(light);
+            s.feed(first);
+            assert_eq!(s.next_event(), None);
+            let done = s.take_sasl_job().unwrap().run();
+            assert!(matches!(done.step(), Some(ServerStep::Challenge(_))));
+            s.sasl_done(done);
+            assert_eq!(s.next_event(), None);
+            let _ = s.take_output();
+            // The client-final (with a wrong nonce and proof).
+            s.feed(fin);
+            assert_eq!(s.next_event(), None);
+            match s.take_sasl_job() {
+                Some(job) => {
+                    assert!(light && job.is_light());
+                    assert_eq!(
+                        job.claimed_account().unwrap().as_str(),
+                        "juliet@example.com"
+                    );
+                    s.sasl_done(job.run());
+                }
+                None => assert!(!light),
+            }
+            assert_eq!(s.next_event(), None);
+            let out = String::from_utf8(s.take_output()).unwrap();
+            assert!(out.contains("<failure"), "{light}: {out}");
+        }
+    }
 
     #[test]
     fn jobs_and_results_go_to_other_threads() {
