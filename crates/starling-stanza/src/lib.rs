@@ -8,6 +8,16 @@
 //! [`Ping`] (XEP-0199), software [`Version`] (XEP-0092), service discovery
 //! ([`DiscoInfo`], [`DiscoItems`], XEP-0030) and [`Delay`] (XEP-0203).
 //!
+//! The payloads of mobile and IM extensions, one module per XEP: Stream
+//! Management nonzas with the wrapping counter [`H`] and the
+//! unacknowledged-stanza queue [`AckQueue`] ([`SmNonza`], XEP-0198), Message
+//! Carbons ([`CarbonsReceived`], [`CarbonsSent`], …, XEP-0280) around
+//! [`Forwarded`] (XEP-0297), processing [`Hint`]s (XEP-0334), Client State
+//! Indication ([`CsiState`], XEP-0352), the Blocking Command ([`BlockList`],
+//! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004)
+//! and Push Notifications ([`PushEnable`], [`PushDisable`],
+//! [`PushNotification`], [`PushSummary`], XEP-0357).
+//!
 //! Conversion goes both ways between a stanza and an
 //! [`Element`](starling_xml::Element); every child the library does not model
 //! is kept unchanged in `payloads`, so a server forwards extensions as they
@@ -30,12 +40,26 @@
 
 mod envelope;
 mod error;
+mod ext;
 pub mod ns;
 mod payload;
 mod stanza;
 
 pub use envelope::{Envelope, IqType, StanzaKind};
 pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
+pub use ext::xep0004::{DataForm, FORM_TYPE, Field, FieldOption, FieldType, FormType};
+pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
+pub use ext::xep0198::{
+    AckQueue, H, HandledCountTooHigh, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,
+    SmResume, SmResumed,
+};
+pub use ext::xep0280::{
+    CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived, CarbonsSent,
+};
+pub use ext::xep0297::Forwarded;
+pub use ext::xep0334::{Hint, hints_in};
+pub use ext::xep0352::{CsiActive, CsiFeature, CsiInactive, CsiState};
+pub use ext::xep0357::{PushDisable, PushEnable, PushNotification, PushSummary};
 pub use payload::{
     Bind, Delay, DiscoInfo, DiscoItem, DiscoItems, Identity, Payload, Ping, Roster, RosterItem,
     Session, Subscription, Version, format_datetime, parse_datetime,

@@ -22,3 +22,25 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 /// Delayed Delivery (XEP-0203).
 pub const DELAY: &str = "urn:xmpp:delay";
+/// Data Forms (XEP-0004).
+pub const DATA_FORMS: &str = "jabber:x:data";
+/// Blocking Command (XEP-0191).
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// Blocking Command application error (XEP-0191 §3.5).
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
+/// Stream Management (XEP-0198), version 3.
+pub const SM: &str = "urn:xmpp:sm:3";
+/// Message Carbons (XEP-0280), version 2.
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// Stanza Forwarding (XEP-0297).
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// Message Processing Hints (XEP-0334).
+pub const HINTS: &str = "urn:xmpp:hints";
+/// Client State Indication (XEP-0352).
+pub const CSI: &str = "urn:xmpp:csi:0";
+/// Push Notifications (XEP-0357).
+pub const PUSH: &str = "urn:xmpp:push:0";
+/// The `FORM_TYPE` of the push notification summary (XEP-0357 §7).
+pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
+/// The `FORM_TYPE` of publish options (XEP-0060 §7.1.5), used by XEP-0357.
+pub const PUBSUB_PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
