@@ -22,6 +22,49 @@ pub(crate) enum Command {
     Layering,
     /// `cargo xtask load`.
     Load(LoadOptions),
+    /// `cargo xtask soak`.
+    Soak(SoakOptions),
+}
+
+/// Which runs `cargo xtask soak` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SoakMode {
+    /// Normal users only.
+    Clean,
+    /// Normal users and the abusers.
+    Abusive,
+    /// The clean run, then the abusive one, side by side.
+    Both,
+}
+
+/// Options of `cargo xtask soak`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SoakOptions {
+    /// Length of the traffic phase of each run.
+    pub(crate) duration: Duration,
+    /// Normal users.
+    pub(crate) users: usize,
+    /// Which runs.
+    pub(crate) mode: SoakMode,
+    /// Where to write the results as JSON.
+    pub(crate) json: Option<std::path::PathBuf>,
+    /// The seed of the users' choices (the same in both runs).
+    pub(crate) seed: u64,
+    /// Do not build anything.
+    pub(crate) no_build: bool,
+}
+
+impl Default for SoakOptions {
+    fn default() -> Self {
+        SoakOptions {
+            duration: Duration::from_secs(1800),
+            users: 300,
+            mode: SoakMode::Both,
+            json: None,
+            seed: 1,
+            no_build: false,
+        }
+    }
 }
 
 /// Options of `cargo xtask ci`.
@@ -135,6 +178,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         "fuzz" => parse_fuzz(parser).map(Command::Fuzz),
         "bench" => parse_bench(parser).map(Command::Bench),
         "load" => parse_load(parser).map(Command::Load),
+        "soak" => parse_soak(parser).map(Command::Soak),
         "layering" => {
             parser.no_more()?;
             Ok(Command::Layering)
@@ -225,6 +269,46 @@ fn parse_bench(mut parser: Parser<impl Iterator<Item = String>>) -> Result<Bench
         bail!(
             "`bench --report` only prints stored results; it takes no bench name, package or --quick"
         );
+    }
+    Ok(options)
+}
+
+fn parse_soak(mut parser: Parser<impl Iterator<Item = String>>) -> Result<SoakOptions> {
+    let mut options = SoakOptions::default();
+    while let Some(arg) = parser.next_arg()? {
+        match arg {
+            Arg::Option(name, inline) => {
+                let mode = match name.as_str() {
+                    "--clean" => Some(SoakMode::Clean),
+                    "--abusers" => Some(SoakMode::Abusive),
+                    "--both" => Some(SoakMode::Both),
+                    _ => None,
+                };
+                if let Some(mode) = mode {
+                    parser.flag(&name, inline)?;
+                    options.mode = mode;
+                    continue;
+                }
+                if name == "--no-build" {
+                    parser.flag(&name, inline)?;
+                    options.no_build = true;
+                    continue;
+                }
+                let value = parser.value(&name, inline)?;
+                match name.as_str() {
+                    "--duration" => options.duration = parse_duration(&name, &value)?,
+                    "--users" | "-n" => options.users = parse_count(&name, &value)?,
+                    "--json" => options.json = Some(value.into()),
+                    "--seed" => options.seed = parse_count(&name, &value)? as u64,
+                    _ => return Err(parser.unknown(&name)),
+                }
+            }
+            Arg::Positional(value) => bail!("`soak` takes no argument `{value}`"),
+            Arg::Rest(_) => bail!("`soak` takes no arguments after `--`"),
+        }
+    }
+    if options.users < 2 {
+        bail!("--users: the soak needs at least 2 users");
     }
     Ok(options)
 }
@@ -553,6 +637,41 @@ mod tests {
         assert!(parse_str("load --saturation=yes").is_err());
         assert!(parse_str("load --steps").is_err());
         assert!(parse_str("load extra").is_err());
+    }
+
+    #[test]
+    fn soak_options() {
+        assert_eq!(
+            parse_str("soak").unwrap(),
+            Command::Soak(SoakOptions::default())
+        );
+        let Command::Soak(options) = parse_str(
+            "soak --duration 20 --users 20 --abusers --json /tmp/s.json --seed 7 --no-build",
+        )
+        .unwrap() else {
+            panic!("not soak");
+        };
+        assert_eq!(options.duration, Duration::from_secs(20));
+        assert_eq!(options.users, 20);
+        assert_eq!(options.mode, SoakMode::Abusive);
+        assert_eq!(
+            options.json.as_deref(),
+            Some(std::path::Path::new("/tmp/s.json"))
+        );
+        assert_eq!(options.seed, 7);
+        assert!(options.no_build);
+        for (flag, mode) in [("--clean", SoakMode::Clean), ("--both", SoakMode::Both)] {
+            let Ok(Command::Soak(o)) = parse_str(&format!("soak --abusers {flag}")) else {
+                panic!("{flag}");
+            };
+            assert_eq!(o.mode, mode, "the last mode flag wins");
+        }
+        assert!(parse_str("soak --users 1").is_err());
+        assert!(parse_str("soak --duration 0").is_err());
+        assert!(parse_str("soak --clean=yes").is_err());
+        assert!(parse_str("soak --json").is_err());
+        assert!(parse_str("soak extra").is_err());
+        assert!(parse_str("soak --saturation").is_err());
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! re-runs itself from `target/release/xtask`), on the same machine as the
 //! server: the report shows its CPU time next to the server's.
 
-mod generator;
-mod procstat;
-mod servers;
+pub(crate) mod generator;
+pub(crate) mod mix;
+pub(crate) mod procstat;
+pub(crate) mod servers;
 mod stats;
 
 use std::fmt::Write as _;
@@ -125,7 +126,7 @@ pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
 
 /// Warns when the open-files limit is too low for the users (the servers
 /// inherit it).
-fn check_open_files(users: usize) {
+pub(crate) fn check_open_files(users: usize) {
     match procstat::open_files_limit() {
         Some(limit) if limit < users as u64 + 200 => println!(
             "warning: the open-files limit is {limit}, too low for {users} connections \
@@ -365,7 +366,7 @@ async fn measure(
 
 /// Waits until every message sent has arrived, or none has for
 /// [`DRAIN_QUIET`], or [`DRAIN_LIMIT`] has passed.
-async fn drain(shared: &Shared) {
+pub(crate) async fn drain(shared: &Shared) {
     let started = Instant::now();
     let mut last = shared.received.load(Ordering::Relaxed);
     let mut quiet_since = Instant::now();

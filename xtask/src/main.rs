@@ -8,6 +8,7 @@
 //! - `bench`: run the criterion benchmarks and print comparison tables;
 //! - `layering`: check the crate layering rules;
 //! - `load`: a load benchmark of the Starling server against Prosody;
+//! - `soak`: a long run of mixed traffic with and without abusers;
 //! - `peers`: install the XMPP servers the interop tests run against.
 //!
 //! `cargo xtask help` prints the full usage.
@@ -31,6 +32,7 @@ mod fuzz;
 mod layering;
 mod load;
 mod peers;
+mod soak;
 mod util;
 
 use std::process::ExitCode;
@@ -98,6 +100,23 @@ Commands:
                     right after Starling, for a before/after comparison.
       --no-build    use the binaries already in target/release.
 
+  soak [--duration SECS] [--users N] [--abusers|--clean|--both]
+       [--json PATH] [--seed N] [--no-build]
+      Soak run: build Starling (and this tool) in release, start it on
+      127.0.0.1 with N users (default 300) and run mixed traffic for SECS
+      seconds (default 1800): one chat message per user per second to a
+      random online user, some presence changes and roster gets. With
+      abusers, at the same time: a client that never reads its socket (a
+      contact of many, sent some of their messages and a stream of large
+      ones by a feeder account), accounts of a second
+      Starling flooding the users with subscription requests over loopback
+      s2s, and a brute-forcer trying wrong passwords for u0. Reports the
+      normal users' delivery ratio and latency (median, p99), the server's
+      RSS over time and what happened to each abuser. --both (default)
+      runs clean, then abusive with the same seed (N, default 1), side by
+      side with the ratios and the goals (delivery 1.0, p99 within 2x of
+      the clean run); --json writes the results to PATH.
+
   peers
       Install the XMPP servers that the interop tests run against (prosody,
       ejabberd, openssl) with apt-get when any of them is missing, and stop
@@ -152,6 +171,7 @@ fn run(command: Command) -> Result<bool> {
         Command::Fuzz(options) => fuzz::run(&options),
         Command::Bench(options) => bench::run(&options),
         Command::Load(options) => load::run(&options),
+        Command::Soak(options) => soak::run(&options),
         Command::Layering => {
             let violations = layering::check(&util::workspace_root())?;
             Ok(violations == 0)

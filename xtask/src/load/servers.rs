@@ -342,23 +342,40 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     Ok(log)
 }
 
-/// Starts the `starling` binary `binary`, reported as `name`.
-fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Result<Server> {
-    if !binary.is_file() {
-        bail!(
-            "{} is missing (cargo build --release -p starling-server)",
-            binary.display()
-        );
-    }
+/// A new private directory for a server: `TMP/starling-PREFIX-PID-RANDOM`.
+pub(crate) fn server_dir(prefix: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
-        "starling-load-{}-{}",
+        "starling-{prefix}-{}-{}",
         std::process::id(),
         &random_salt()[..8]
     ));
     fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A Starling server to start with [`launch_starling`].
+#[derive(Debug)]
+pub(crate) struct StarlingSetup<'a> {
+    /// The name in reports.
+    pub(crate) name: &'static str,
+    /// The `starling` binary.
+    pub(crate) binary: &'a Path,
+    /// Its directory (from [`server_dir`]): the data directory is `data`
+    /// in it; the configuration, the log and the account list go there.
+    pub(crate) dir: PathBuf,
+    /// The served domain (the one of the accounts).
+    pub(crate) domain: &'a str,
+    /// The c2s STARTTLS port on 127.0.0.1, in [`StarlingSetup::config`].
+    pub(crate) port: u16,
+    /// The configuration file's text.
+    pub(crate) config: String,
+}
+
+/// Starts the `starling` binary `binary`, reported as `name`.
+fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Result<Server> {
+    let dir = server_dir("load")?;
     let port = free_ports(1)?[0];
     let data = dir.join("data");
-    let config_path = dir.join("starling.toml");
     let config = format!(
         "# cargo xtask load: STARTTLS on one loopback port, warnings only,\n\
          # no per-IP or read-rate limits in the way of one load generator.\n\
@@ -379,11 +396,42 @@ fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Re
          level = \"warn\"\n",
         data = data.display(),
     );
+    let setup = StarlingSetup {
+        name,
+        binary,
+        dir,
+        domain: DOMAIN,
+        port,
+        config,
+    };
+    launch_starling(setup, accounts)
+}
+
+/// Writes the configuration, imports the accounts, starts the server and
+/// waits until it listens on its port and its certificate is there.
+pub(crate) fn launch_starling(setup: StarlingSetup<'_>, accounts: &[Account]) -> Result<Server> {
+    let StarlingSetup {
+        name,
+        binary,
+        dir,
+        domain,
+        port,
+        config,
+    } = setup;
+    if !binary.is_file() {
+        let _ = fs::remove_dir_all(&dir);
+        bail!(
+            "{} is missing (cargo build --release -p starling-server)",
+            binary.display()
+        );
+    }
+    let data = dir.join("data");
+    let config_path = dir.join("starling.toml");
     fs::write(&config_path, config).map_err(|e| format!("writing the config: {e}"))?;
     let list = dir.join("accounts.txt");
     let lines: String = accounts
         .iter()
-        .map(|a| format!("{}@{DOMAIN} {}\n", a.user, a.password))
+        .map(|a| format!("{}@{domain} {}\n", a.user, a.password))
         .collect();
     fs::write(&list, lines).map_err(|e| format!("writing {}: {e}", list.display()))?;
     let mut import = Command::new(binary);
@@ -397,7 +445,7 @@ fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Re
     let started = Instant::now();
     crate::util::capture(&mut import)?;
     eprintln!(
-        "starling: imported {} accounts in {:.1} s",
+        "{name}: imported {} accounts in {:.1} s",
         accounts.len(),
         started.elapsed().as_secs_f64()
     );
@@ -413,7 +461,7 @@ fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Re
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let ca_file = data.join("certs").join(format!("{DOMAIN}.crt"));
+    let ca_file = data.join("certs").join(format!("{domain}.crt"));
     let deadline = Instant::now() + LIMIT;
     loop {
         if TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
