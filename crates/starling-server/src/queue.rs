@@ -23,6 +23,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use starling_xml::{Element, Node};
 use tokio::sync::{Semaphore, mpsc};
@@ -55,6 +56,7 @@ pub fn weight(el: &Element) -> usize {
 pub struct Queue {
     tx: mpsc::UnboundedSender<Item>,
     room: Arc<Semaphore>,
+    taken: Arc<AtomicU64>,
     capacity: usize,
     floor: usize,
 }
@@ -64,6 +66,7 @@ pub struct Queue {
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Item>,
     room: Arc<Semaphore>,
+    taken: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -88,13 +91,15 @@ pub fn queue(capacity: usize, count: usize) -> (Queue, Inbox) {
     let capacity = capacity.clamp(1, u32::MAX as usize);
     let room = Arc::new(Semaphore::new(capacity));
     let (tx, rx) = mpsc::unbounded_channel();
+    let taken = Arc::new(AtomicU64::new(0));
     let q = Queue {
         tx,
         room: room.clone(),
+        taken: taken.clone(),
         capacity,
         floor: capacity / count.max(1),
     };
-    (q, Inbox { rx, room })
+    (q, Inbox { rx, room, taken })
 }
 
 impl Queue {
@@ -158,6 +163,20 @@ impl Queue {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// How many stanzas the session has taken from the queue so far: a
+    /// waiting sender sees from it whether the recipient makes progress.
+    pub fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Acquire)
+    }
+
+    /// Takes no more stanzas within the budget: senders waiting for room
+    /// stop waiting ([`push`](Self::push) gives false), new ones get
+    /// [`Push::Closed`]. For a session being closed; what is queued stays
+    /// for it to write or hand back.
+    pub fn close_room(&self) {
+        self.room.close();
+    }
 }
 
 impl Inbox {
@@ -174,6 +193,7 @@ impl Inbox {
     }
 
     fn taken(&self, item: Item) -> Arc<Routed> {
+        self.taken.fetch_add(1, Ordering::Release);
         self.room.add_permits(item.cost as usize);
         item.st
     }
@@ -255,6 +275,22 @@ mod tests {
         assert!(waiter.await.unwrap());
         assert!(Arc::ptr_eq(&inbox.try_recv().unwrap(), &b));
         assert!(Arc::ptr_eq(&inbox.try_recv().unwrap(), &c));
+    }
+
+    #[tokio::test]
+    async fn closing_the_room_wakes_waiters_and_keeps_the_queue() {
+        let (q, mut inbox) = queue(2048, 1);
+        assert!(matches!(q.try_push(stanza(1)), Push::Queued));
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.push(stanza(2)).await });
+        tokio::task::yield_now().await;
+        assert_eq!(q.taken(), 0);
+        q.close_room();
+        assert!(!waiter.await.unwrap());
+        assert!(matches!(q.try_push(stanza(3)), Push::Closed));
+        // What was queued is still there for the session.
+        assert!(inbox.try_recv().is_some());
+        assert_eq!(q.taken(), 1);
     }
 
     #[tokio::test]

@@ -116,10 +116,14 @@ impl SessionHandle {
             return true;
         }
         match self.queue.try_push(st) {
-            Push::Queued | Push::Closed => {}
-            Push::Full(st) => self.hold(st),
+            Push::Queued => true,
+            // Closed: the session is closing or gone.
+            Push::Closed => false,
+            Push::Full(st) => {
+                self.hold(st);
+                true
+            }
         }
-        true
     }
 
     /// Hands a stanza for this (full) queue to the sender, or, when the
@@ -146,6 +150,8 @@ impl SessionHandle {
     /// Asks the session to send `error` and close.
     pub fn request_close(&self, error: StreamError) {
         self.closing.store(true, Ordering::Release);
+        // Nobody waits for room in its queue any more.
+        self.queue.close_room();
         if let Ok(mut c) = self.close.lock() {
             if c.is_none() {
                 tracing::info!(jid = %self.jid, condition = error.condition.name(), "closing the session");
@@ -159,6 +165,7 @@ impl SessionHandle {
     /// it any more; no stream error is asked for).
     pub(crate) fn stop_receiving(&self) {
         self.closing.store(true, Ordering::Release);
+        self.queue.close_room();
     }
 
     /// Whether the session was asked to close: it is no longer a

@@ -193,8 +193,8 @@ async fn a_client_that_stops_reading_is_ended_and_nothing_is_lost() {
     let twice = seen.values().filter(|&&n| n > 1).count();
     assert!(twice <= 16, "{twice} messages arrived twice");
     assert!(!on_socket.is_empty() && !at_other.is_empty());
-    // The other resource got them in order.
-    assert!(at_other.windows(2).all(|w| w[0] < w[1]), "out of order");
+    // (Not in order: those sent once the session was closing come
+    // straight to the other resource, those it had queued when it ends.)
     within("a fresh ping", bob.ping(None))
         .await
         .expect("served");

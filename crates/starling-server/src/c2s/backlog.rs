@@ -16,10 +16,19 @@ use crate::routed::Routed;
 /// the recipient is closed as a slow reader.
 const SLOW_READER_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a recipient with a full queue may take nothing from it before
+/// it is closed as a slow reader: one that reads slowly keeps its senders
+/// waiting (up to the grace), one that stopped reading does not.
+const STALL: Duration = Duration::from_secs(2);
+
+/// How often a waiting sender looks at its recipient's progress.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
 impl Conn {
     /// Waits until the stanzas this session's last stanza produced fit in
     /// their recipients' full queues. A recipient that does not make room
-    /// within [`SLOW_READER_GRACE`] is closed, and what was waiting for it
+    /// within [`SLOW_READER_GRACE`], or takes nothing from its queue for
+    /// [`STALL`], is closed, and what was waiting for it
     /// is routed again (to the account's other resources or offline
     /// storage), as is what was waiting for a session that ended. False if
     /// our own connection failed.
@@ -53,7 +62,10 @@ impl Conn {
     }
 
     async fn wait_for_room(&mut self, driver: &mut C2sDriver, h: &Held) -> Room {
-        let deadline = tokio::time::Instant::now() + SLOW_READER_GRACE;
+        let start = tokio::time::Instant::now();
+        let deadline = start + SLOW_READER_GRACE;
+        let mut progress = (h.queue.taken(), start);
+        let mut check = tokio::time::interval_at(start + STALL_CHECK, STALL_CHECK);
         let mut rx = self.rx.take();
         let room = loop {
             let own = async {
@@ -72,18 +84,29 @@ impl Conn {
                         break Room::OwnFailure;
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {
-                    if let Some(s) = self.hub.sessions().get(&h.jid) {
-                        if s.id == h.id {
-                            s.request_close(slow_reader());
-                        }
+                now = check.tick() => {
+                    let taken = h.queue.taken();
+                    if taken != progress.0 {
+                        progress = (taken, now);
+                    } else if now >= deadline || now - progress.1 >= STALL {
+                        self.close_slow_reader(h);
+                        break Room::GaveUp;
                     }
-                    break Room::GaveUp;
                 }
             }
         };
         self.rx = rx;
         room
+    }
+}
+
+impl Conn {
+    fn close_slow_reader(&self, h: &Held) {
+        if let Some(s) = self.hub.sessions().get(&h.jid) {
+            if s.id == h.id {
+                s.request_close(slow_reader());
+            }
+        }
     }
 }
 
