@@ -433,7 +433,8 @@ pub(crate) fn launch_starling(setup: StarlingSetup<'_>, accounts: &[Account]) ->
         .iter()
         .map(|a| format!("{}@{domain} {}\n", a.user, a.password))
         .collect();
-    fs::write(&list, lines).map_err(|e| format!("writing {}: {e}", list.display()))?;
+    write_private(&list, lines.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", list.display()))?;
     let mut import = Command::new(binary);
     import
         .arg("--config")
@@ -494,6 +495,20 @@ pub(crate) fn launch_starling(setup: StarlingSetup<'_>, accounts: &[Account]) ->
         log,
         process: Process::Starling { child, dir },
     })
+}
+
+/// Writes a file only its owner can read (it holds passwords; `starling
+/// user import` warns about one others can read).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
 }
 
 #[cfg(test)]
