@@ -381,11 +381,22 @@ pub(crate) async fn write_flush<S: Socket>(
     within(stall, t.flush()).await
 }
 
-/// `io` within `limit`, a timeout being [`io::ErrorKind::TimedOut`].
+/// `io` within `limit`, a timeout being [`io::ErrorKind::TimedOut`]. An
+/// operation ready at once (the common case: the socket has room) costs
+/// no timer.
 async fn within<T>(
     limit: Option<Duration>,
     io: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
+    let mut io = pin!(io);
+    let first = poll_fn(|cx| match io.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(r) = first {
+        return r;
+    }
     match limit {
         Some(limit) => tokio::time::timeout(limit, io)
             .await
