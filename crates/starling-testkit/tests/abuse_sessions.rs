@@ -73,6 +73,32 @@ async fn collect_until(c: &mut Client, marker: &str) -> Vec<usize> {
     }
 }
 
+/// A raw session of `account` (password `pw-<user>`) with `resource`,
+/// available (initial presence sent), that reads only when the test does.
+async fn raw_available(port: u16, ca: &std::path::Path, account: &str, resource: &str) -> Raw {
+    let user = account.split('@').next().unwrap_or(account);
+    let mut raw = Raw::login(port, ca, account, &format!("pw-{user}"), Some(resource)).await;
+    raw.send_str("<presence/>").await.expect("presence");
+    raw
+}
+
+/// `a.fed.test` (with `extra_toml`) and `b.fed.test`, routed to each other
+/// and started, with `local` on `a` and `remote` on `b`.
+fn fed_pair(extra_toml: &str, local: &str, remote: &str) -> (FedServer, FedServer) {
+    let mut a = FedServer::new("a.fed.test");
+    let mut b = FedServer::new("b.fed.test");
+    a.extra_toml = extra_toml.into();
+    a.route_to(&b);
+    b.route_to(&a);
+    blocking(|| {
+        a.start();
+        b.start();
+        a.add_user(local);
+        b.add_user(remote);
+    });
+    (a, b)
+}
+
 /// How many times each sequence number was seen.
 fn tally(parts: &[&[usize]]) -> BTreeMap<usize, usize> {
     let mut seen = BTreeMap::new();
@@ -115,15 +141,13 @@ async fn a_client_that_stops_reading_is_ended_and_nothing_is_lost() {
         ..Options::default()
     });
     server.add_users(&["wedge", "alice", "bob"]);
-    let mut wedge = Raw::login(
+    let mut wedge = raw_available(
         server.c2s_port,
         &server.cert_file("localhost"),
         "wedge@localhost",
-        "pw-wedge",
-        Some("w"),
+        "w",
     )
     .await;
-    wedge.send_str("<presence/>").await.expect("presence");
     let other = server
         .online("wedge@localhost", "pw-wedge", Some("other"), 0)
         .await;
@@ -211,15 +235,13 @@ async fn a_replaced_wedged_session_gives_its_stanzas_to_the_new_one() {
         ..Options::default()
     });
     server.add_users(&["wedge", "alice"]);
-    let mut wedge = Raw::login(
+    let mut wedge = raw_available(
         server.c2s_port,
         &server.cert_file("localhost"),
         "wedge@localhost",
-        "pw-wedge",
-        Some("w"),
+        "w",
     )
     .await;
-    wedge.send_str("<presence/>").await.expect("presence");
     let alice = server
         .online("alice@localhost", "pw-alice", Some("a"), 0)
         .await;
@@ -279,27 +301,13 @@ async fn a_replaced_wedged_session_gives_its_stanzas_to_the_new_one() {
 /// order.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_flood_slows_the_stream_instead_of_evicting_the_user() {
-    let mut a = FedServer::new("a.fed.test");
-    let mut b = FedServer::new("b.fed.test");
-    a.extra_toml = "[limits]\noutbound_queue_bytes = 65536\n".into();
-    a.route_to(&b);
-    b.route_to(&a);
-    blocking(|| {
-        a.start();
-        b.start();
-        a.add_user("slow");
-        b.add_user("flooder");
-    });
-    let login = a.login("slow");
-    let mut slow = Raw::login(
-        a.c2s_port,
-        &login.ca_file,
-        "slow@a.fed.test",
-        "pw-slow",
-        Some("s"),
-    )
-    .await;
-    slow.send_str("<presence/>").await.expect("presence");
+    let (a, b) = fed_pair(
+        "[limits]\noutbound_queue_bytes = 65536\n",
+        "slow",
+        "flooder",
+    );
+    let ca = a.login("slow").ca_file;
+    let mut slow = raw_available(a.c2s_port, &ca, "slow@a.fed.test", "s").await;
     let flooder: Client = b.online("flooder", "f").await;
     let to = jid("slow@a.fed.test/s");
     let sender = tokio::spawn(async move {
@@ -349,27 +357,13 @@ async fn a_remote_flood_slows_the_stream_instead_of_evicting_the_user() {
 /// not closed by the remote flood.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_flood_on_a_stuck_user_costs_the_stream_not_the_user() {
-    let mut a = FedServer::new("a.fed.test");
-    let mut b = FedServer::new("b.fed.test");
-    a.extra_toml = "[limits]\noutbound_queue_bytes = 65536\nwrite_timeout = 600\n".into();
-    a.route_to(&b);
-    b.route_to(&a);
-    blocking(|| {
-        a.start();
-        b.start();
-        a.add_user("stuck");
-        b.add_user("flooder");
-    });
-    let login = a.login("stuck");
-    let mut stuck = Raw::login(
-        a.c2s_port,
-        &login.ca_file,
-        "stuck@a.fed.test",
-        "pw-stuck",
-        Some("s"),
-    )
-    .await;
-    stuck.send_str("<presence/>").await.expect("presence");
+    let (a, b) = fed_pair(
+        "[limits]\noutbound_queue_bytes = 65536\nwrite_timeout = 600\n",
+        "stuck",
+        "flooder",
+    );
+    let ca = a.login("stuck").ca_file;
+    let _stuck = raw_available(a.c2s_port, &ca, "stuck@a.fed.test", "s").await;
     let fl = b.login("flooder");
     let mut flooder = Raw::login(
         b.c2s_port,
