@@ -311,14 +311,19 @@ impl Conn {
         let Some(me) = self.me.clone() else {
             return;
         };
-        let neg = driver.machine_mut();
         if !is_stanza(&el) || el.ns() != ns::CLIENT {
-            neg.close_with(
+            let hub = self.hub.clone();
+            let mut s = Session::new(&me, &mut self.ext, driver);
+            if hub.modules().nonza(&hub, &mut s, &el).await {
+                return;
+            }
+            driver.machine_mut().close_with(
                 StreamError::new(Condition::UnsupportedStanzaType)
                     .with_text(format!("<{}/> is not a stanza", el.name())),
             );
             return;
         }
+        let neg = driver.machine_mut();
         // RFC 6120 §8.1.2.1: the server stamps the full JID.
         if let Some(f) = el.attr("from") {
             // The usual forms compare as strings; only others are parsed.

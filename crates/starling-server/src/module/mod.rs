@@ -21,7 +21,12 @@
 //! * [`Module::session_event`] ([`Hook::SessionEvents`]) when a session is
 //!   bound, becomes available or unavailable, or closes;
 //! * [`Module::filter`] ([`Hook::Filter`]) for each stanza about to be
-//!   written to a session (in that session's task).
+//!   written to a session (in that session's task);
+//! * [`Module::nonza`] ([`Hook::Nonza`]) for a top-level element from a
+//!   bound client that is not a stanza (XEP-0352 `<active/>`, …);
+//! * [`Module::detached`] ([`Hook::Detached`]) for each stanza queued for
+//!   a session whose connection broke while XEP-0198 keeps it for
+//!   resumption.
 //!
 //! Hooks run in registration order (the order of the module list in
 //! [`crate::modules`]); the first module that handles a stanza
@@ -35,7 +40,7 @@ mod session;
 mod table;
 
 use async_trait::async_trait;
-use starling_jid::{BareJid, Jid};
+use starling_jid::{BareJid, FullJid, Jid};
 use starling_stanza::{IqType, StanzaError};
 use starling_stream::Features;
 use starling_xml::Element;
@@ -87,6 +92,10 @@ pub enum Hook {
     SessionEvents,
     /// [`Module::filter`].
     Filter,
+    /// [`Module::nonza`].
+    Nonza,
+    /// [`Module::detached`].
+    Detached,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -246,6 +255,22 @@ pub trait Module: Send + Sync + 'static {
     /// Something happened to a local session.
     async fn session_event(&self, hub: &Hub, session: &mut Session<'_>, event: SessionEvent) {
         let _ = (hub, session, event);
+    }
+
+    /// A top-level element from a bound client that is not a stanza (a
+    /// "nonza": XEP-0352's `<active/>`, …); true when the module took it.
+    /// An element no module takes closes the stream with
+    /// `unsupported-stanza-type`.
+    async fn nonza(&self, hub: &Hub, session: &mut Session<'_>, el: &Element) -> bool {
+        let _ = (hub, session, el);
+        false
+    }
+
+    /// A stanza was queued for the session `jid`, whose connection is
+    /// broken and which waits for a XEP-0198 resumption (XEP-0357 push
+    /// notifications start here). Called in that session's task.
+    async fn detached(&self, hub: &Hub, jid: &FullJid, st: &Routed) {
+        let _ = (hub, jid, st);
     }
 
     /// A stanza about to be written to a session (runs in that session's

@@ -198,6 +198,25 @@ impl ModuleSet {
         }
     }
 
+    /// Offers a nonza to the [`Hook::Nonza`] modules; true when one took
+    /// it.
+    pub async fn nonza(&self, hub: &Hub, s: &mut Session<'_>, el: &Element) -> bool {
+        for m in self.hooked(Hook::Nonza, None) {
+            if m.nonza(hub, s, el).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Tells every [`Hook::Detached`] module of a stanza queued for the
+    /// detached session `jid`.
+    pub async fn detached(&self, hub: &Hub, jid: &starling_jid::FullJid, st: &Routed) {
+        for m in self.hooked(Hook::Detached, Some(st.kind())) {
+            m.detached(hub, jid, st).await;
+        }
+    }
+
     /// Runs the [`Hook::Filter`] chain: the first module that drops the
     /// stanza decides.
     pub fn filter(&self, view: &SessionView<'_>, st: &Routed) -> Filter {
