@@ -250,6 +250,8 @@ pub(crate) fn slow_reader() -> StreamError {
 pub struct Registry {
     accounts: DashMap<BareJid, Vec<Arc<SessionHandle>>>,
     next_id: AtomicU64,
+    /// Sessions that may be resumed (XEP-0198), by resumption id.
+    pub(crate) resumptions: crate::c2s::Resumptions,
 }
 
 /// How binding a new resource went.

@@ -149,6 +149,15 @@ impl OfflineStore for Faulty {
         self.check(Some(o))?;
         self.inner.offline.offline_load(o, l).await
     }
+    async fn offline_load_after(
+        &self,
+        o: &BareJid,
+        after: i64,
+        l: usize,
+    ) -> Result<Vec<OfflineMessage>, StorageError> {
+        self.check(Some(o))?;
+        self.inner.offline.offline_load_after(o, after, l).await
+    }
     async fn offline_delete(&self, o: &BareJid, up_to: i64) -> Result<(), StorageError> {
         self.check(Some(o))?;
         self.inner.offline.offline_delete(o, up_to).await

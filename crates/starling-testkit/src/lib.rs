@@ -34,6 +34,7 @@ pub mod ports;
 pub mod process;
 pub mod raw;
 pub mod server;
+pub mod sm;
 pub mod stanzas;
 pub mod tls;
 pub mod wait;

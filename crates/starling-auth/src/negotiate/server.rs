@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use starling_jid::{BareJid, DomainPart, FullJid, Jid};
-use starling_stanza::{Bind, Iq, IqKind, Payload, StanzaError, error_reply};
+use starling_stanza::{
+    Bind, Iq, IqKind, Payload, SmFailed, SmResume, StanzaError, StanzaErrorCondition, error_reply,
+};
 use starling_stream::{
     Condition, ContentNamespace, Event, Features, Session, StartTls, StreamError, StreamHeader, ns,
     random_id,
@@ -75,6 +77,12 @@ pub struct ServerSettings {
     /// [`SaslJob::is_light`] says which jobs may run inline. Default:
     /// false (light steps run inline).
     pub offload_light_sasl: bool,
+    /// Offer XEP-0198 stream management (`<sm xmlns='urn:xmpp:sm:3'/>`)
+    /// after authentication and accept `<resume/>` in place of binding
+    /// ([`ServerEvent::Resume`]). What `<enable/>`, `<r/>` and `<a/>`
+    /// mean after binding is the application's business: they come out
+    /// as [`ServerEvent::Stanza`]. Default: false.
+    pub stream_management: bool,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -86,6 +94,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("timeout", &self.timeout)
             .field("offload_sasl", &self.offload_sasl)
             .field("offload_light_sasl", &self.offload_light_sasl)
+            .field("stream_management", &self.stream_management)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +113,7 @@ impl ServerSettings {
             timeout: Duration::from_secs(60),
             offload_sasl: false,
             offload_light_sasl: false,
+            stream_management: false,
         }
     }
 }
@@ -120,6 +130,18 @@ pub enum ServerEvent {
     Authenticated(Authenticated),
     /// A resource was bound: the session is ready, stanzas follow.
     Bound(FullJid),
+    /// The authenticated client asks to resume a XEP-0198 session in
+    /// place of binding a resource (only with
+    /// [`ServerSettings::stream_management`]). Nothing more is read until
+    /// the application answers with
+    /// [`ServerNegotiator::resume_accepted`] or
+    /// [`ServerNegotiator::resume_refused`].
+    Resume {
+        /// The authenticated account.
+        user: BareJid,
+        /// The request.
+        request: SmResume,
+    },
     /// A stanza (or other top-level element) from the bound client; its
     /// `from` has not been checked or stamped.
     Stanza(Element),
@@ -141,6 +163,8 @@ pub(crate) enum Phase {
     TlsPending,
     /// Features sent after authentication.
     Bind,
+    /// A XEP-0198 `<resume/>` is with the application.
+    Resuming,
     Ready,
     Closed,
 }
@@ -180,6 +204,12 @@ pub struct ServerNegotiator<H: ServerHooks> {
     bound: Option<FullJid>,
     deadline: Option<Instant>,
     job: Job,
+    /// The peer ended its stream (`</stream>` or a stream error), as
+    /// opposed to the connection just breaking.
+    peer_ended: bool,
+    /// Stanzas the negotiator answered by itself since binding (legacy
+    /// session requests), not yet taken by the application.
+    own_replies: u32,
 }
 
 impl<H: ServerHooks> std::fmt::Debug for ServerNegotiator<H> {
@@ -218,6 +248,8 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             bound: None,
             deadline,
             job: Job::None,
+            peer_ended: false,
+            own_replies: 0,
             settings,
             hooks,
         }
@@ -434,6 +466,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
             if self.settings.legacy_session {
                 f.session = Some(Session { optional: true });
             }
+            if self.settings.stream_management && !f.other.iter().any(|e| e.is("sm", SM_NS)) {
+                f.other.push(Element::new("sm", SM_NS));
+            }
             self.c.phase = Phase::Bind;
             f
         } else {
@@ -496,12 +531,13 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                     // Legacy session establishment: nothing to do.
                     if let Ok(iq) = Iq::from_element(&el) {
                         self.send_el(&iq.result(None).to_element());
+                        self.own_replies = self.own_replies.saturating_add(1);
                     }
                     return;
                 }
                 self.c.push(ServerEvent::Stanza(el));
             }
-            Phase::AwaitHeader | Phase::TlsPending | Phase::Closed => {}
+            Phase::AwaitHeader | Phase::TlsPending | Phase::Resuming | Phase::Closed => {}
         }
     }
 
@@ -589,6 +625,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     }
 
     fn bind_phase(&mut self, el: Element) {
+        if self.settings.stream_management && el.ns() == SM_NS && self.sm_before_bind(&el) {
+            return;
+        }
         if !(el.is("iq", ns::CLIENT)
             && el.attr("type") == Some("set")
             && el.has_child("bind", ns::BIND))
@@ -649,6 +688,88 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     }
 }
 
+/// XEP-0198's namespace.
+const SM_NS: &str = starling_stanza::ns::SM;
+
+impl<H: ServerHooks> ServerNegotiator<H> {
+    /// A XEP-0198 element after authentication and before binding: a
+    /// `<resume/>` goes to the application; `<enable/>` gets
+    /// `unexpected-request` (§3: binding comes first). False for others.
+    fn sm_before_bind(&mut self, el: &Element) -> bool {
+        match el.name() {
+            "resume" => {
+                let (Some(auth), Ok(request)) =
+                    (self.authenticated.as_ref(), SmResume::from_element(el))
+                else {
+                    self.send_el(&failed(StanzaErrorCondition::BadRequest));
+                    return true;
+                };
+                let user = auth.authorized_jid().bare();
+                self.c.phase = Phase::Resuming;
+                self.c.hold(true);
+                self.c.push(ServerEvent::Resume { user, request });
+                true
+            }
+            "enable" => {
+                self.send_el(&failed(StanzaErrorCondition::UnexpectedRequest));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The XEP-0198 session asked for with [`ServerEvent::Resume`] is
+    /// resumed as `jid`: `resumed` (the `<resumed/>` element) is sent and
+    /// the stream is bound, as after [`ServerEvent::Bound`] (no such event
+    /// follows).
+    pub fn resume_accepted(&mut self, jid: FullJid, resumed: &Element) {
+        if self.c.phase != Phase::Resuming {
+            return;
+        }
+        self.send_el(resumed);
+        self.bound = Some(jid);
+        self.deadline = None;
+        self.c.phase = Phase::Ready;
+        self.c.hold(false);
+    }
+
+    /// The resumption asked for with [`ServerEvent::Resume`] failed:
+    /// `failed` (the `<failed/>` element) is sent and the client may bind
+    /// a resource instead (XEP-0198 §5).
+    pub fn resume_refused(&mut self, failed: &Element) {
+        if self.c.phase != Phase::Resuming {
+            return;
+        }
+        self.send_el(failed);
+        self.c.phase = Phase::Bind;
+        self.c.hold(false);
+    }
+
+    /// Whether the peer ended its stream (`</stream>` or a stream error)
+    /// rather than the connection just breaking (XEP-0198 keeps a session
+    /// for resumption only in the second case).
+    pub fn peer_ended_stream(&self) -> bool {
+        self.peer_ended
+    }
+
+    /// How many stanzas the negotiator answered by itself since the last
+    /// call (legacy session requests after binding): XEP-0198 counts them
+    /// as sent.
+    pub fn take_own_replies(&mut self) -> u32 {
+        std::mem::take(&mut self.own_replies)
+    }
+}
+
+/// `<failed xmlns='urn:xmpp:sm:3'>` with a stanza error condition.
+fn failed(condition: StanzaErrorCondition) -> Element {
+    SmFailed {
+        h: None,
+        condition: Some(condition),
+        handled_count_too_high: None,
+    }
+    .to_element()
+}
+
 impl<H: ServerHooks> Negotiator for ServerNegotiator<H> {
     type Phase = Phase;
     type Event = ServerEvent;
@@ -662,10 +783,12 @@ impl<H: ServerHooks> Negotiator for ServerNegotiator<H> {
             Event::Header(h) => self.on_header(h),
             Event::Keepalive => {}
             Event::Closed => {
+                self.peer_ended = true;
                 self.c.close();
                 self.c.push(ServerEvent::Closed { peer_error: None });
             }
             Event::Error(e) => {
+                self.peer_ended = true;
                 self.c.close();
                 self.c.push(ServerEvent::Closed {
                     peer_error: Some(e),

@@ -20,6 +20,9 @@ pub(super) struct Hooks {
     pub(super) hub: Arc<Hub>,
     pub(super) id: u64,
     pub(super) bound: Option<(Arc<SessionHandle>, Inbox)>,
+    /// XEP-0198 state, once enabled (here so that everything written on
+    /// the stream is counted, whoever writes it).
+    pub(super) sm: Option<super::sm::Sm>,
 }
 
 impl ServerHooks for Hooks {

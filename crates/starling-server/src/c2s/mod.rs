@@ -11,7 +11,12 @@
 mod backlog;
 mod hooks;
 mod login;
+mod managed;
+mod resume;
 mod session;
+mod sm;
+
+pub(crate) use resume::Resumptions;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -56,6 +61,7 @@ fn settings(hub: &Hub, setup: &TlsSetup) -> ServerSettings {
     s.limits = limits;
     s.timeout = config.limits.negotiation_timeout;
     s.extra_features = hub.modules().stream_features().clone();
+    s.stream_management = config.modules.stream_management.enabled;
     s
 }
 
@@ -124,6 +130,7 @@ pub(crate) async fn run(
         hub: hub.clone(),
         id,
         bound: None,
+        sm: None,
     };
     let neg = ServerNegotiator::new(settings(&hub, &setup), hooks, initial_tls, Instant::now());
     let mut driver = Driver::new(transport, neg);
@@ -142,10 +149,15 @@ pub(crate) async fn run(
         sasl: None,
         peer,
         login: login::Login::new(throttle, unauthenticated, peer),
+        takeover_rx: None,
+        handover: None,
+        pending: std::collections::VecDeque::new(),
+        withdrawn: None,
+        final_close: false,
     };
     let session = async {
         conn.drive(&mut driver, &setup, &mut shutdown).await;
-        conn.finish(&mut driver).await;
+        conn.finish(&mut driver, &mut shutdown).await;
     };
     BACKLOG
         .scope(std::cell::RefCell::new(Vec::new()), session)

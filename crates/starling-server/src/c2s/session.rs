@@ -7,7 +7,7 @@ use std::sync::Arc;
 use starling_auth::negotiate::{SaslDone, SaslJob, ServerEvent};
 use starling_jid::Jid;
 use starling_net::Wake;
-use starling_stanza::{error_reply, is_stanza, ns};
+use starling_stanza::{SmNonza, error_reply, is_stanza, ns};
 use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
 use std::collections::VecDeque;
@@ -16,10 +16,12 @@ use starling_auth::negotiate::Machine;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::resume::Detached;
+use super::sm::Sent;
 use super::{C2sDriver, channel_bindings};
 use crate::hub::Hub;
 use crate::module::{
-    Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
+    AckAction, Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
 };
 use crate::queue::Inbox;
 use crate::registry::{BACKLOG, SessionHandle};
@@ -49,6 +51,20 @@ pub(super) struct Conn {
     pub(super) peer: SocketAddr,
     /// Login throttling and the unauthenticated count.
     pub(super) login: super::login::Login,
+    /// Where requests for this session's state arrive, while it may be
+    /// resumed (XEP-0198).
+    pub(super) takeover_rx: Option<super::resume::Listed>,
+    /// A resuming connection asked for the state: handed over once the old
+    /// connection is closed.
+    pub(super) handover: Option<super::resume::HandoverRequest>,
+    /// Taken from the queue while detached, not yet sent.
+    pub(super) pending: VecDeque<Arc<Routed>>,
+    /// The presence withdrawn when the connection broke (to broadcast
+    /// again on resumption).
+    pub(super) withdrawn: Option<Routed>,
+    /// The server ended the stream on purpose (policy, conflict,
+    /// shutdown): the session is not kept for resumption.
+    pub(super) final_close: bool,
 }
 
 /// A SASL step on the hub's blocking executor, kept across waits.
@@ -62,12 +78,27 @@ enum Other {
     Sasl(Box<Result<Result<SaslDone, StorageError>, tokio::task::JoinError>>),
     /// A held SASL answer is due.
     Released,
+    /// A resuming connection asks for this session's state.
+    Takeover(super::resume::HandoverRequest),
+    /// An acknowledgement request is due (XEP-0198).
+    SmTimer,
 }
 
 /// The session's own stream, for modules.
 impl SessionIo for C2sDriver {
     fn send(&mut self, el: &Element) {
-        self.machine_mut().send(el);
+        super::managed::emit(self, el, || Sent::Element(el.clone()));
+    }
+
+    fn send_stored(&mut self, el: &Element) {
+        super::managed::emit(self, el, || Sent::Stored(el.clone()));
+    }
+
+    fn after_ack(&mut self, action: AckAction) -> Option<AckAction> {
+        match self.machine_mut().hooks_mut().sm.as_mut() {
+            Some(sm) => sm.after_ack(action),
+            None => Some(action),
+        }
     }
 
     fn flush(&mut self) -> FlushFuture<'_> {
@@ -84,7 +115,11 @@ impl Conn {
         shutdown: &mut watch::Receiver<bool>,
     ) {
         loop {
-            if !self.events(driver, setup).await || driver.flush().await.is_err() {
+            if !self.events(driver, setup).await {
+                return;
+            }
+            Self::sm_tick(driver);
+            if driver.flush().await.is_err() {
                 return;
             }
             if driver.machine().is_closed() {
@@ -96,7 +131,8 @@ impl Conn {
                     continue;
                 }
             }
-            let wake = driver.wait(self.other(shutdown)).await;
+            let sm_at = Self::sm_deadline(driver);
+            let wake = driver.wait(self.other(shutdown, sm_at)).await;
             let neg = driver.machine_mut();
             match wake {
                 Wake::Input | Wake::Timeout => {}
@@ -130,12 +166,19 @@ impl Conn {
                 Wake::Other(Other::Close) => {
                     if let Some(e) = self.me.as_ref().and_then(|h| h.take_close()) {
                         info!(peer = %self.peer, condition = e.condition.name(), "closing the session");
+                        self.final_close = true;
                         neg.close_with(e);
                     }
                 }
-                Wake::Other(Other::Shutdown) => neg.close_with(
-                    StreamError::new(Condition::SystemShutdown).with_text("the server is stopping"),
-                ),
+                Wake::Other(Other::Shutdown) => {
+                    self.final_close = true;
+                    neg.close_with(
+                        StreamError::new(Condition::SystemShutdown)
+                            .with_text("the server is stopping"),
+                    );
+                }
+                Wake::Other(Other::Takeover(req)) => self.handover_requested(driver, req),
+                Wake::Other(Other::SmTimer) => {}
             }
         }
     }
@@ -163,7 +206,11 @@ impl Conn {
     /// The connection's own reasons to wake: shutdown first, then a close
     /// request, a finished SASL step, a held SASL answer that is due, a
     /// queued stanza.
-    async fn other(&mut self, shutdown: &mut watch::Receiver<bool>) -> Other {
+    async fn other(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        sm_at: Option<std::time::Instant>,
+    ) -> Other {
         let held = self.login.held_until();
         let released = async {
             match held {
@@ -193,10 +240,27 @@ impl Conn {
                 None => std::future::pending().await,
             }
         };
+        let takeover = async {
+            match &mut self.takeover_rx {
+                Some(l) => match l.recv().await {
+                    Some(req) => req,
+                    None => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let sm_timer = async {
+            match sm_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = shutdown.changed() => Other::Shutdown,
             () = close => Other::Close,
+            req = takeover => Other::Takeover(req),
+            () = sm_timer => Other::SmTimer,
             r = sasl => Other::Sasl(Box::new(r)),
             () = released => Other::Released,
             m = out => Other::Out(m),
@@ -250,7 +314,15 @@ impl Conn {
                     }
                 }
                 ServerEvent::Failed(e) => {
+                    // A connection timed out may be a broken one: the
+                    // session may still be resumed. Other errors end it.
+                    if e.condition != Condition::ConnectionTimeout {
+                        self.final_close = true;
+                    }
                     info!(peer = %self.peer, condition = e.condition.name(), text = ?e.text, "stream error sent");
+                }
+                ServerEvent::Resume { user, request } => {
+                    Box::pin(self.resume(driver, user, request)).await;
                 }
             }
         }
@@ -293,8 +365,10 @@ impl Conn {
             self.unwritten.pop_front();
         }
         if self.admits(&st) {
-            driver.machine_mut().send(st.element());
-            self.unwritten.push_back((driver.produced(), st));
+            Self::emit_routed(driver, &st);
+            if driver.machine().hooks().sm.is_none() {
+                self.unwritten.push_back((driver.produced(), st));
+            }
         }
     }
 
@@ -311,18 +385,24 @@ impl Conn {
         let Some(me) = self.me.clone() else {
             return;
         };
+        if SmNonza::is_sm(&el) {
+            self.on_sm(driver, &el);
+            return;
+        }
         if !is_stanza(&el) || el.ns() != ns::CLIENT {
             let hub = self.hub.clone();
             let mut s = Session::new(&me, &mut self.ext, driver);
             if hub.modules().nonza(&hub, &mut s, &el).await {
                 return;
             }
+            self.final_close = true;
             driver.machine_mut().close_with(
                 StreamError::new(Condition::UnsupportedStanzaType)
                     .with_text(format!("<{}/> is not a stanza", el.name())),
             );
             return;
         }
+        Self::count_handled(driver);
         let neg = driver.machine_mut();
         // RFC 6120 §8.1.2.1: the server stamps the full JID.
         if let Some(f) = el.attr("from") {
@@ -334,6 +414,7 @@ impl Conn {
                 });
             if !ok {
                 warn!(peer = %self.peer, jid = %me.jid, from = f, "forged from address");
+                self.final_close = true;
                 neg.close_with(
                     StreamError::new(Condition::InvalidFrom)
                         .with_text("the from address does not match the session"),
@@ -346,7 +427,7 @@ impl Conn {
             Err(bad) => {
                 let (el, e) = *bad;
                 if let Some(reply) = error_reply(&el, &e.to_stanza_error(), false) {
-                    neg.send(&reply);
+                    super::managed::emit(driver, &reply, || Sent::Element(reply.clone()));
                 }
                 return;
             }
@@ -356,16 +437,39 @@ impl Conn {
         hub.client_stanza(&mut s, st).await;
     }
 
-    /// The connection is over: the session stops receiving, the modules
-    /// hear of it (unavailable presence), it is deregistered, and the
-    /// stanzas it did not write are routed again as if it had never been
-    /// there (RFC 6121 §8.5: a message goes to another resource or to
-    /// offline storage, an iq request is answered with an error, presence
-    /// is dropped).
-    pub(super) async fn finish(&mut self, driver: &mut C2sDriver) {
+    /// The connection is over. A session asked for by a resuming
+    /// connection is handed over; one that may be resumed waits for that,
+    /// detached; otherwise it ends.
+    pub(super) async fn finish(
+        &mut self,
+        driver: &mut C2sDriver,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        if let Some(req) = self.handover.take() {
+            self.hand_over(driver, req);
+            return;
+        }
+        if self.resumable(driver) {
+            if let Detached::HandedOver = self.detached(driver, shutdown).await {
+                return;
+            }
+        }
+        self.end_session(driver).await;
+    }
+
+    /// The session ends: it stops receiving, the modules hear of it
+    /// (unavailable presence), it is deregistered, and the stanzas it did
+    /// not write, or that the client never acknowledged, are routed again
+    /// as if it had never been there (RFC 6121 §8.5: a message goes to
+    /// another resource or to offline storage, an iq request is answered
+    /// with an error, presence is dropped).
+    pub(super) async fn end_session(&mut self, driver: &mut C2sDriver) {
         let Some(me) = self.me.clone() else {
             return;
         };
+        if let Some(listed) = self.takeover_rx.take() {
+            self.hub.sessions().resumptions.remove(&listed);
+        }
         me.stop_receiving();
         self.session_event(driver, SessionEvent::Closed).await;
         self.hub.sessions().remove(&me.jid, me.id);
@@ -376,11 +480,15 @@ impl Conn {
             .filter(|(end, _)| *end > written)
             .map(|(_, st)| st)
             .collect();
+        if let Some(mut sm) = driver.machine_mut().hooks_mut().sm.take() {
+            left.extend(sm.end().into_iter().filter_map(Sent::into_reroute));
+        }
+        left.extend(self.pending.drain(..));
         if let Some(rx) = self.rx.as_mut() {
             left.extend(rx.close());
         }
         if !left.is_empty() {
-            info!(peer = %self.peer, jid = %me.jid, stanzas = left.len(), "routing again what the session did not write");
+            info!(peer = %self.peer, jid = %me.jid, stanzas = left.len(), "routing again what the session did not write or have acknowledged");
         }
         for st in left {
             self.hub.route(Arc::unwrap_or_clone(st)).await;

@@ -22,10 +22,12 @@ use starling_jid::DomainPart;
 
 mod modules;
 mod parse;
+mod stream_management;
 #[cfg(test)]
 mod tests;
 
 pub use modules::{ModulesConfig, Switch};
+pub use stream_management::StreamManagementConfig;
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]

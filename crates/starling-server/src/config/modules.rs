@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use super::parse::Checker;
+use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
 /// A module section with only the on/off switch.
 #[derive(Debug, Deserialize)]
@@ -45,6 +46,7 @@ pub(crate) struct RawModules {
     disco: Option<RawSwitch>,
     ping: Option<RawSwitch>,
     version: Option<RawSwitch>,
+    stream_management: Option<RawStreamManagement>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -62,10 +64,12 @@ pub struct ModulesConfig {
     pub ping: Switch,
     /// `[modules.version]`: XEP-0092 software version.
     pub version: Switch,
+    /// `[modules.stream_management]`: XEP-0198 stream management.
+    pub stream_management: StreamManagementConfig,
 }
 
 impl ModulesConfig {
-    pub(crate) fn check(raw: RawModules, _ck: &Checker<'_>) -> Result<ModulesConfig, ConfigError> {
+    pub(crate) fn check(raw: RawModules, ck: &Checker<'_>) -> Result<ModulesConfig, ConfigError> {
         Ok(ModulesConfig {
             roster: Switch::check(raw.roster),
             presence: Switch::check(raw.presence),
@@ -73,6 +77,7 @@ impl ModulesConfig {
             disco: Switch::check(raw.disco),
             ping: Switch::check(raw.ping),
             version: Switch::check(raw.version),
+            stream_management: StreamManagementConfig::check(raw.stream_management, ck)?,
         })
     }
 }

@@ -48,7 +48,7 @@ use starling_xml::Element;
 use crate::hub::Hub;
 use crate::routed::Routed;
 
-pub use session::{Extensions, FlushFuture, Session, SessionIo, SessionView};
+pub use session::{AckAction, Extensions, FlushFuture, Session, SessionIo, SessionView};
 pub use table::ModuleSet;
 
 /// Where an iq request is addressed.

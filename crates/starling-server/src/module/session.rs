@@ -65,11 +65,30 @@ impl Extensions {
 /// A future that writes out what a session has buffered.
 pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>;
 
+/// Work to run once the client has acknowledged (XEP-0198) everything
+/// sent before it was registered: see [`Session::after_ack`].
+pub type AckAction = Box<dyn FnOnce() + Send>;
+
 /// The session's own connection, as modules may use it: queue an element
 /// on its stream, and write out everything queued.
 pub trait SessionIo: Send {
     /// Queues `el` on the session's stream (written at the next flush).
     fn send(&mut self, el: &Element);
+
+    /// Queues a stanza a store still holds until the client has it (an
+    /// offline message): if the session ends before the client
+    /// acknowledges it, it is not routed again (the store keeps it).
+    fn send_stored(&mut self, el: &Element) {
+        self.send(el);
+    }
+
+    /// Keeps `action` until the client has acknowledged everything sent
+    /// so far, and runs it then; gives it back when there is nothing to
+    /// wait for (no stream management, or nothing unacknowledged). An
+    /// action of a session that ends first is dropped, never run.
+    fn after_ack(&mut self, action: AckAction) -> Option<AckAction> {
+        Some(action)
+    }
 
     /// Writes what is queued to the connection.
     fn flush(&mut self) -> FlushFuture<'_>;
@@ -119,6 +138,22 @@ impl<'a> Session<'a> {
     /// Queues an element on this session's own stream.
     pub fn send(&mut self, el: &Element) {
         self.io.send(el);
+    }
+
+    /// Queues a stanza a store keeps until the client has it (see
+    /// [`SessionIo::send_stored`]).
+    pub fn send_stored(&mut self, el: &Element) {
+        self.io.send_stored(el);
+    }
+
+    /// Runs `action` once the client has acknowledged everything sent so
+    /// far (XEP-0198), or now when the session does not acknowledge or
+    /// nothing waits; never when the session ends first. Use it to delete
+    /// what a store holds for the client only once the client has it.
+    pub fn after_ack(&mut self, action: AckAction) {
+        if let Some(a) = self.io.after_ack(action) {
+            a();
+        }
     }
 
     /// Writes everything queued on this session's stream.

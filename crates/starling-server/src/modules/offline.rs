@@ -1,8 +1,8 @@
 //! XEP-0160 offline messages: a message for an account with no available
 //! resource is stored (with a XEP-0203 delay stamp) and delivered when a
 //! resource sends initial presence with a non-negative priority. Each
-//! batch is deleted once written to the session's socket (not once the
-//! client has acknowledged it: that needs stream management).
+//! batch is deleted once the client has acknowledged it (XEP-0198), or,
+//! for a session without stream management, once written to its socket.
 //!
 //! Storage is bounded by an [`OfflineQuota`]: messages and bytes per
 //! account, and a share of both per sender. A message over it bounces
@@ -124,8 +124,10 @@ impl Module for Offline {
 }
 
 impl Offline {
-    /// Writes the stored messages to the session, batch by batch, deleting
-    /// each batch once written.
+    /// Writes the stored messages to the session, batch by batch. Each
+    /// batch is deleted once the client has acknowledged it (XEP-0198), or
+    /// once written when the session does not acknowledge: a session that
+    /// ends before acknowledging leaves them stored for the next one.
     async fn deliver_stored(&self, s: &mut Session<'_>) {
         let jid = s.jid().clone();
         let bare = jid.bare();
@@ -133,8 +135,9 @@ impl Offline {
         if s.flush().await.is_err() {
             return;
         }
+        let mut after = i64::MIN;
         loop {
-            let batch = match self.store.offline_load(&bare, BATCH).await {
+            let batch = match self.store.offline_load_after(&bare, after, BATCH).await {
                 Ok(b) => b,
                 Err(e) => {
                     warn!(error = %e, "loading offline messages failed");
@@ -144,11 +147,12 @@ impl Offline {
             let Some(last) = batch.last().map(|m| m.id) else {
                 return;
             };
+            after = last;
             for m in &batch {
                 match Element::parse(m.stanza.as_bytes()) {
                     Ok(mut el) => {
                         el.set_attr("to", Some(jid.as_str()));
-                        s.send(&el);
+                        s.send_stored(&el);
                     }
                     Err(e) => warn!(error = %e, id = m.id, "unreadable offline message skipped"),
                 }
@@ -156,10 +160,15 @@ impl Offline {
             if s.flush().await.is_err() {
                 return;
             }
-            if let Err(e) = self.store.offline_delete(&bare, last).await {
-                warn!(error = %e, "deleting delivered offline messages failed");
-                return;
-            }
+            let store = self.store.clone();
+            let owner = bare.clone();
+            s.after_ack(Box::new(move || {
+                tokio::spawn(async move {
+                    if let Err(e) = store.offline_delete(&owner, last).await {
+                        warn!(error = %e, "deleting delivered offline messages failed");
+                    }
+                });
+            }));
             if batch.len() < BATCH {
                 return;
             }

@@ -137,6 +137,14 @@ pub trait Offline: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
+    /// Up to `limit` stored messages with ids above `after`, oldest first.
+    fn offline_load_after(
+        &self,
+        owner: &BareJid,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OfflineMessage>, StorageError>;
+
     /// Deletes the stored messages with ids up to and including `up_to`.
     fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
 
@@ -315,6 +323,17 @@ impl<B: Offline> OfflineStore for OnPool<B> {
     ) -> Result<Vec<OfflineMessage>, StorageError> {
         let owner = owner.clone();
         self.call(move |b| b.offline_load(&owner, limit)).await
+    }
+
+    async fn offline_load_after(
+        &self,
+        owner: &BareJid,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OfflineMessage>, StorageError> {
+        let owner = owner.clone();
+        self.call(move |b| b.offline_load_after(&owner, after, limit))
+            .await
     }
 
     async fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError> {

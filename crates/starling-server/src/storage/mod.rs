@@ -320,6 +320,15 @@ pub trait OfflineStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
+    /// Up to `limit` stored messages with ids above `after`, oldest first
+    /// (for a reader that has not deleted what it read yet).
+    async fn offline_load_after(
+        &self,
+        owner: &BareJid,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OfflineMessage>, StorageError>;
+
     /// Deletes the stored messages with ids up to and including `up_to`.
     async fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
 

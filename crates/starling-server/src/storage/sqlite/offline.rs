@@ -77,13 +77,22 @@ impl Offline for SqliteStorage {
         owner: &BareJid,
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError> {
+        self.offline_load_after(owner, i64::MIN, limit)
+    }
+
+    fn offline_load_after(
+        &self,
+        owner: &BareJid,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OfflineMessage>, StorageError> {
         let rows: Vec<(i64, String, i64)> = self.read(|c| {
             c.prepare_cached(
                 "SELECT id, stanza, stored_at_ms FROM offline
-                 WHERE owner = ?1 ORDER BY id LIMIT ?2",
+                 WHERE owner = ?1 AND id > ?3 ORDER BY id LIMIT ?2",
             )
             .db()?
-            .query_map(params![owner.as_str(), clamp_i64(limit)], |row| {
+            .query_map(params![owner.as_str(), clamp_i64(limit), after], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .db()?
