@@ -29,6 +29,21 @@ use starling_xml::Element;
 pub struct Routed {
     env: Envelope,
     el: Element,
+    journal: Journal,
+}
+
+/// Whether a message is kept in the in-flight journal until its recipient
+/// has it (messages from senders that get XEP-0198 acknowledgements: the
+/// server must not lose what it said it handled, even in a crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Journal {
+    /// Not journaled.
+    #[default]
+    No,
+    /// To journal when it is delivered to a local account.
+    Wanted,
+    /// Journaled under this row.
+    Row(i64),
 }
 
 impl Routed {
@@ -36,7 +51,11 @@ impl Routed {
     /// error to answer it with.
     pub fn parse(el: Element) -> Result<Routed, Box<(Element, ParseError)>> {
         match Envelope::from_element(&el) {
-            Ok(env) => Ok(Routed { env, el }),
+            Ok(env) => Ok(Routed {
+                env,
+                el,
+                journal: Journal::No,
+            }),
             Err(e) => Err(Box::new((el, e))),
         }
     }
@@ -76,6 +95,7 @@ impl Routed {
                 },
             },
             el,
+            journal: Journal::No,
         }
     }
 
@@ -97,6 +117,16 @@ impl Routed {
     /// The `id`.
     pub fn id(&self) -> Option<&str> {
         self.env.header.id.as_deref()
+    }
+
+    /// Whether and where the message is journaled.
+    pub fn journal(&self) -> Journal {
+        self.journal
+    }
+
+    /// Marks the message for (or as kept in) the in-flight journal.
+    pub fn set_journal(&mut self, journal: Journal) {
+        self.journal = journal;
     }
 
     /// The element, as it will be written.
@@ -133,6 +163,7 @@ impl Routed {
         let mut r = self.clone();
         r.set_from(from.clone());
         r.set_to(to.clone());
+        r.journal = Journal::No;
         r
     }
 

@@ -128,6 +128,15 @@ pub async fn start_with(config: Config, stores: Stores) -> Result<RunningServer,
     } else {
         None
     };
+    // Messages in flight when the server last stopped without delivering
+    // them (a crash) become offline messages.
+    let recovered = stores.offline.offline_recover().await?;
+    if recovered > 0 {
+        tracing::info!(
+            messages = recovered,
+            "messages in flight at the last stop kept as offline messages"
+        );
+    }
     let modules = crate::modules::build(&config, &stores, s2s.clone());
     let hub = Arc::new(Hub::new(config.clone(), stores, modules));
     if let Some(s2s) = &s2s {

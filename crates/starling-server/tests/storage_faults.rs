@@ -158,6 +158,23 @@ impl OfflineStore for Faulty {
         self.check(Some(o))?;
         self.inner.offline.offline_load_after(o, after, l).await
     }
+    async fn offline_journal(
+        &self,
+        o: &BareJid,
+        f: &BareJid,
+        st: &str,
+    ) -> Result<i64, StorageError> {
+        self.check(Some(o))?;
+        self.inner.offline.offline_journal(o, f, st).await
+    }
+    async fn offline_release(&self, ids: Vec<i64>) -> Result<(), StorageError> {
+        self.check(None)?;
+        self.inner.offline.offline_release(ids).await
+    }
+    async fn offline_recover(&self) -> Result<usize, StorageError> {
+        self.check(None)?;
+        self.inner.offline.offline_recover().await
+    }
     async fn offline_delete(&self, o: &BareJid, up_to: i64) -> Result<(), StorageError> {
         self.check(Some(o))?;
         self.inner.offline.offline_delete(o, up_to).await

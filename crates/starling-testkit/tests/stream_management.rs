@@ -302,3 +302,68 @@ async fn offline_messages_stay_stored_until_acknowledged() {
     );
     let _ = jid(ALICE);
 }
+
+/// Reads until `<a/>` comes after a `<r/>`; its `h`.
+async fn acked_by_server(raw: &mut Raw) -> u32 {
+    sm::request(raw).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_acknowledged_to_their_sender_survive_kill_9() {
+    let mut s = server("");
+    // Bob's session acknowledges nothing it gets; alice's gets acks for
+    // what she sends: 20 messages to bob (attached, reading, never
+    // acknowledging) and 20 to bob's second resource, whose connection
+    // broke (detached, waiting for resumption).
+    let mut bob = raw_alice_like(&s, BOB, "pw-bob", "desk").await;
+    sm::enable(&mut bob, true).await;
+    bob.send_str("<presence/>").await.unwrap();
+    let mut gone = raw_alice_like(&s, BOB, "pw-bob", "phone").await;
+    sm::enable(&mut gone, true).await;
+    gone.abort();
+    let mut alice = raw_alice(&s, "laptop").await;
+    sm::enable(&mut alice, false).await;
+    for i in 0..20 {
+        let to = format!("{BOB}/desk");
+        alice
+            .send_str(&message(&to, MessageType::Chat, &format!("m{i:03}")).to_xml())
+            .await
+            .unwrap();
+    }
+    for i in 20..40 {
+        let to = format!("{BOB}/phone");
+        alice
+            .send_str(&message(&to, MessageType::Chat, &format!("m{i:03}")).to_xml())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        acked_by_server(&mut alice).await,
+        40,
+        "the server handled all 40"
+    );
+    let (seen, _) = read_numbered(&mut bob, 20).await;
+    assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    let (status, _) = s.signal("KILL");
+    assert!(status.is_some(), "the server was killed");
+    s.restart();
+    // Bob's next login gets every acknowledged message from offline
+    // storage (at least once).
+    let mut next = raw_alice_like(&s, BOB, "pw-bob", "tablet").await;
+    next.send_str("<presence/>").await.unwrap();
+    let (mut all, _) = read_numbered(&mut next, 40).await;
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all, (0..40).collect::<Vec<_>>());
+}
+
+async fn raw_alice_like(s: &Server, account: &str, password: &str, resource: &str) -> Raw {
+    Raw::login(
+        s.c2s_port,
+        &s.cert_file("localhost"),
+        account,
+        password,
+        Some(resource),
+    )
+    .await
+}

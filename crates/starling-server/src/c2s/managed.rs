@@ -135,7 +135,10 @@ impl Conn {
             return;
         };
         match sm.ack(h) {
-            Ok(actions) => actions.into_iter().for_each(|a| a()),
+            Ok(acked) => {
+                acked.actions.into_iter().for_each(|a| a());
+                self.hub.release_journal(acked.rows);
+            }
             Err(e) => {
                 info!(peer = %self.peer, error = %e, "bad acknowledgement");
                 self.final_close = true;

@@ -292,7 +292,7 @@ impl Conn {
         self.rx = rx;
         self.ext = ext;
         self.withdrawn = withdrawn;
-        let actions = match sm.ack(req.h) {
+        let acked = match sm.ack(req.h) {
             Ok(a) => a,
             Err(too_high) => {
                 // The client's count cannot be right: the session ends
@@ -310,7 +310,8 @@ impl Conn {
                 return;
             }
         };
-        actions.into_iter().for_each(|a| a());
+        acked.actions.into_iter().for_each(|a| a());
+        self.hub.release_journal(acked.rows);
         let resumed = SmResumed {
             h: sm.inbound(),
             previd: req.previd.clone(),

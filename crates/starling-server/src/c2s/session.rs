@@ -122,6 +122,9 @@ impl Conn {
             if driver.flush().await.is_err() {
                 return;
             }
+            if !self.unwritten.is_empty() {
+                self.release_written(driver);
+            }
             if driver.machine().is_closed() {
                 return;
             }
@@ -356,20 +359,30 @@ impl Conn {
     /// Hands a stanza from the queue to the machine, if the filters let it
     /// through, and remembers it until the connection has taken it.
     pub(super) fn send_queued(&mut self, driver: &mut C2sDriver, st: Arc<Routed>) {
-        let written = driver.written();
-        while self
-            .unwritten
-            .front()
-            .is_some_and(|(end, _)| *end <= written)
-        {
-            self.unwritten.pop_front();
-        }
+        self.release_written(driver);
         if self.admits(&st) {
             Self::emit_routed(driver, &st);
             if driver.machine().hooks().sm.is_none() {
                 self.unwritten.push_back((driver.produced(), st));
             }
         }
+    }
+
+    /// Forgets the stanzas the connection has taken (releasing their
+    /// journal rows).
+    pub(super) fn release_written(&mut self, driver: &C2sDriver) {
+        let written = driver.written();
+        let mut rows = Vec::new();
+        while let Some((end, st)) = self.unwritten.front() {
+            if *end > written {
+                break;
+            }
+            if let crate::routed::Journal::Row(id) = st.journal() {
+                rows.push(id);
+            }
+            self.unwritten.pop_front();
+        }
+        self.hub.release_journal(rows);
     }
 
     async fn session_event(&mut self, driver: &mut C2sDriver, event: SessionEvent) {
@@ -423,7 +436,16 @@ impl Conn {
             }
         }
         let st = match Routed::parse_from(el, &Jid::from(me.jid.clone())) {
-            Ok(st) => st,
+            Ok(mut st) => {
+                // The client is told this was handled (XEP-0198): a
+                // message is journaled until its local recipient has it.
+                if driver.machine().hooks().sm.is_some()
+                    && matches!(st.kind(), starling_stanza::StanzaKind::Message(_))
+                {
+                    st.set_journal(crate::routed::Journal::Wanted);
+                }
+                st
+            }
             Err(bad) => {
                 let (el, e) = *bad;
                 if let Some(reply) = error_reply(&el, &e.to_stanza_error(), false) {
@@ -474,6 +496,7 @@ impl Conn {
         self.session_event(driver, SessionEvent::Closed).await;
         self.hub.sessions().remove(&me.jid, me.id);
         self.me = None;
+        self.release_written(driver);
         let written = driver.written();
         let mut left: Vec<Arc<Routed>> = std::mem::take(&mut self.unwritten)
             .into_iter()

@@ -12,7 +12,7 @@ use starling_xml::Element;
 
 use crate::config::StreamManagementConfig;
 use crate::queue::weight;
-use crate::routed::Routed;
+use crate::routed::{Journal, Routed};
 
 /// A stanza sent on a managed stream and kept until acknowledged.
 #[derive(Debug, Clone)]
@@ -60,6 +60,14 @@ impl Sent {
 }
 
 pub(crate) use crate::module::AckAction;
+
+/// What an acknowledgement released.
+pub(crate) struct Acked {
+    /// Actions now due, in order.
+    pub(crate) actions: Vec<AckAction>,
+    /// Journal rows of the acknowledged messages.
+    pub(crate) rows: Vec<i64>,
+}
 
 /// The session has more unacknowledged stanzas than it may keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,10 +168,17 @@ impl Sm {
     }
 
     /// The client acknowledged `h` stanzas: the acknowledged ones are
-    /// forgotten; the actions now due are returned, in order.
-    pub(crate) fn ack(&mut self, h: H) -> Result<Vec<AckAction>, HandledCountTooHigh> {
+    /// forgotten; the actions now due are returned, in order, with the
+    /// journal rows of the acknowledged messages.
+    pub(crate) fn ack(&mut self, h: H) -> Result<Acked, HandledCountTooHigh> {
+        let mut rows = Vec::new();
         for s in self.out.ack(h)? {
             self.bytes = self.bytes.saturating_sub(s.bytes());
+            if let Sent::Routed(st) = &s {
+                if let Journal::Row(id) = st.journal() {
+                    rows.push(id);
+                }
+            }
         }
         self.requested = false;
         let acked = self.out.acked();
@@ -181,7 +196,7 @@ impl Sm {
                 due.push(a);
             }
         }
-        Ok(due)
+        Ok(Acked { actions: due, rows })
     }
 
     /// Runs `action` once everything sent so far is acknowledged: given
@@ -305,12 +320,12 @@ mod tests {
             })
         );
         assert_eq!(sm.unacked_len(), 3);
-        assert!(sm.ack(H(1)).unwrap().is_empty());
-        let due = sm.ack(H(2)).unwrap();
+        assert!(sm.ack(H(1)).unwrap().actions.is_empty());
+        let due = sm.ack(H(2)).unwrap().actions;
         assert_eq!(due.len(), 1);
         due.into_iter().for_each(|a| a());
         assert_eq!(ran.load(Ordering::SeqCst), 1);
-        sm.ack(H(3)).unwrap().into_iter().for_each(|a| a());
+        sm.ack(H(3)).unwrap().actions.into_iter().for_each(|a| a());
         assert_eq!(ran.load(Ordering::SeqCst), 11);
         assert_eq!(sm.unacked_len(), 0);
     }
@@ -328,8 +343,8 @@ mod tests {
         }
         assert_eq!(sm.sent_count(), H(1));
         assert!(sm.after_ack(Box::new(|| {})).is_none());
-        assert!(sm.ack(H(u32::MAX)).unwrap().is_empty());
-        assert_eq!(sm.ack(H(1)).unwrap().len(), 1);
+        assert!(sm.ack(H(u32::MAX)).unwrap().actions.is_empty());
+        assert_eq!(sm.ack(H(1)).unwrap().actions.len(), 1);
         assert_eq!(sm.unacked_len(), 0);
     }
 

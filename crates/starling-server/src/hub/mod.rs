@@ -10,6 +10,7 @@
 //! servers send.
 
 mod iq;
+mod journal;
 
 use std::sync::Arc;
 
@@ -116,7 +117,7 @@ impl Hub {
         }
     }
 
-    async fn deliver_to(&self, st: Routed, addr: Address) {
+    async fn deliver_to(&self, mut st: Routed, addr: Address) {
         let federation = self.modules.has(Hook::Remote);
         let Some(bare) = addr.account() else {
             let facts = Facts::<SessionInfo<'_>> {
@@ -127,6 +128,7 @@ impl Hub {
             let decision = router::decide(st.kind(), &addr, &facts);
             return Box::pin(self.execute(st, &addr, decision)).await;
         };
+        self.journal(&mut st, &bare).await;
         let mut st = Some(st);
         let mut account = Known::Unknown;
         loop {
@@ -168,9 +170,15 @@ impl Hub {
                 continue;
             }
             if decision != Decision::NeedAccount || account != Known::Unknown {
+                let journal = stanza.journal();
                 // Boxed: what is not a plain delivery may route again
                 // (bounces, replies, presence), a recursion.
-                return Box::pin(self.execute(stanza, &addr, decision)).await;
+                Box::pin(self.execute(stanza, &addr, decision)).await;
+                // Stored offline or answered: the journal has done its job.
+                if let crate::routed::Journal::Row(id) = journal {
+                    self.release_journal(vec![id]);
+                }
+                return;
             }
             account = match self.stores.accounts.account_exists(&bare).await {
                 Ok(true) => Known::Yes,

@@ -61,6 +61,16 @@ fn full_error(full: OfflineFull) -> StanzaError {
     StanzaError::new(Cond::ServiceUnavailable).with_text(text)
 }
 
+/// The XEP-0203 delay stamp of a message stored for `owner` now.
+pub(crate) fn offline_stamp(owner: &BareJid) -> Element {
+    Delay::from_unix(
+        now_secs(),
+        Some(Jid::from(owner.domain_part())),
+        Some("Offline Storage".to_owned()),
+    )
+    .to_element()
+}
+
 fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -87,12 +97,7 @@ impl Module for Offline {
         if !el.has_child("body", ns::CLIENT) && !el.has_child("subject", ns::CLIENT) {
             return Flow::Handled;
         }
-        let stamp = Delay::from_unix(
-            now_secs(),
-            Some(Jid::from(to.domain_part())),
-            Some("Offline Storage".to_owned()),
-        );
-        st.append_child(stamp.to_element());
+        st.append_child(offline_stamp(to));
         let sender = st
             .from()
             .map_or_else(|| BareJid::from(to.domain_part()), Jid::bare);

@@ -145,6 +145,21 @@ pub trait Offline: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
+    /// Journals a message in flight to `owner` (see
+    /// [`OfflineStore::offline_journal`](crate::storage::OfflineStore::offline_journal)).
+    fn offline_journal(
+        &self,
+        owner: &BareJid,
+        sender: &BareJid,
+        stanza: &str,
+    ) -> Result<i64, StorageError>;
+
+    /// Forgets journaled messages.
+    fn offline_release(&self, ids: &[i64]) -> Result<(), StorageError>;
+
+    /// Turns journaled messages into offline messages.
+    fn offline_recover(&self) -> Result<usize, StorageError>;
+
     /// Deletes the stored messages with ids up to and including `up_to`.
     fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
 
@@ -334,6 +349,25 @@ impl<B: Offline> OfflineStore for OnPool<B> {
         let owner = owner.clone();
         self.call(move |b| b.offline_load_after(&owner, after, limit))
             .await
+    }
+
+    async fn offline_journal(
+        &self,
+        owner: &BareJid,
+        sender: &BareJid,
+        stanza: &str,
+    ) -> Result<i64, StorageError> {
+        let (owner, sender, stanza) = (owner.clone(), sender.clone(), stanza.to_owned());
+        self.call(move |b| b.offline_journal(&owner, &sender, &stanza))
+            .await
+    }
+
+    async fn offline_release(&self, ids: Vec<i64>) -> Result<(), StorageError> {
+        self.call(move |b| b.offline_release(&ids)).await
+    }
+
+    async fn offline_recover(&self) -> Result<usize, StorageError> {
+        self.call(|b| b.offline_recover()).await
     }
 
     async fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError> {

@@ -329,6 +329,24 @@ pub trait OfflineStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
+    /// Keeps a message in flight to `owner` on disk until its recipient
+    /// has it (XEP-0198 senders are told it was handled before that):
+    /// the row id, for [`offline_release`](Self::offline_release).
+    async fn offline_journal(
+        &self,
+        owner: &BareJid,
+        sender: &BareJid,
+        stanza: &str,
+    ) -> Result<i64, StorageError>;
+
+    /// Forgets journaled messages: their recipients have them, or they
+    /// were stored offline.
+    async fn offline_release(&self, ids: Vec<i64>) -> Result<(), StorageError>;
+
+    /// At start: the journaled messages of a server that stopped without
+    /// releasing them become offline messages; how many.
+    async fn offline_recover(&self) -> Result<usize, StorageError>;
+
     /// Deletes the stored messages with ids up to and including `up_to`.
     async fn offline_delete(&self, owner: &BareJid, up_to: i64) -> Result<(), StorageError>;
 

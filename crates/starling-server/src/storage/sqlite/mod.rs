@@ -36,6 +36,7 @@
 //! connections, so there reads use the write connection too.
 
 mod accounts;
+mod inflight;
 mod migrate_v3;
 mod offline;
 mod roster;

@@ -120,6 +120,23 @@ impl Offline for SqliteStorage {
         })
     }
 
+    fn offline_journal(
+        &self,
+        owner: &BareJid,
+        sender: &BareJid,
+        stanza: &str,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| super::inflight::add(c, owner, sender, stanza))
+    }
+
+    fn offline_release(&self, ids: &[i64]) -> Result<(), StorageError> {
+        self.write(|c| super::inflight::release(c, ids))
+    }
+
+    fn offline_recover(&self) -> Result<usize, StorageError> {
+        self.write(super::inflight::recover)
+    }
+
     fn offline_count(&self, owner: &BareJid) -> Result<usize, StorageError> {
         let n: i64 = self.read(|c| {
             c.prepare_cached("SELECT COUNT(*) FROM offline WHERE owner = ?1")

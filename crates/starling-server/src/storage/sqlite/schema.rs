@@ -116,6 +116,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     // offline messages record their sender and size. Existing rows are
     // converted.
     Migration::Rust(migrate_v3::limits),
+    Migration::Sql(super::inflight::SCHEMA),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per
