@@ -312,6 +312,25 @@ fn messages_nobody_can_receive_bounce() {
     ]);
 }
 
+/// XEP-0198 with slixmpp's `xep_0198` plugin: enabled with resumption
+/// after binding, the TCP connection broken without `</stream>`, five
+/// messages sent meanwhile, the session resumed on a new connection with
+/// all five, once each, in order.
+#[test]
+fn stream_management_resumption() {
+    let Some(run) = Scenario::new("sm-resume").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "sm_enabled",
+        "bob_logged_in",
+        "before_break",
+        "sm_resumed",
+        "messages_after_resumption",
+    ]);
+}
+
 // ---------------------------------------------------------------------------
 // Running a scenario
 

@@ -1126,6 +1126,91 @@ async def scenario_error_message(ctx, r, args):
     )
 
 
+# -- XEP-0198 stream management (slixmpp's xep_0198) ---------------------------
+
+
+def future_of(c, event):
+    """A future set by the first ``event`` of ``c``."""
+    fut = asyncio.get_running_loop().create_future()
+
+    def done(data):
+        if not fut.done():
+            fut.set_result(data)
+
+    c.add_event_handler(event, done)
+    return fut
+
+
+async def chat_to(sender, receiver, to, name):
+    """Sends a chat message from ``sender`` to ``to``; its body and
+    ``receiver``'s inbox mark from before it."""
+    body = f"{name} {uuid.uuid4()}"
+    since = receiver.inbox.mark()
+    sender.make_message(mto=to, mbody=body, mtype="chat").send()
+    return body, since
+
+
+async def scenario_sm_resume(ctx, r, args):
+    """XEP-0198: enabled with resumption, the connection broken without
+    </stream>, messages sent meanwhile, resumed: every message arrives."""
+    a = ctx.client("alice", resource="sm")
+    a.register_plugin("xep_0198")
+    enabled = future_of(a, "sm_enabled")
+    await login(r, a, "alice_logged_in")
+    st = await step(r, "sm_enabled", asyncio.wait_for(enabled, ctx.step_timeout), "<enabled/> after binding")
+    r.check(
+        "sm_enabled",
+        bool(st["id"]) and str(st["resume"]).lower() in ("true", "1"),
+        f"<enabled/> with an id and resume='true' (XEP-0198 §3); got {st}",
+    )
+    b = ctx.client("bob", resource="sm")
+    await login(r, b, "bob_logged_in")
+    await step(r, "bob_online", b.go_online(), "bob's initial presence")
+    await step(r, "alice_online", a.go_online(), "alice's initial presence")
+    full = a.boundjid.full
+    for i in range(3):
+        body, since = await chat_to(b, a, full, f"before-{i}")
+        await step(
+            r,
+            "before_break",
+            a.inbox.wait("message", body_is(body), f"message {body!r}", since=since),
+            "a message before the break",
+        )
+    r.check("before_break", True, "3 messages arrived before the break")
+    resumed = future_of(a, "session_resumed")
+    a.abort()
+    await asyncio.sleep(0.5)
+    since = a.inbox.mark()
+    bodies = []
+    for i in range(5):
+        body = f"during-{i} {uuid.uuid4()}"
+        b.make_message(mto=full, mbody=body, mtype="chat").send()
+        bodies.append(body)
+    await step(r, "sent_during_break", b.sync(), "bob's messages processed")
+    a.connect(ctx.host, ctx.port)
+    await step(
+        r,
+        "sm_resumed",
+        asyncio.wait_for(resumed, ctx.step_timeout),
+        "<resumed/> on a new connection (XEP-0198 §5)",
+    )
+    r.check("sm_resumed", a.boundjid.full == full, f"the same session {full}; now {a.boundjid.full}")
+    for body in bodies:
+        await step(
+            r,
+            "messages_after_resumption",
+            a.inbox.wait("message", body_is(body), f"message {body!r}", since=since),
+            "a message sent during the break, after resumption",
+        )
+    got = [m["body"] for k, m in a.inbox.items[since:] if k == "message"]
+    r.check(
+        "messages_after_resumption",
+        [x for x in got if x in bodies] == bodies,
+        f"the 5 messages sent during the break, once each and in order; got {got}",
+    )
+
+
+
 SCENARIOS = {
     "login": scenario_login,
     "wrong-password": scenario_wrong_password,
@@ -1140,6 +1225,7 @@ SCENARIOS = {
     "version": scenario_version,
     "error-iq": scenario_error_iq,
     "error-message": scenario_error_message,
+    "sm-resume": scenario_sm_resume,
 }
 
 
