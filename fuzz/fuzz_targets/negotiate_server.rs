@@ -1,7 +1,8 @@
 //! The server's negotiator fed arbitrary bytes after a valid stream header
-//! (and, when the first byte says so, after a completed SASL exchange): it
-//! must never panic, its output must always be well-formed, and once it
-//! fails it must stay closed.
+//! (and, when the first byte says so, after a completed SASL exchange),
+//! with XEP-0198 on (a `<resume/>` is accepted or refused as the mode byte
+//! says): it must never panic, its output must always be well-formed, and
+//! once it fails it must stay closed.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -11,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use starling_auth::negotiate::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};
 use starling_auth::sasl::{MemoryStore, ServerConfig};
 use starling_jid::{BareJid, DomainPart, FullJid};
-use starling_stanza::{StanzaError, StanzaErrorCondition};
+use starling_stanza::{Payload, SmFailed, SmResumed, StanzaError, StanzaErrorCondition};
 
 struct Hooks;
 
@@ -48,6 +49,7 @@ fn settings() -> ServerSettings {
     };
     sasl.plain_without_tls = true;
     settings.sasl = Arc::new(sasl);
+    settings.stream_management = true;
     settings
 }
 
@@ -72,8 +74,21 @@ fuzz_target!(|data: &[u8]| {
     for c in rest.chunks(chunk) {
         n.feed(c);
         while let Some(e) = n.next_event() {
-            if let ServerEvent::Failed(_) | ServerEvent::Closed { .. } = e {
-                failed = true;
+            match e {
+                ServerEvent::Failed(_) | ServerEvent::Closed { .. } => failed = true,
+                ServerEvent::Resume { user, request } => {
+                    if mode & 0x80 != 0 {
+                        let jid = user.with_resource_str("resumed").expect("a resource");
+                        let resumed = SmResumed {
+                            h: request.h,
+                            previd: request.previd,
+                        };
+                        n.resume_accepted(jid, &resumed.to_element());
+                    } else {
+                        n.resume_refused(&SmFailed::default().to_element());
+                    }
+                }
+                _ => {}
             }
         }
         if failed {

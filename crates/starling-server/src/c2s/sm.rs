@@ -358,4 +358,123 @@ mod tests {
         assert_eq!(sm.sent(el(10), t0), Err(TooManyUnacked));
         assert_eq!(sm.end().len(), 11);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// What happens on a managed stream.
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// The server writes this many stanzas.
+            Send(u8),
+            /// The client reads this many of those in flight.
+            Read(u8),
+            /// The client acknowledges what it read (`behind` fewer), or
+            /// more than was sent (`too_many`).
+            Ack { behind: u8, too_many: bool },
+            /// The server asks for an acknowledgement.
+            Request,
+            /// The connection breaks: what is in flight is lost; the
+            /// client resumes with its count.
+            Break,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (1u8..20).prop_map(Op::Send),
+                any::<u8>().prop_map(Op::Read),
+                (any::<u8>(), proptest::bool::weighted(0.1))
+                    .prop_map(|(behind, too_many)| Op::Ack { behind, too_many }),
+                Just(Op::Request),
+                Just(Op::Break),
+            ]
+        }
+
+        /// The stanza number of a test element (`m<n>`).
+        fn num(s: &Sent) -> usize {
+            s.element()
+                .and_then(|e| e.name().strip_prefix('m')?.parse().ok())
+                .unwrap_or(usize::MAX)
+        }
+
+        /// Resumption: the server forgets what the client counted and
+        /// writes the rest again.
+        fn resume(
+            sm: &mut Sm,
+            client_h: H,
+            in_flight: &mut Vec<usize>,
+        ) -> Result<(), TestCaseError> {
+            in_flight.clear();
+            prop_assert!(sm.ack(client_h).is_ok());
+            sm.resumed();
+            in_flight.extend(sm.unacked().map(num));
+            Ok(())
+        }
+
+        proptest! {
+            /// Over any sequence of writes, partial reads, late and too
+            /// high acknowledgements, requests and broken connections with
+            /// resumption, starting anywhere near the 2^32 wrap: the client
+            /// reads every stanza exactly once and in order, and the
+            /// server keeps exactly those not acknowledged.
+            #[test]
+            fn nothing_lost_nothing_twice(
+                start in prop_oneof![Just(0u32), Just(u32::MAX - 30), any::<u32>()],
+                ops in proptest::collection::vec(op(), 1..80),
+            ) {
+                let t0 = Instant::now();
+                let mut sm = Sm::new(&config(7), None, Duration::from_secs(1));
+                sm.out = AckQueue::starting_at(H(start));
+                let mut next = 0usize;
+                let mut in_flight: Vec<usize> = Vec::new();
+                let mut received: Vec<usize> = Vec::new();
+                let mut client_h = H(start);
+                for op in ops {
+                    match op {
+                        Op::Send(n) => {
+                            for _ in 0..n {
+                                let _ = sm.sent(el(next), t0);
+                                in_flight.push(next);
+                                next += 1;
+                            }
+                        }
+                        Op::Read(k) => {
+                            let k = usize::from(k).min(in_flight.len());
+                            for i in in_flight.drain(..k) {
+                                received.push(i);
+                                client_h = client_h.next();
+                            }
+                        }
+                        Op::Ack { behind, too_many } => {
+                            let before = sm.unacked_len();
+                            if too_many {
+                                let h = sm.out.sent().wrapping_add(1 + u32::from(behind));
+                                prop_assert!(sm.ack(h).is_err());
+                                prop_assert_eq!(sm.unacked_len(), before);
+                            } else {
+                                let lag = u32::from(behind).min(sm.out.acked().distance_to(client_h));
+                                let h = H(client_h.0.wrapping_sub(lag));
+                                prop_assert!(sm.ack(h).is_ok());
+                                prop_assert_eq!(sm.out.acked(), h);
+                            }
+                        }
+                        Op::Request => {
+                            let _ = sm.should_request(t0);
+                        }
+                        Op::Break => resume(&mut sm, client_h, &mut in_flight)?,
+                    }
+                    // The unacknowledged are exactly those after the last
+                    // acknowledged count, in order.
+                    let kept: Vec<usize> = sm.unacked().map(num).collect();
+                    let first = next - kept.len();
+                    prop_assert_eq!(kept, (first..next).collect::<Vec<_>>());
+                }
+                // A last break and a full read: the client has everything.
+                resume(&mut sm, client_h, &mut in_flight)?;
+                received.append(&mut in_flight);
+                prop_assert_eq!(received, (0..next).collect::<Vec<_>>());
+            }
+        }
+    }
 }
