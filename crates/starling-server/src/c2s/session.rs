@@ -18,9 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::{C2sDriver, channel_bindings};
 use crate::hub::Hub;
-use crate::module::{
-    Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
-};
+use crate::module::{Extensions, FlushFuture, Session, SessionEvent, SessionIo};
 use crate::queue::Inbox;
 use crate::registry::{BACKLOG, SessionHandle};
 use crate::routed::Routed;
@@ -257,16 +255,6 @@ impl Conn {
         true
     }
 
-    /// Whether the modules' filters let `st` through to this session.
-    pub(super) fn admits(&self, st: &Routed) -> bool {
-        let Some(me) = &self.me else { return true };
-        let view = SessionView {
-            handle: me,
-            ext: &self.ext,
-        };
-        matches!(self.hub.modules().filter(&view, st), Filter::Deliver)
-    }
-
     /// Writes a queued stanza and what else is queued (up to a batch, in
     /// count and in bytes).
     fn write_queued(&mut self, driver: &mut C2sDriver, first: Arc<Routed>) {
@@ -292,10 +280,28 @@ impl Conn {
         {
             self.unwritten.pop_front();
         }
-        if self.admits(&st) {
+        let Some(me) = &self.me else {
             driver.machine_mut().send(st.element());
             self.unwritten.push_back((driver.produced(), st));
-        }
+            return;
+        };
+        // The filters may drop it, replace it, hold it back (XEP-0352), or
+        // let what they held go first.
+        let unwritten = &mut self.unwritten;
+        self.hub.modules().admit(me, &mut self.ext, st, |st| {
+            driver.machine_mut().send(st.element());
+            unwritten.push_back((driver.produced(), st));
+        });
+    }
+
+    /// Writes what the modules held back for the session (a nonza such as
+    /// XEP-0352 `<active/>` may have ended the holding).
+    fn release_held(&mut self, driver: &mut C2sDriver) {
+        let unwritten = &mut self.unwritten;
+        self.hub.modules().release(&mut self.ext, |st| {
+            driver.machine_mut().send(st.element());
+            unwritten.push_back((driver.produced(), st));
+        });
     }
 
     async fn session_event(&mut self, driver: &mut C2sDriver, event: SessionEvent) {
@@ -315,6 +321,7 @@ impl Conn {
             let hub = self.hub.clone();
             let mut s = Session::new(&me, &mut self.ext, driver);
             if hub.modules().nonza(&hub, &mut s, &el).await {
+                self.release_held(driver);
                 return;
             }
             driver.machine_mut().close_with(

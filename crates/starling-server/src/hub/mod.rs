@@ -129,6 +129,9 @@ impl Hub {
         };
         let mut st = Some(st);
         let mut account = Known::Unknown;
+        // Only when a module wants to hear of deliveries (XEP-0280).
+        let tell = self.modules.has(Hook::Delivered);
+        let mut delivered = None;
         loop {
             // Decided, and delivered, on the account's sessions in place.
             let decision = self.sessions.with_sessions(&bare, |handles| {
@@ -150,6 +153,10 @@ impl Hub {
                             }
                         }
                         if taken {
+                            if tell {
+                                let to = targets.iter().filter_map(|i| handles.get(i));
+                                delivered = Some((shared, to.cloned().collect::<Vec<_>>()));
+                            }
                             return None;
                         }
                         // Every target began closing since the decision:
@@ -160,6 +167,9 @@ impl Hub {
                     d => Some(d),
                 }
             });
+            if let Some((st, to)) = delivered.take() {
+                return self.modules.delivered(self, &st, &bare, &to).await;
+            }
             let (Some(decision), Some(stanza)) = (decision, st.take()) else {
                 return;
             };
