@@ -127,10 +127,10 @@ impl Hub {
             let decision = router::decide(st.kind(), &addr, &facts);
             return Box::pin(self.execute(st, &addr, decision)).await;
         };
+        // Only when a module wants to hear of deliveries (XEP-0280).
+        let tell = self.modules.has_for(Hook::Delivered, st.kind());
         let mut st = Some(st);
         let mut account = Known::Unknown;
-        // Only when a module wants to hear of deliveries (XEP-0280).
-        let tell = self.modules.has(Hook::Delivered);
         let mut delivered = None;
         loop {
             // Decided, and delivered, on the account's sessions in place.

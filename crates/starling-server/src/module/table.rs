@@ -112,6 +112,11 @@ impl ModuleSet {
         self.hooks.contains_key(&hook)
     }
 
+    /// Whether some module registered `hook` for stanzas of `kind`.
+    pub fn has_for(&self, hook: Hook, kind: StanzaKind) -> bool {
+        self.hooked(hook, Some(kind)).next().is_some()
+    }
+
     /// The modules registered for `hook` and stanzas of `kind` (every
     /// module registered for `hook` when `kind` is `None`).
     fn hooked(

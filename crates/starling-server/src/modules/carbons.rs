@@ -121,6 +121,28 @@ fn copy_to(el: &Element, sessions: &[Arc<SessionHandle>], skip: impl Fn(&Session
     }
 }
 
+/// Queues the carbon of `st` on each carbons-enabled session of `account`
+/// for which `skip` is false; the carbon is built only when there is one
+/// (the account's sessions are looked at in place, not copied).
+fn copy_to_account(
+    hub: &Hub,
+    st: &Routed,
+    account: &BareJid,
+    dir: Direction,
+    skip: impl Fn(&SessionHandle) -> bool,
+) {
+    hub.sessions().with_sessions(account, |sessions| {
+        let wanted = sessions
+            .iter()
+            .any(|h| h.has_flag(SessionFlag::CARBONS) && !skip(h));
+        if wanted {
+            if let Some(el) = wrap(st, account, dir) {
+                copy_to(&el, sessions, skip);
+            }
+        }
+    });
+}
+
 /// The carbons module (`[modules.carbons]`).
 #[derive(Debug, Default)]
 pub struct Carbons;
@@ -158,17 +180,8 @@ impl Module for Carbons {
     async fn client_stanza(&self, hub: &Hub, session: &mut Session<'_>, st: Routed) -> Flow {
         if eligible(st.element(), st.kind(), Direction::Sent) {
             let account = session.jid().bare();
-            let sessions = hub.sessions().sessions(&account);
-            // Only built when some other session wants it.
             let me = session.handle().id;
-            let wanted = sessions
-                .iter()
-                .any(|h| h.id != me && h.has_flag(SessionFlag::CARBONS));
-            if wanted {
-                if let Some(el) = wrap(&st, &account, Direction::Sent) {
-                    copy_to(&el, &sessions, |h| h.id == me);
-                }
-            }
+            copy_to_account(hub, &st, &account, Direction::Sent, |h| h.id == me);
         }
         Flow::Continue(st)
     }
@@ -188,16 +201,8 @@ impl Module for Carbons {
         if st.from().is_some_and(|f| f.bare() == *account) {
             return;
         }
-        let sessions = hub.sessions().sessions(account);
         let got = |h: &SessionHandle| delivered_to.iter().any(|d| d.id == h.id);
-        let wanted = sessions
-            .iter()
-            .any(|h| h.has_flag(SessionFlag::CARBONS) && !got(h));
-        if wanted {
-            if let Some(el) = wrap(st, account, Direction::Received) {
-                copy_to(&el, &sessions, got);
-            }
-        }
+        copy_to_account(hub, st, account, Direction::Received, got);
     }
 
     fn filter(&self, _session: &SessionView<'_>, st: &Routed) -> Filter {

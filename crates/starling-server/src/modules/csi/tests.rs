@@ -87,6 +87,18 @@ fn urgency_rules() {
     }
 }
 
+/// A session handle for r@m/p (and its queue, kept alive).
+fn handle() -> (Arc<crate::registry::SessionHandle>, crate::queue::Inbox) {
+    crate::registry::SessionHandle::new(
+        "r@m/p".parse().unwrap(),
+        1,
+        crate::registry::QueueLimits {
+            bytes: 1 << 16,
+            count: 16,
+        },
+    )
+}
+
 fn limits(count: usize, bytes: usize) -> CsiConfig {
     CsiConfig {
         enabled: true,
@@ -149,14 +161,7 @@ fn a_full_buffer_gives_everything_back_by_count_and_by_bytes() {
 #[test]
 fn the_module_holds_only_while_inactive_and_releases_in_order() {
     let csi = Csi::new(limits(10, 1 << 20));
-    let (h, _rx) = crate::registry::SessionHandle::new(
-        "r@m/p".parse().unwrap(),
-        1,
-        crate::registry::QueueLimits {
-            bytes: 1 << 16,
-            count: 16,
-        },
-    );
+    let (h, _rx) = handle();
     let mut ext = Extensions::default();
     let p = presence("a@b/1", "away");
     let view = SessionView {
@@ -180,4 +185,56 @@ fn the_module_holds_only_while_inactive_and_releases_in_order() {
     assert!(csi.hold(&mut ext, p).is_empty());
     assert_eq!(csi.release(&mut ext).len(), 1);
     assert!(csi.release(&mut ext).is_empty());
+}
+
+#[test]
+fn bounds_are_configured_and_checked() {
+    use crate::config::Config;
+    let c =
+        Config::from_toml_str("[modules.csi]\nmax_held = 5\nmax_held_bytes = 4096\n", "m").unwrap();
+    assert_eq!(
+        (c.modules.csi.max_held, c.modules.csi.max_held_bytes),
+        (5, 4096)
+    );
+    assert!(c.modules.csi.enabled && c.modules.carbons.enabled);
+    let d = Config::from_toml_str("", "m").unwrap();
+    assert_eq!(d.modules.csi, CsiConfig::default());
+    for bad in [
+        "[modules.csi]\nmax_held = 0\n",
+        "[modules.csi]\nmax_held_bytes = 10\n",
+        "[modules.csi]\nmax_queue = 3\n",
+    ] {
+        assert!(Config::from_toml_str(bad, "m").is_err(), "{bad}");
+    }
+    let off = Config::from_toml_str("[modules.csi]\nenabled = false\n", "m").unwrap();
+    assert!(!off.modules.csi.enabled);
+}
+
+/// The session side of holding, through the module set as the session
+/// loop calls it: a held stanza is written before the next delivered one,
+/// a dropped-or-replaced one as the filters say.
+#[test]
+fn the_module_set_writes_what_is_held_before_an_urgent_stanza() {
+    let set = crate::module::ModuleSet::new(vec![
+        Arc::new(crate::modules::carbons::Carbons),
+        Arc::new(Csi::new(limits(10, 1 << 20))),
+    ]);
+    let (h, _rx) = handle();
+    let mut ext = Extensions::default();
+    let mut out = Vec::new();
+    ext.get_or_default::<CsiSession>().inactive = true;
+    set.admit(&h, &mut ext, presence("a@b/1", "away"), |s| out.push(s));
+    assert!(out.is_empty());
+    let body = routed(
+        "<message xmlns='jabber:client' from='a@b/1' to='r@m' type='chat'><body>x</body>\
+         <private xmlns='urn:xmpp:carbons:2'/></message>",
+    );
+    set.admit(&h, &mut ext, body, |s| out.push(s));
+    assert_eq!(out.len(), 2);
+    assert!(matches!(out[0].kind(), StanzaKind::Presence(..)));
+    // The carbons filter removed <private/> from the written copy.
+    assert_eq!(out[1].element().children().count(), 1);
+    let mut again = Vec::new();
+    set.release(&mut ext, |s| again.push(s));
+    assert!(again.is_empty());
 }
