@@ -11,7 +11,7 @@
 //! the router no longer counts it, so stanzas for the account go to its
 //! other resources or to offline storage while it finishes.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
@@ -49,6 +49,32 @@ pub struct QueueLimits {
     pub count: usize,
 }
 
+/// A protocol mode a session's client switched on, readable from other
+/// sessions' tasks (the hub delivers in the sender's task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFlag(u32);
+
+impl SessionFlag {
+    /// XEP-0280 message carbons are enabled.
+    pub const CARBONS: SessionFlag = SessionFlag(1);
+}
+
+impl SessionHandle {
+    /// Switches `flag` on or off.
+    pub fn set_flag(&self, flag: SessionFlag, on: bool) {
+        if on {
+            self.flags.fetch_or(flag.0, Ordering::AcqRel);
+        } else {
+            self.flags.fetch_and(!flag.0, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether `flag` is on.
+    pub fn has_flag(&self, flag: SessionFlag) -> bool {
+        self.flags.load(Ordering::Acquire) & flag.0 != 0
+    }
+}
+
 /// One bound session as others see it.
 #[derive(Debug)]
 pub struct SessionHandle {
@@ -72,6 +98,8 @@ pub struct SessionHandle {
     close: Mutex<Option<StreamError>>,
     /// Wakes the session when `close` is set.
     pub(crate) close_notify: Notify,
+    /// What the session's client switched on ([`SessionFlag`]s).
+    flags: AtomicU32,
 }
 
 impl SessionHandle {
@@ -89,6 +117,7 @@ impl SessionHandle {
             last_presence: Mutex::new(None),
             close: Mutex::new(None),
             close_notify: Notify::new(),
+            flags: AtomicU32::new(0),
         };
         (Arc::new(h), inbox)
     }

@@ -8,6 +8,7 @@
 //! | [`server`] | the `starling` binary under test ([`starling_bin`](server::starling_bin), `STARLING_BIN`): [`Server`](server::Server) and [`FedServer`](server::FedServer), and the [`Login`](server::Login) a client needs |
 //! | [`peers`] | real peers: Prosody and ejabberd ([`Peer`](peers::Peer)), a federating Prosody ([`FedProsody`](peers::prosody::FedProsody)), slixmpp's virtualenv ([`slixmpp::python`](peers::slixmpp::python)) |
 //! | [`raw`] | a raw c2s connection ([`Raw`](raw::Raw)): our own bytes over TCP and TLS, the server's read by a stream framer |
+//! | [`raw_wait`] | waiting on a raw connection for an element, with what came before it ([`Raw::until`](raw::Raw::until), [`Raw::iq`](raw::Raw::iq)); carbons and bodies of message elements |
 //! | [`dns`] | a DNS responder on UDP loopback answering from a table ([`Dns`](dns::Dns)) |
 //! | [`tls`] | a test CA ([`TestCa`](tls::TestCa)), self-signed identities, and [`tls::pump`]: two sans-IO negotiators connected in memory through real rustls sessions |
 //! | [`wait`], [`stanzas`], [`logs`], [`dirs`], [`host`] | bounded waits, JIDs and stanzas in one call, log tails and notes, temporary directories, facts about the machine (CI, programs, users) |
@@ -33,6 +34,7 @@ pub mod peers;
 pub mod ports;
 pub mod process;
 pub mod raw;
+pub mod raw_wait;
 pub mod server;
 pub mod sm;
 pub mod stanzas;

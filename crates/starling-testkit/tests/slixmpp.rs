@@ -767,3 +767,40 @@ mod json {
         assert!(parse("[1, 2] x").is_err());
     }
 }
+
+// ---------------------------------------------------------------------------
+// XEP-0280 carbons and XEP-0352 client state indication
+
+/// slixmpp's `xep_0280` enables carbons on two resources, gets sent and
+/// received carbons, and none after disabling.
+#[test]
+fn carbons_enable_and_copies() {
+    let Some(run) = Scenario::new("carbons").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice1_logged_in",
+        "alice2_logged_in",
+        "bob_logged_in",
+        "carbons_enabled",
+        "sent_carbon",
+        "received_carbon",
+        "carbons_disabled",
+    ]);
+}
+
+/// slixmpp's `xep_0352` sees the feature and goes inactive, then active.
+#[test]
+fn csi_inactive_then_active() {
+    let Some(run) = Scenario::new("csi").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "bob_logged_in",
+        "csi_offered",
+        "held_presence_first",
+        "inactive_holds",
+        "active_flushes",
+    ]);
+}

@@ -212,10 +212,8 @@ impl Conn {
                     None => return Detached::Ended,
                 },
                 st = queued => {
+                    // The delivery filters see it when it is written.
                     let Some(st) = st else { return Detached::Ended };
-                    if !self.admits(&st) {
-                        continue;
-                    }
                     bytes += weight(st.element());
                     let hub = self.hub.clone();
                     hub.modules().detached(&hub, &me.jid, &st).await;

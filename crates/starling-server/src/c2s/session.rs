@@ -20,9 +20,7 @@ use super::resume::Detached;
 use super::sm::Sent;
 use super::{C2sDriver, channel_bindings};
 use crate::hub::Hub;
-use crate::module::{
-    AckAction, Extensions, Filter, FlushFuture, Session, SessionEvent, SessionIo, SessionView,
-};
+use crate::module::{AckAction, Extensions, FlushFuture, Session, SessionEvent, SessionIo};
 use crate::queue::Inbox;
 use crate::registry::{BACKLOG, SessionHandle};
 use crate::routed::Routed;
@@ -82,6 +80,20 @@ enum Other {
     Takeover(super::resume::HandoverRequest),
     /// An acknowledgement request is due (XEP-0198).
     SmTimer,
+}
+
+/// Writes a stanza from the queue (counted by stream management), and
+/// without stream management remembers it until the connection has taken
+/// it.
+fn write_one(
+    driver: &mut C2sDriver,
+    unwritten: &mut VecDeque<(u64, Arc<Routed>)>,
+    st: Arc<Routed>,
+) {
+    Conn::emit_routed(driver, &st);
+    if driver.machine().hooks().sm.is_none() {
+        unwritten.push_back((driver.produced(), st));
+    }
 }
 
 /// The session's own stream, for modules.
@@ -332,16 +344,6 @@ impl Conn {
         true
     }
 
-    /// Whether the modules' filters let `st` through to this session.
-    pub(super) fn admits(&self, st: &Routed) -> bool {
-        let Some(me) = &self.me else { return true };
-        let view = SessionView {
-            handle: me,
-            ext: &self.ext,
-        };
-        matches!(self.hub.modules().filter(&view, st), Filter::Deliver)
-    }
-
     /// Writes a queued stanza and what else is queued (up to a batch, in
     /// count and in bytes).
     fn write_queued(&mut self, driver: &mut C2sDriver, first: Arc<Routed>) {
@@ -360,12 +362,16 @@ impl Conn {
     /// through, and remembers it until the connection has taken it.
     pub(super) fn send_queued(&mut self, driver: &mut C2sDriver, st: Arc<Routed>) {
         self.release_written(driver);
-        if self.admits(&st) {
-            Self::emit_routed(driver, &st);
-            if driver.machine().hooks().sm.is_none() {
-                self.unwritten.push_back((driver.produced(), st));
-            }
-        }
+        let Some(me) = &self.me else {
+            write_one(driver, &mut self.unwritten, st);
+            return;
+        };
+        // The filters may drop it, replace it, hold it back (XEP-0352), or
+        // let what they held go first.
+        let unwritten = &mut self.unwritten;
+        self.hub
+            .modules()
+            .admit(me, &mut self.ext, st, |st| write_one(driver, unwritten, st));
     }
 
     /// Forgets the stanzas the connection has taken (releasing their
@@ -383,6 +389,15 @@ impl Conn {
             self.unwritten.pop_front();
         }
         self.hub.release_journal(rows);
+    }
+
+    /// Writes what the modules held back for the session (a nonza such as
+    /// XEP-0352 `<active/>` may have ended the holding).
+    fn release_held(&mut self, driver: &mut C2sDriver) {
+        let unwritten = &mut self.unwritten;
+        self.hub
+            .modules()
+            .release(&mut self.ext, |st| write_one(driver, unwritten, st));
     }
 
     async fn session_event(&mut self, driver: &mut C2sDriver, event: SessionEvent) {
@@ -406,6 +421,7 @@ impl Conn {
             let hub = self.hub.clone();
             let mut s = Session::new(&me, &mut self.ext, driver);
             if hub.modules().nonza(&hub, &mut s, &el).await {
+                self.release_held(driver);
                 return;
             }
             self.final_close = true;

@@ -47,6 +47,8 @@ pub(crate) struct RawModules {
     ping: Option<RawSwitch>,
     version: Option<RawSwitch>,
     stream_management: Option<RawStreamManagement>,
+    carbons: Option<RawSwitch>,
+    csi: Option<RawCsi>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -66,6 +68,10 @@ pub struct ModulesConfig {
     pub version: Switch,
     /// `[modules.stream_management]`: XEP-0198 stream management.
     pub stream_management: StreamManagementConfig,
+    /// `[modules.carbons]`: XEP-0280 message carbons.
+    pub carbons: Switch,
+    /// `[modules.csi]`: XEP-0352 client state indication.
+    pub csi: CsiConfig,
 }
 
 impl ModulesConfig {
@@ -78,6 +84,55 @@ impl ModulesConfig {
             ping: Switch::check(raw.ping),
             version: Switch::check(raw.version),
             stream_management: StreamManagementConfig::check(raw.stream_management, ck)?,
+            carbons: Switch::check(raw.carbons),
+            csi: CsiConfig::check(raw.csi, ck)?,
         })
+    }
+}
+
+/// `[modules.csi]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCsi {
+    enabled: Option<bool>,
+    max_held: Option<toml::Spanned<u64>>,
+    max_held_bytes: Option<toml::Spanned<u64>>,
+}
+
+/// The settings of XEP-0352 client state indication (`[modules.csi]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsiConfig {
+    /// The module runs (default: true).
+    pub enabled: bool,
+    /// Stanzas held back for an inactive session before all are written
+    /// (default 64).
+    pub max_held: usize,
+    /// Bytes of stanzas held back for an inactive session before all are
+    /// written (default 64 KiB).
+    pub max_held_bytes: usize,
+}
+
+impl Default for CsiConfig {
+    fn default() -> CsiConfig {
+        CsiConfig {
+            enabled: true,
+            max_held: 64,
+            max_held_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl CsiConfig {
+    fn check(raw: Option<RawCsi>, ck: &Checker<'_>) -> Result<CsiConfig, ConfigError> {
+        let mut c = CsiConfig::default();
+        let Some(r) = raw else { return Ok(c) };
+        c.enabled = r.enabled.unwrap_or(true);
+        if let Some(v) = &r.max_held {
+            c.max_held = ck.range(v, 1, 10_000, "max_held")? as usize;
+        }
+        if let Some(v) = &r.max_held_bytes {
+            c.max_held_bytes = ck.range(v, 1024, 16 << 20, "max_held_bytes")? as usize;
+        }
+        Ok(c)
     }
 }

@@ -129,8 +129,11 @@ impl Hub {
             return Box::pin(self.execute(st, &addr, decision)).await;
         };
         self.journal(&mut st, &bare).await;
+        // Only when a module wants to hear of deliveries (XEP-0280).
+        let tell = self.modules.has_for(Hook::Delivered, st.kind());
         let mut st = Some(st);
         let mut account = Known::Unknown;
+        let mut delivered = None;
         loop {
             // Decided, and delivered, on the account's sessions in place.
             let decision = self.sessions.with_sessions(&bare, |handles| {
@@ -152,6 +155,10 @@ impl Hub {
                             }
                         }
                         if taken {
+                            if tell {
+                                let to = targets.iter().filter_map(|i| handles.get(i));
+                                delivered = Some((shared, to.cloned().collect::<Vec<_>>()));
+                            }
                             return None;
                         }
                         // Every target began closing since the decision:
@@ -162,6 +169,9 @@ impl Hub {
                     d => Some(d),
                 }
             });
+            if let Some((st, to)) = delivered.take() {
+                return self.modules.delivered(self, &st, &bare, &to).await;
+            }
             let (Some(decision), Some(stanza)) = (decision, st.take()) else {
                 return;
             };

@@ -26,7 +26,13 @@
 //!   bound client that is not a stanza (XEP-0352 `<active/>`, …);
 //! * [`Module::detached`] ([`Hook::Detached`]) for each stanza queued for
 //!   a session whose connection broke while XEP-0198 keeps it for
-//!   resumption.
+//!   resumption;
+//! * [`Module::delivered`] ([`Hook::Delivered`]) after a stanza was queued
+//!   for one or more sessions of a local account (XEP-0280 received
+//!   carbons start here);
+//! * [`Module::hold`] and [`Module::release`] ([`Hook::Hold`]) for a
+//!   module whose filter keeps stanzas back for a while
+//!   ([`Filter::Hold`], XEP-0352 client state indication).
 //!
 //! Hooks run in registration order (the order of the module list in
 //! [`crate::modules`]); the first module that handles a stanza
@@ -39,6 +45,8 @@
 mod session;
 mod table;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use starling_jid::{BareJid, FullJid, Jid};
 use starling_stanza::{IqType, StanzaError};
@@ -46,6 +54,7 @@ use starling_stream::Features;
 use starling_xml::Element;
 
 use crate::hub::Hub;
+use crate::registry::SessionHandle;
 use crate::routed::Routed;
 
 pub use session::{AckAction, Extensions, FlushFuture, Session, SessionIo, SessionView};
@@ -96,6 +105,10 @@ pub enum Hook {
     Nonza,
     /// [`Module::detached`].
     Detached,
+    /// [`Module::delivered`].
+    Delivered,
+    /// [`Module::hold`] and [`Module::release`].
+    Hold,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -202,6 +215,12 @@ pub enum Filter {
     Deliver,
     /// Do not write it.
     Drop,
+    /// Keep it back for now: the session hands it to the module's
+    /// [`Module::hold`] (the module must register [`Hook::Hold`]), and
+    /// takes it back with [`Module::release`].
+    Hold,
+    /// Write this changed copy instead (later filters see the copy).
+    Replace(Box<Routed>),
 }
 
 /// One server feature. See the [module docs](self).
@@ -278,6 +297,37 @@ pub trait Module: Send + Sync + 'static {
     fn filter(&self, session: &SessionView<'_>, st: &Routed) -> Filter {
         let _ = (session, st);
         Filter::Deliver
+    }
+
+    /// A stanza was queued for the sessions `delivered_to` of the local
+    /// account `account` (runs in the sender's task, after the queueing;
+    /// only for modules registered for [`Hook::Delivered`]).
+    async fn delivered(
+        &self,
+        hub: &Hub,
+        st: &Routed,
+        account: &BareJid,
+        delivered_to: &[Arc<SessionHandle>],
+    ) {
+        let _ = (hub, st, account, delivered_to);
+    }
+
+    /// A stanza this module's filter answered [`Filter::Hold`] for, in
+    /// the receiving session's task: keep it in the session's state
+    /// `ext`. Returns what must be written now, in order (all that is
+    /// held and `st` when the module's buffer is full; nothing when it
+    /// kept `st`). The default keeps nothing.
+    fn hold(&self, ext: &mut Extensions, st: Arc<Routed>) -> Vec<Arc<Routed>> {
+        let _ = ext;
+        vec![st]
+    }
+
+    /// Gives back everything the module holds for the session, in order:
+    /// it is written before the next stanza the filters deliver, and when
+    /// a nonza was taken (XEP-0352 `<active/>`).
+    fn release(&self, ext: &mut Extensions) -> Vec<Arc<Routed>> {
+        let _ = ext;
+        Vec::new()
     }
 }
 

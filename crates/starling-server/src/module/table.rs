@@ -9,8 +9,8 @@ use starling_stream::Features;
 use starling_xml::Element;
 
 use super::{
-    Filter, Flow, Hook, IqKey, IqScope, Kinds, Module, Registrar, Session, SessionEvent,
-    SessionView,
+    Extensions, Filter, Flow, Hook, IqKey, IqScope, Kinds, Module, Registrar, Session,
+    SessionEvent, SessionView,
 };
 use crate::hub::Hub;
 use crate::routed::Routed;
@@ -110,6 +110,11 @@ impl ModuleSet {
     /// Whether some module registered `hook`.
     pub fn has(&self, hook: Hook) -> bool {
         self.hooks.contains_key(&hook)
+    }
+
+    /// Whether some module registered `hook` for stanzas of `kind`.
+    pub fn has_for(&self, hook: Hook, kind: StanzaKind) -> bool {
+        self.hooked(hook, Some(kind)).next().is_some()
     }
 
     /// The modules registered for `hook` and stanzas of `kind` (every
@@ -218,7 +223,8 @@ impl ModuleSet {
     }
 
     /// Runs the [`Hook::Filter`] chain: the first module that drops the
-    /// stanza decides.
+    /// stanza decides (holding and replacing count as delivering here;
+    /// [`admit`](ModuleSet::admit) carries them out).
     pub fn filter(&self, view: &SessionView<'_>, st: &Routed) -> Filter {
         for m in self.hooked(Hook::Filter, Some(st.kind())) {
             if let Filter::Drop = m.filter(view, st) {
@@ -226,6 +232,66 @@ impl ModuleSet {
             }
         }
         Filter::Deliver
+    }
+
+    /// Tells every [`Hook::Delivered`] module that `st` was queued for
+    /// `delivered_to`, sessions of `account`.
+    pub async fn delivered(
+        &self,
+        hub: &Hub,
+        st: &Routed,
+        account: &BareJid,
+        delivered_to: &[Arc<crate::registry::SessionHandle>],
+    ) {
+        for m in self.hooked(Hook::Delivered, Some(st.kind())) {
+            m.delivered(hub, st, account, delivered_to).await;
+        }
+    }
+
+    /// Runs the [`Hook::Filter`] chain for a stanza queued for the session
+    /// `handle` and calls `write` with what is to be written now, in
+    /// order: nothing when a filter drops it or a module holds it (or
+    /// what a full buffer gives back), else what the [`Hook::Hold`]
+    /// modules held, then the stanza (or the copy a filter replaced it
+    /// with).
+    pub fn admit(
+        &self,
+        handle: &crate::registry::SessionHandle,
+        ext: &mut Extensions,
+        mut st: Arc<Routed>,
+        mut write: impl FnMut(Arc<Routed>),
+    ) {
+        let mut holder = None;
+        if let Some(list) = self.hooks.get(&Hook::Filter) {
+            for &(i, kinds) in list {
+                if !kinds.contains(st.kind()) {
+                    continue;
+                }
+                let view = SessionView { handle, ext };
+                match self.modules[i].filter(&view, &st) {
+                    Filter::Deliver => {}
+                    Filter::Drop => return,
+                    Filter::Hold => {
+                        holder.get_or_insert(i);
+                    }
+                    Filter::Replace(copy) => st = Arc::new(*copy),
+                }
+            }
+        }
+        if let Some(i) = holder {
+            self.modules[i].hold(ext, st).into_iter().for_each(write);
+            return;
+        }
+        self.release(ext, &mut write);
+        write(st);
+    }
+
+    /// Calls `write` with everything the [`Hook::Hold`] modules hold for
+    /// a session, in module order.
+    pub fn release(&self, ext: &mut Extensions, mut write: impl FnMut(Arc<Routed>)) {
+        for m in self.hooked(Hook::Hold, None) {
+            m.release(ext).into_iter().for_each(&mut write);
+        }
     }
 }
 

@@ -10,8 +10,12 @@
 //! | [`disco`] | XEP-0030 service discovery | `[modules.disco]` |
 //! | [`ping`] | XEP-0199 ping | `[modules.ping]` |
 //! | [`version`] | XEP-0092 software version | `[modules.version]` |
+//! | [`carbons`] | XEP-0280 message carbons | `[modules.carbons]` |
+//! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
+pub mod carbons;
+pub mod csi;
 pub mod disco;
 pub mod federation;
 pub mod offline;
@@ -57,6 +61,12 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.version.enabled {
         list.push(Arc::new(version::Version));
+    }
+    if m.carbons.enabled {
+        list.push(Arc::new(carbons::Carbons));
+    }
+    if m.csi.enabled {
+        list.push(Arc::new(csi::Csi::new(m.csi)));
     }
     if let Some(s2s) = s2s {
         list.push(Arc::new(federation::Federation::new(s2s)));

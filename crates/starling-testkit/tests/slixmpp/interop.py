@@ -1209,6 +1209,125 @@ async def scenario_sm_resume(ctx, r, args):
         f"the 5 messages sent during the break, once each and in order; got {got}",
     )
 
+# -- XEP-0280 carbons and XEP-0352 client state indication ------------------------
+
+CARBONS_NS = "urn:xmpp:carbons:2"
+FORWARD_NS = "urn:xmpp:forward:0"
+
+
+def carbon_inner(msg, kind):
+    """(from, to, body) of the message a carbon (``sent``/``received``) wraps."""
+    inner = msg.xml.find(f"{{{CARBONS_NS}}}{kind}/{{{FORWARD_NS}}}forwarded/{{{CLIENT_NS}}}message")
+    if inner is None:
+        return None
+    body = inner.find(f"{{{CLIENT_NS}}}body")
+    return (inner.get("from"), inner.get("to"), body.text if body is not None else None)
+
+
+def carbon_with(kind, body):
+    return lambda m: (carbon_inner(m, kind) or (None, None, None))[2] == body
+
+
+def carbons_client(ctx, user, resource):
+    """A client with slixmpp's xep_0280 plugin, recording its carbon events."""
+    c = ctx.client(user, resource=resource)
+    c.register_plugin("xep_0280")
+    for event in ("carbon_sent", "carbon_received"):
+        c.add_event_handler(event, lambda m, event=event: c.inbox.push(event, m))
+    return c
+
+
+async def scenario_carbons(ctx, r, args):
+    """XEP-0280: enable on two of alice's resources; sent and received carbons; disable."""
+    a1 = carbons_client(ctx, "alice", "carb-1")
+    a2 = carbons_client(ctx, "alice", "carb-2")
+    b = ctx.client("bob", resource="carb-b")
+    for c, name in ((a1, "alice1_logged_in"), (a2, "alice2_logged_in"), (b, "bob_logged_in")):
+        await login(r, c, name)
+        await step(r, name, c.go_online(), "initial presence and a ping")
+    for c in (a1, a2):
+        reply = await step(r, "carbons_enabled", c.plugin["xep_0280"].enable(timeout=ctx.step_timeout), "enable")
+        r.require("carbons_enabled", reply["type"] == "result", f"<enable/> answered with a result (XEP-0280 §4); got {reply}")
+
+    async def copied(name, kind, sender, to, section):
+        """``sender`` writes to ``to``; alice's second resource gets the carbon."""
+        body = f"{kind} {uuid.uuid4()}"
+        since = a2.inbox.mark()
+        sender.make_message(mto=to, mbody=body, mtype="chat").send()
+        got = await step(
+            r, name, a2.inbox.wait("carbon_" + kind, carbon_with(kind, body), f"a {kind} carbon", since=since),
+            f"a {kind} carbon on alice's other resource (XEP-0280 {section})",
+        )
+        inner = carbon_inner(got, kind)
+        r.check(
+            name,
+            got["from"].full == a1.boundjid.bare and inner[0] == sender.boundjid.full and inner[1] == str(to),
+            f"{kind} carbon from alice's bare JID wrapping the message from {sender.boundjid.full} to {to}; "
+            f"got from={got['from']} inner={inner}",
+        )
+
+    await copied("sent_carbon", "sent", a1, b.boundjid.full, "§8")
+    await copied("received_carbon", "received", b, a1.boundjid.full, "§7")
+
+    reply = await step(r, "carbons_disabled", a2.plugin["xep_0280"].disable(timeout=ctx.step_timeout), "disable")
+    r.require("carbons_disabled", reply["type"] == "result", f"<disable/> answered with a result (XEP-0280 §5); got {reply}")
+    body = f"after {uuid.uuid4()}"
+    marker = f"marker {uuid.uuid4()}"
+    since = a2.inbox.mark()
+    b.make_message(mto=a1.boundjid.full, mbody=body, mtype="chat").send()
+    b.make_message(mto=a2.boundjid.full, mbody=marker, mtype="chat").send()
+    await step(r, "carbons_disabled", a2.inbox.wait("message", body_is(marker), "the marker", since=since), "the marker")
+    leaked = a2.inbox.find("carbon_received", carbon_with("received", body), since)
+    r.check("carbons_disabled", leaked is None, f"no carbon after <disable/> (XEP-0280 §5); got {leaked}")
+
+
+async def scenario_csi(ctx, r, args):
+    """XEP-0352: presence held while inactive, a body written at once after it, the rest at <active/>."""
+    a = ctx.client("alice", resource="csi-a")
+    a.register_plugin("xep_0352")
+    b = ctx.client("bob", resource="csi-b")
+    await login(r, a, "alice_logged_in")
+    await login(r, b, "bob_logged_in")
+    csi = a.plugin["xep_0352"]
+    r.require("csi_offered", csi.enabled, "the <csi/> stream feature after authentication (XEP-0352 §3)")
+    for c in (a, b):
+        await step(r, "online", c.go_online(), "initial presence and a ping")
+    csi.send_inactive()
+    await step(r, "inactive", a.sync(), "a ping after <inactive/>")
+
+    since = a.inbox.mark()
+    b.send_presence(pto=a.boundjid.full, pshow="away")
+    b.send_presence(pto=a.boundjid.full, pshow="dnd")
+    body = f"urgent {uuid.uuid4()}"
+    b.make_message(mto=a.boundjid.full, mbody=body, mtype="chat").send()
+    await step(r, "body_at_once", a.inbox.wait("message", body_is(body), "the message with a body", since=since), "the body")
+    items = a.inbox.items[since:]
+    shows = [s["show"] for k, s in items if k == "presence" and s["from"] == b.boundjid]
+    r.check(
+        "held_presence_first",
+        shows == ["dnd"] and items[-1][0] == "message",
+        f"only the latest held presence (dnd), written before the message with a body; got shows {shows}, "
+        f"received {a.inbox.describe(since)}",
+    )
+
+    since = a.inbox.mark()
+    b.send_presence(pto=a.boundjid.full, pshow="xa")
+    await step(r, "inactive_holds", b.sync(), "bob's ping")
+    # A ping to alice's own account is answered on her stream at once; one
+    # to the server comes through her queue, and like any urgent stanza
+    # would have what is held written before it.
+    own = a.Iq()
+    own["type"] = "get"
+    own.enable("ping")
+    await step(r, "inactive_holds", a.request(own), "alice's ping to her account")
+    held = a.inbox.find("presence", presence_from(b.boundjid, show="xa"), since)
+    r.check("inactive_holds", held is None, f"presence held while inactive (XEP-0352 §5); got {held}")
+    csi.send_active()
+    await step(
+        r, "active_flushes", a.inbox.wait("presence", presence_from(b.boundjid, show="xa"), "the held presence", since=since),
+        "the held presence after <active/>",
+    )
+    r.check("active_flushes", True, "the held presence came after <active/>")
 
 
 SCENARIOS = {
@@ -1226,6 +1345,8 @@ SCENARIOS = {
     "error-iq": scenario_error_iq,
     "error-message": scenario_error_message,
     "sm-resume": scenario_sm_resume,
+    "carbons": scenario_carbons,
+    "csi": scenario_csi,
 }
 
 

@@ -129,6 +129,7 @@ fn fresh_database_is_migrated() {
         [
             "accounts",
             "credentials",
+            "inflight",
             "offline",
             "roster",
             "roster_groups",
