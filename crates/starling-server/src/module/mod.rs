@@ -26,7 +26,10 @@
 //!   bound client that is not a stanza (XEP-0352 `<active/>`, …);
 //! * [`Module::detached`] ([`Hook::Detached`]) for each stanza queued for
 //!   a session whose connection broke while XEP-0198 keeps it for
-//!   resumption.
+//!   resumption;
+//! * [`Module::iq_response`] ([`Hook::IqResponse`]) for an iq `result` or
+//!   `error` addressed to an account's bare JID (the answer to a request
+//!   a module sent on the account's behalf).
 //!
 //! Hooks run in registration order (the order of the module list in
 //! [`crate::modules`]); the first module that handles a stanza
@@ -96,6 +99,8 @@ pub enum Hook {
     Nonza,
     /// [`Module::detached`].
     Detached,
+    /// [`Module::iq_response`].
+    IqResponse,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -271,6 +276,14 @@ pub trait Module: Send + Sync + 'static {
     /// notifications start here). Called in that session's task.
     async fn detached(&self, hub: &Hub, jid: &FullJid, st: &Routed) {
         let _ = (hub, jid, st);
+    }
+
+    /// An iq `result` or `error` addressed to the local account `to`'s
+    /// bare JID: the answer to a request a module sent from that address
+    /// (XEP-0357 notifications). A response no module takes is dropped.
+    async fn iq_response(&self, hub: &Hub, st: Routed, to: &BareJid) -> Flow {
+        let _ = (hub, to);
+        Flow::Continue(st)
     }
 
     /// A stanza about to be written to a session (runs in that session's

@@ -217,6 +217,17 @@ impl ModuleSet {
         }
     }
 
+    /// Runs the [`Hook::IqResponse`] chain.
+    pub async fn iq_response(&self, hub: &Hub, mut st: Routed, to: &BareJid) -> Flow {
+        for m in self.hooked(Hook::IqResponse, Some(st.kind())) {
+            match m.iq_response(hub, st, to).await {
+                Flow::Handled => return Flow::Handled,
+                Flow::Continue(back) => st = back,
+            }
+        }
+        Flow::Continue(st)
+    }
+
     /// Runs the [`Hook::Filter`] chain: the first module that drops the
     /// stanza decides.
     pub fn filter(&self, view: &SessionView<'_>, st: &Routed) -> Filter {

@@ -6,6 +6,7 @@ mod durability;
 mod features;
 mod limits;
 mod model;
+mod push;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -130,6 +131,7 @@ fn fresh_database_is_migrated() {
             "accounts",
             "credentials",
             "offline",
+            "push_registrations",
             "roster",
             "roster_groups",
             "roster_versions",

@@ -1,0 +1,234 @@
+//! The push module's decisions, without I/O or clock (time is passed in):
+//! when a registration is notified (the rate limit), which notification
+//! an iq response answers, which errors disable a registration, and the
+//! notification stanza itself.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use starling_jid::{BareJid, Jid};
+use starling_stanza::{
+    ErrorType, Payload, PushNotification, PushSummary, StanzaError, StanzaErrorCondition as Cond,
+    ns,
+};
+use starling_xml::Element;
+
+/// Registrations whose counts are kept in memory at most; past it, those
+/// not notified within the interval are forgotten first (their count
+/// restarts).
+pub(super) const MAX_TRACKED: usize = 100_000;
+
+/// Notifications awaiting their reply at most; past it, a notification
+/// is still sent but its reply is not looked at.
+pub(super) const MAX_OUTSTANDING: usize = 10_000;
+
+/// How long a notification's reply is waited for.
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The longest body put in a notification, in bytes (cut at a character
+/// boundary).
+pub(super) const MAX_BODY: usize = 1024;
+
+/// A registration: the account, the app server and the node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct RegKey {
+    /// The account.
+    pub owner: BareJid,
+    /// The app server.
+    pub app_server: Jid,
+    /// The node on it.
+    pub node: String,
+}
+
+#[derive(Debug, Default)]
+struct RegState {
+    /// Messages since the account was last online.
+    count: u32,
+    last_sent: Option<Instant>,
+}
+
+/// Rate limits and outstanding notifications of every registration.
+#[derive(Debug)]
+pub(super) struct Tracker {
+    min_interval: Duration,
+    regs: HashMap<RegKey, RegState>,
+    outstanding: HashMap<String, (RegKey, Instant)>,
+    next_id: u64,
+}
+
+impl Tracker {
+    /// A tracker sending at most one notification per registration per
+    /// `min_interval`.
+    pub(super) fn new(min_interval: Duration) -> Tracker {
+        Tracker {
+            min_interval,
+            regs: HashMap::new(),
+            outstanding: HashMap::new(),
+            next_id: 0,
+        }
+    }
+
+    /// A message for `key` arrived at `now`: it is counted, and the count
+    /// to notify now is returned, or `None` while the last notification
+    /// is more recent than the interval (the count goes in the next one).
+    pub(super) fn on_message(&mut self, key: &RegKey, now: Instant) -> Option<u32> {
+        if !self.regs.contains_key(key) && self.regs.len() >= MAX_TRACKED {
+            let interval = self.min_interval;
+            self.regs.retain(|_, s| {
+                s.last_sent
+                    .is_some_and(|t| now.duration_since(t) < interval)
+            });
+            if self.regs.len() >= MAX_TRACKED {
+                self.regs.clear();
+            }
+        }
+        let st = self.regs.entry(key.clone()).or_default();
+        st.count = st.count.saturating_add(1);
+        let due = st
+            .last_sent
+            .is_none_or(|t| now.duration_since(t) >= self.min_interval);
+        if !due {
+            return None;
+        }
+        st.last_sent = Some(now);
+        Some(st.count)
+    }
+
+    /// Records a notification for `key` sent at `now`; returns the iq id
+    /// to send it with.
+    pub(super) fn sent(&mut self, key: RegKey, now: Instant) -> String {
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = format!("push-{}", self.next_id);
+        if self.outstanding.len() >= MAX_OUTSTANDING {
+            self.outstanding
+                .retain(|_, (_, t)| now.duration_since(*t) < REPLY_TIMEOUT);
+        }
+        if self.outstanding.len() < MAX_OUTSTANDING {
+            self.outstanding.insert(id.clone(), (key, now));
+        }
+        id
+    }
+
+    /// The registration a response with `id` from `from` to `to` answers
+    /// (taken off the outstanding list); `None` if it answers no
+    /// notification of ours (unknown id, another sender or account, or
+    /// too late).
+    pub(super) fn answered(
+        &mut self,
+        id: &str,
+        from: &Jid,
+        to: &BareJid,
+        now: Instant,
+    ) -> Option<RegKey> {
+        let (key, sent) = self.outstanding.get(id)?;
+        if key.app_server != *from || key.owner != *to {
+            return None;
+        }
+        let late = now.duration_since(*sent) >= REPLY_TIMEOUT;
+        let (key, _) = self.outstanding.remove(id)?;
+        (!late).then_some(key)
+    }
+
+    /// The account came online: its counts restart.
+    pub(super) fn reset(&mut self, owner: &BareJid) {
+        self.regs.retain(|k, _| k.owner != *owner);
+    }
+
+    /// Forgets the registrations of `owner` at `app_server` (one node, or
+    /// all), with their outstanding notifications.
+    pub(super) fn forget(&mut self, owner: &BareJid, app_server: &Jid, node: Option<&str>) {
+        let hit = |k: &RegKey| {
+            k.owner == *owner && k.app_server == *app_server && node.is_none_or(|n| k.node == n)
+        };
+        self.regs.retain(|k, _| !hit(k));
+        self.outstanding.retain(|_, (k, _)| !hit(k));
+    }
+
+    /// Registrations with counts in memory.
+    #[cfg(test)]
+    pub(super) fn tracked(&self) -> usize {
+        self.regs.len()
+    }
+}
+
+/// Whether an error answering a notification disables its registration
+/// (XEP-0357 §7.1: the server SHOULD, unless the error is transient):
+/// every error but those of type `wait` and the ones our own server makes
+/// when the app server's domain cannot be reached for now.
+pub(super) fn disables(err: &StanzaError) -> bool {
+    if err.error_type == ErrorType::Wait {
+        return false;
+    }
+    !matches!(
+        err.condition,
+        Cond::RemoteServerNotFound | Cond::RemoteServerTimeout | Cond::InternalServerError
+    )
+}
+
+/// What a notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Summary {
+    /// Messages since the account was last online.
+    pub count: u32,
+    /// The last message's sender.
+    pub sender: Option<Jid>,
+    /// The last message's body (only with `include_body`).
+    pub body: Option<String>,
+}
+
+/// `body` cut to at most [`MAX_BODY`] bytes at a character boundary.
+pub(super) fn clip_body(body: &str) -> String {
+    let mut end = body.len().min(MAX_BODY);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    body[..end].to_owned()
+}
+
+/// The notification iq (XEP-0357 §7): a pubsub publish to `node` at the
+/// app server, from the account's bare JID, with the summary form and the
+/// registration's publish options.
+pub(super) fn notification_iq(
+    key: &RegKey,
+    id: &str,
+    summary: &Summary,
+    publish_options: Option<Element>,
+) -> Element {
+    let form = PushSummary {
+        message_count: Some(summary.count),
+        last_message_sender: summary.sender.clone(),
+        last_message_body: summary.body.clone(),
+    }
+    .to_form();
+    let notification = PushNotification { form: Some(form) }.to_element();
+    let mut item = Element::new("item", ns::PUBSUB);
+    item.append_child(notification);
+    let mut publish = Element::new("publish", ns::PUBSUB);
+    publish.set_attr("node", Some(&key.node));
+    publish.append_child(item);
+    let mut pubsub = Element::new("pubsub", ns::PUBSUB);
+    pubsub.append_child(publish);
+    if let Some(form) = publish_options {
+        let mut opts = Element::new("publish-options", ns::PUBSUB);
+        opts.append_child(form);
+        pubsub.append_child(opts);
+    }
+    let mut iq = Element::new("iq", ns::CLIENT);
+    iq.set_attr("type", Some("set"));
+    iq.set_attr("id", Some(id));
+    iq.set_attr("from", Some(key.owner.as_str()));
+    iq.set_attr("to", Some(key.app_server.as_str()));
+    iq.append_child(pubsub);
+    iq
+}
+
+/// The summary form of a notification iq, if it is one.
+pub(super) fn summary_of(iq: &Element) -> Option<PushSummary> {
+    let n = iq
+        .get_child("pubsub", ns::PUBSUB)?
+        .get_child("publish", ns::PUBSUB)?
+        .get_child("item", ns::PUBSUB)?
+        .get_child(PushNotification::NAME, PushNotification::NS)?;
+    let form = PushNotification::from_element(n).ok()?.form?;
+    PushSummary::from_form(&form).ok()
+}
