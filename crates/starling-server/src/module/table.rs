@@ -349,6 +349,7 @@ mod tests {
         assert!(all.disco_features().iter().any(|f| f == "urn:xmpp:ping"));
         config.modules.ping.enabled = false;
         config.modules.offline.enabled = false;
+        config.modules.push.enabled = false;
         let some = crate::modules::build(&config, &stores, None);
         assert!(!some.names().any(|n| n == "ping" || n == "offline"));
         assert!(

@@ -1,7 +1,7 @@
 //! Durable state, one store per feature: [`AccountStore`] (accounts and
 //! credentials), [`RosterStore`] (rosters and pending subscription
-//! requests) and [`OfflineStore`] (offline messages), bundled in
-//! [`Stores`]. Each server module holds the store it owns.
+//! requests), [`OfflineStore`] (offline messages) and [`PushStore`]
+//! (XEP-0357 push registrations), bundled in [`Stores`]. Each server module holds the store it owns.
 //!
 //! The traits are asynchronous from the caller's side, and every call
 //! runs off the async worker threads: [`SqliteStorage`] is a blocking

@@ -123,6 +123,10 @@ async fn offline_message_is_notified_and_still_stored() {
             .iter()
             .any(|f| f == ns::PUSH)
     );
+    // Push sees offline messages before offline storage takes them.
+    let names: Vec<_> = w.hub.modules().names().collect();
+    let at = |n| names.iter().position(|&m| m == n).unwrap();
+    assert!(at("push") < at("offline"), "{names:?}");
     assert_eq!(w.enable("n1").await.element().attr("type"), Some("result"));
     w.message(Some("hello")).await;
     let n = w.notifications();
