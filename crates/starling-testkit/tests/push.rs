@@ -13,7 +13,6 @@ mod common;
 
 use common::{FedServerExt, ServerExt, online, send_marker, until_marker, wait_for};
 use starling_client::{Client, Event};
-use starling_jid::Jid;
 use starling_stanza::{
     DiscoInfo, Iq, IqKind, PushDisable, PushEnable, PushSummary, Stanza, StanzaError,
     StanzaErrorCondition as Cond, ns,
@@ -86,13 +85,24 @@ async fn answer(app: &Client, iq: &Iq, error: Option<StanzaError>) {
         .expect("answer sent");
 }
 
+/// Romeo, available, who writes to the user.
+async fn romeo_online(server: &Server) -> Client {
+    server
+        .online("romeo@localhost", "pw-romeo", Some("a"), 0)
+        .await
+}
+
+/// Sends a chat message with `body` to the user's bare JID.
+async fn to_user(from: &Client, body: &str) {
+    within("message", from.send_message(jid("user@localhost"), body))
+        .await
+        .expect("sent");
+}
+
 /// Asserts that `romeo` sending `body` to the user causes no
 /// notification at `app`.
 async fn no_notification(romeo: &Client, app: &mut Client, body: &str) {
-    let user: Jid = jid("user@localhost");
-    within("message", romeo.send_message(user, body))
-        .await
-        .expect("sent");
+    to_user(romeo, body).await;
     let marker = send_marker(romeo, app.jid()).await;
     let before = until_marker(app, &marker).await;
     assert!(
@@ -119,15 +129,8 @@ async fn enable_notify_disable_and_survive_restart() {
     within("close", user.close()).await.ok();
 
     // §7: a message while offline is notified, without its body.
-    let romeo = server
-        .online("romeo@localhost", "pw-romeo", Some("a"), 0)
-        .await;
-    within(
-        "message",
-        romeo.send_message(jid("user@localhost"), "hello"),
-    )
-    .await
-    .expect("sent");
+    let romeo = romeo_online(&server).await;
+    to_user(&romeo, "hello").await;
     let (iq, s, node) = notification(&mut app).await;
     assert_eq!(node, "n1");
     assert_eq!(iq.header.from, Some(jid("user@localhost")));
@@ -136,12 +139,7 @@ async fn enable_notify_disable_and_survive_restart() {
     assert_eq!(s.last_message_body, None);
     answer(&app, &iq, None).await;
     // The count grows until the account comes online.
-    within(
-        "message",
-        romeo.send_message(jid("user@localhost"), "again"),
-    )
-    .await
-    .expect("sent");
+    to_user(&romeo, "again").await;
     let (iq, s, _) = notification(&mut app).await;
     assert_eq!(s.message_count, Some(2));
     answer(&app, &iq, None).await;
@@ -152,15 +150,8 @@ async fn enable_notify_disable_and_survive_restart() {
     assert!(status.is_some_and(|s| s.success()), "{log}");
     blocking(|| server.restart());
     let mut app = app_server(&server).await;
-    let romeo = server
-        .online("romeo@localhost", "pw-romeo", Some("a"), 0)
-        .await;
-    within(
-        "message",
-        romeo.send_message(jid("user@localhost"), "after"),
-    )
-    .await
-    .expect("sent");
+    let romeo = romeo_online(&server).await;
+    to_user(&romeo, "after").await;
     let (iq, _, _) = notification(&mut app).await;
     // §7.1: an error reply disables the registration. The app session
     // handles its stanzas in order, so once its ping is answered the
@@ -191,9 +182,7 @@ async fn rate_limit_body_option_and_own_sessions_only() {
     enable(&user, APP, "n1").await.expect("enabled");
     within("close", user.close()).await.ok();
     // Only the account's own sessions manage its registrations.
-    let romeo = server
-        .online("romeo@localhost", "pw-romeo", Some("a"), 0)
-        .await;
+    let romeo = romeo_online(&server).await;
     let forged = Iq::set(
         romeo.new_id(),
         PushEnable {
@@ -207,9 +196,7 @@ async fn rate_limit_body_option_and_own_sessions_only() {
         Err(starling_client::Error::Stanza(e)) => assert_eq!(e.condition, Cond::Forbidden),
         other => panic!("expected forbidden, got {other:?}"),
     }
-    within("message", romeo.send_message(jid("user@localhost"), "one"))
-        .await
-        .expect("sent");
+    to_user(&romeo, "one").await;
     let (iq, s, _) = notification(&mut app).await;
     assert_eq!(s.message_count, Some(1));
     assert_eq!(s.last_message_body.as_deref(), Some("one"));

@@ -1166,14 +1166,16 @@ def act_as_app_server(c):
     )
 
 
-async def push_command(c, action, jid, node):
-    """An XEP-0357 <enable/> or <disable/> iq set to the own account.
-    slixmpp 1.17 has no xep_0357 plugin, so the payload is built here."""
+async def push_command(r, c, action, jid, node, section):
+    """An XEP-0357 <enable/> or <disable/> iq set to the own account, which
+    must be answered with a result (the check ``push_{action}d``). slixmpp
+    1.17 has no xep_0357 plugin, so the payload is built here."""
     iq = c.Iq()
     iq["type"] = "set"
-    el = ET.Element(f"{{{PUSH_NS}}}{action}", {"jid": jid, "node": node})
-    iq.append(el)
-    return await c.request(iq)
+    iq.append(ET.Element(f"{{{PUSH_NS}}}{action}", {"jid": jid, "node": node}))
+    check = f"push_{action}d"
+    reply = await step(r, check, c.request(iq), action)
+    r.require(check, reply["type"] == "result", f"<{action}/> answered with a result (XEP-0357 {section}); got {reply}")
 
 
 async def scenario_push(ctx, r, args):
@@ -1193,13 +1195,7 @@ async def scenario_push(ctx, r, args):
     features = sorted(info["disco_info"]["features"]) if info["type"] == "result" else []
     r.check("push_feature", PUSH_NS in features, f"the account lists {PUSH_NS} (XEP-0357 §4); got {features}")
     node = f"interop-{uuid.uuid4()}"
-    reply = await step(
-        r,
-        "push_enabled",
-        push_command(bob, "enable", app.boundjid.full, node),
-        "enable",
-    )
-    r.require("push_enabled", reply["type"] == "result", f"<enable/> answered with a result (XEP-0357 §5); got {reply}")
+    await push_command(r, bob, "enable", app.boundjid.full, node, "§5")
     await bob.logout()
 
     mark = app.inbox.mark()
@@ -1225,13 +1221,7 @@ async def scenario_push(ctx, r, args):
 
     bob2 = ctx.client("bob", resource="phone2")
     await login(r, bob2, "bob_logged_in_again")
-    reply = await step(
-        r,
-        "push_disabled",
-        push_command(bob2, "disable", app.boundjid.full, node),
-        "disable",
-    )
-    r.require("push_disabled", reply["type"] == "result", f"<disable/> answered with a result (XEP-0357 §6); got {reply}")
+    await push_command(r, bob2, "disable", app.boundjid.full, node, "§6")
     await bob2.logout()
     mark = app.inbox.mark()
     app.send_message(mto=ctx.jid("bob"), mbody="still there?", mtype="chat")

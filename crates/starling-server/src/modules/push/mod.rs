@@ -25,6 +25,10 @@
 //! which is sent when a later message arrives (no timer: a device that
 //! was woken by the first notification fetches them anyway).
 //!
+//! **Cost**: the registrations are read once per notifiable message; an
+//! account found without any is remembered (up to 100,000 accounts), so
+//! offline messages for accounts that never enabled push cost no read.
+//!
 //! **Errors** (§7.1): the reply to a notification is matched by its id
 //! ([`Hook::IqResponse`]); an error disables the registration, except a
 //! transient one (type `wait`, or our own server failing to reach the app
@@ -112,7 +116,12 @@ impl Push {
             resource: req.from().resource().map(str::to_owned),
         };
         let max = self.config.max_registrations;
-        match self.store.push_enable(owner, &reg, max).await {
+        // Before and after the write: a message routed meanwhile reads the
+        // store, and a read that missed the write is not remembered.
+        self.tracker().registering(owner);
+        let stored = self.store.push_enable(owner, &reg, max).await;
+        self.tracker().registering(owner);
+        match stored {
             Ok(Admission::Stored) => {
                 info!(account = %owner, app_server = %reg.app_server, "push enabled");
                 IqOutcome::Result(None)
@@ -146,7 +155,14 @@ impl Push {
     /// Notifies the registrations of `owner` (those made by `resource`
     /// when given) of the message `st`, as the rate limit allows.
     async fn notify(&self, hub: &Hub, owner: &BareJid, st: &Routed, resource: Option<&str>) {
+        let Some(epoch) = self.tracker().lookup(owner) else {
+            return;
+        };
         let regs = match self.store.push_registrations(owner).await {
+            Ok(r) if r.is_empty() => {
+                self.tracker().mark_empty(owner, epoch);
+                return;
+            }
             Ok(r) => r,
             Err(e) => {
                 warn!(account = %owner, error = %e, "reading push registrations failed");

@@ -127,6 +127,10 @@ async fn offline_message_is_notified_and_still_stored() {
     let names: Vec<_> = w.hub.modules().names().collect();
     let at = |n| names.iter().position(|&m| m == n).unwrap();
     assert!(at("push") < at("offline"), "{names:?}");
+    // Before any registration: nothing (and the account is remembered as
+    // having none, which enabling must undo).
+    w.message(Some("early")).await;
+    assert!(w.notifications().is_empty());
     assert_eq!(w.enable("n1").await.element().attr("type"), Some("result"));
     w.message(Some("hello")).await;
     let n = w.notifications();
@@ -145,7 +149,7 @@ async fn offline_message_is_notified_and_still_stored() {
     assert_eq!(s.last_message_body, None);
     // Passed on to offline storage.
     let user = bare("user@localhost");
-    assert_eq!(w.stores.offline.offline_count(&user).await.unwrap(), 1);
+    assert_eq!(w.stores.offline.offline_count(&user).await.unwrap(), 2);
     // Rate limit: the next one within the interval is only counted.
     w.message(Some("again")).await;
     assert!(w.notifications().is_empty());
@@ -332,6 +336,29 @@ fn rate_limit_counts_between_notifications() {
     t.reset(&bare("user@localhost"));
     assert_eq!(t.tracked(), 0);
     assert_eq!(t.on_message(&k, at(26)), Some(1));
+}
+
+#[test]
+fn accounts_without_registrations_are_remembered_within_a_bound() {
+    let mut t = Tracker::new(Duration::ZERO);
+    let u = bare("user@localhost");
+    let epoch = t.lookup(&u).unwrap();
+    t.mark_empty(&u, epoch);
+    assert_eq!(t.lookup(&u), None);
+    // A registration forgets it; a read from before it is not kept.
+    t.registering(&u);
+    t.mark_empty(&u, epoch);
+    assert!(t.lookup(&u).is_some());
+    let epoch = t.lookup(&u).unwrap();
+    for i in 0..=tracker::MAX_KNOWN_EMPTY {
+        t.mark_empty(&bare(&format!("u{i}@localhost")), epoch);
+    }
+    let last = bare(&format!("u{}@localhost", tracker::MAX_KNOWN_EMPTY));
+    assert_eq!(t.lookup(&last), None);
+    assert!(
+        t.lookup(&bare("u0@localhost")).is_some(),
+        "the memory started over"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! an iq response answers, which errors disable a registration, and the
 //! notification stanza itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use starling_jid::{BareJid, Jid};
@@ -17,6 +17,10 @@ use starling_xml::Element;
 /// not notified within the interval are forgotten first (their count
 /// restarts).
 pub(super) const MAX_TRACKED: usize = 100_000;
+
+/// Accounts remembered as having no registration at most (past it the
+/// memory starts over).
+pub(super) const MAX_KNOWN_EMPTY: usize = 100_000;
 
 /// Notifications awaiting their reply at most; past it, a notification
 /// is still sent but its reply is not looked at.
@@ -54,6 +58,13 @@ pub(super) struct Tracker {
     regs: HashMap<RegKey, RegState>,
     outstanding: HashMap<String, (RegKey, Instant)>,
     next_id: u64,
+    /// Accounts whose registrations were last read empty: most accounts
+    /// have none, and their offline messages then cost no store read.
+    /// Enabling (the only way in, through this module) takes the account
+    /// out.
+    empty: HashSet<BareJid>,
+    /// Counts registrations being made (see [`Tracker::mark_empty`]).
+    epoch: u64,
 }
 
 impl Tracker {
@@ -65,6 +76,8 @@ impl Tracker {
             regs: HashMap::new(),
             outstanding: HashMap::new(),
             next_id: 0,
+            empty: HashSet::new(),
+            epoch: 0,
         }
     }
 
@@ -127,6 +140,33 @@ impl Tracker {
         let late = now.duration_since(*sent) >= REPLY_TIMEOUT;
         let (key, _) = self.outstanding.remove(id)?;
         (!late).then_some(key)
+    }
+
+    /// `None` when `owner` is known to have no registration; otherwise
+    /// the epoch to pass to [`mark_empty`](Tracker::mark_empty) after
+    /// reading the store.
+    pub(super) fn lookup(&self, owner: &BareJid) -> Option<u64> {
+        (!self.empty.contains(owner)).then_some(self.epoch)
+    }
+
+    /// Remembers that `owner` had no registration when read in `epoch`;
+    /// ignored if a registration was made since (the read may predate
+    /// it).
+    pub(super) fn mark_empty(&mut self, owner: &BareJid, epoch: u64) {
+        if epoch != self.epoch {
+            return;
+        }
+        if self.empty.len() >= MAX_KNOWN_EMPTY {
+            self.empty.clear();
+        }
+        self.empty.insert(owner.clone());
+    }
+
+    /// A registration is being made for `owner` (called before the store
+    /// write and again after it).
+    pub(super) fn registering(&mut self, owner: &BareJid) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.empty.remove(owner);
     }
 
     /// The account came online: its counts restart.
