@@ -272,3 +272,116 @@ pub(super) fn summary_of(iq: &Element) -> Option<PushSummary> {
     let form = PushNotification::from_element(n).ok()?.form?;
     PushSummary::from_form(&form).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The tracker's rules alone, with time passed in.
+
+    use super::*;
+    use starling_stanza::ErrorType;
+
+    const APP: &str = "app@localhost/srv";
+
+    fn bare(s: &str) -> BareJid {
+        s.parse().unwrap()
+    }
+
+    fn key(node: &str) -> RegKey {
+        RegKey {
+            owner: bare("user@localhost"),
+            app_server: Jid::new(APP).unwrap(),
+            node: node.to_owned(),
+        }
+    }
+
+    #[test]
+    fn rate_limit_counts_between_notifications() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut t = Tracker::new(Duration::from_secs(10));
+        let k = key("n");
+        let got: Vec<_> = [0, 1, 5, 10, 11, 25]
+            .iter()
+            .map(|&s| t.on_message(&k, at(s)))
+            .collect();
+        assert_eq!(got, [Some(1), None, None, Some(4), None, Some(6)]);
+        // Another registration has its own limit; coming online resets.
+        assert_eq!(t.on_message(&key("m"), at(25)), Some(1));
+        t.reset(&bare("user@localhost"));
+        assert_eq!(t.tracked(), 0);
+        assert_eq!(t.on_message(&k, at(26)), Some(1));
+    }
+
+    #[test]
+    fn accounts_without_registrations_are_remembered_within_a_bound() {
+        let mut t = Tracker::new(Duration::ZERO);
+        let u = bare("user@localhost");
+        let epoch = t.lookup(&u).unwrap();
+        t.mark_empty(&u, epoch);
+        assert_eq!(t.lookup(&u), None);
+        // A registration forgets it; a read from before it is not kept.
+        t.registering(&u);
+        t.mark_empty(&u, epoch);
+        assert!(t.lookup(&u).is_some());
+        let epoch = t.lookup(&u).unwrap();
+        for i in 0..=MAX_KNOWN_EMPTY {
+            t.mark_empty(&bare(&format!("u{i}@localhost")), epoch);
+        }
+        let last = bare(&format!("u{}@localhost", MAX_KNOWN_EMPTY));
+        assert_eq!(t.lookup(&last), None);
+        assert!(
+            t.lookup(&bare("u0@localhost")).is_some(),
+            "the memory started over"
+        );
+    }
+
+    #[test]
+    fn replies_match_id_sender_account_and_time() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(Duration::ZERO);
+        let app = Jid::new(APP).unwrap();
+        let user = bare("user@localhost");
+        let id = t.sent(key("n"), t0);
+        let other = Jid::new("eve@localhost").unwrap();
+        assert!(t.answered(&id, &other, &user, t0).is_none());
+        assert!(t.answered(&id, &app, &bare("eve@localhost"), t0).is_none());
+        assert_eq!(t.answered(&id, &app, &user, t0), Some(key("n")));
+        assert!(t.answered(&id, &app, &user, t0).is_none(), "answered once");
+        let late = t.sent(key("n"), t0);
+        assert!(t.answered(&late, &app, &user, t0 + REPLY_TIMEOUT).is_none());
+        let forgotten = t.sent(key("n"), t0);
+        t.forget(&user, &app, None);
+        assert!(t.answered(&forgotten, &app, &user, t0).is_none());
+    }
+
+    #[test]
+    fn which_errors_disable() {
+        let cases = [
+            (StanzaError::new(Cond::ItemNotFound), true),
+            (StanzaError::new(Cond::NotAuthorized), true),
+            (StanzaError::new(Cond::Forbidden), true),
+            (StanzaError::new(Cond::ServiceUnavailable), true),
+            (StanzaError::new(Cond::FeatureNotImplemented), true),
+            (StanzaError::new(Cond::ResourceConstraint), false),
+            (
+                StanzaError::new(Cond::ItemNotFound).with_type(ErrorType::Wait),
+                false,
+            ),
+            (StanzaError::new(Cond::RemoteServerNotFound), false),
+            (StanzaError::new(Cond::RemoteServerTimeout), false),
+            (StanzaError::new(Cond::InternalServerError), false),
+        ];
+        for (err, want) in cases {
+            assert_eq!(disables(&err), want, "{err}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_clipped_at_a_char_boundary() {
+        let long = "é".repeat(MAX_BODY);
+        let clipped = clip_body(&long);
+        assert!(clipped.len() <= MAX_BODY);
+        assert!(long.starts_with(&clipped));
+        assert_eq!(clip_body("short"), "short");
+    }
+}
