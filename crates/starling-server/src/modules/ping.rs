@@ -53,8 +53,10 @@ pub enum KeepAliveAction {
 /// (time is passed in). A session that sent nothing for
 /// `keepalive_interval` is pinged; if it then sends nothing for
 /// `keepalive_timeout`, it is dead. Any input counts as a sign of life
-/// (the ping only finds dead connections); the answer to the ping is
-/// recognised by its id ([`is_pong`](KeepAlive::is_pong)) and swallowed.
+/// (the ping only finds dead connections): the session calls
+/// [`on_input`](KeepAlive::on_input) for everything it reads, the answer
+/// to the ping included, which is also recognised by its id
+/// ([`is_pong`](KeepAlive::is_pong)) and swallowed.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -66,6 +68,8 @@ pub enum KeepAliveAction {
 /// let mut ka = KeepAlive::new(&PingConfig::default(), t0);
 /// assert_eq!(ka.poll(t0), KeepAliveAction::WaitUntil(t0 + Duration::from_secs(300)));
 /// let KeepAliveAction::Ping(id) = ka.poll(t0 + Duration::from_secs(300)) else { panic!() };
+/// // The answer is input like any other, and recognised by its id.
+/// ka.on_input(t0 + Duration::from_secs(300));
 /// assert!(ka.is_pong(IqType::Result, &id));
 /// assert_eq!(ka.poll(t0 + Duration::from_secs(300)),
 ///            KeepAliveAction::WaitUntil(t0 + Duration::from_secs(600)));
