@@ -248,6 +248,7 @@ impl World {
             accounts: faulty.clone(),
             rosters: faulty.clone(),
             offline: faulty.clone(),
+            push: inner.push.clone(),
             credentials: inner.credentials.clone(),
         };
         let modules = starling_server::modules::build(&config, &stores, None);

@@ -40,6 +40,8 @@ pub const HINTS: &str = "urn:xmpp:hints";
 pub const CSI: &str = "urn:xmpp:csi:0";
 /// Push Notifications (XEP-0357).
 pub const PUSH: &str = "urn:xmpp:push:0";
+/// Publish-Subscribe (XEP-0060), which XEP-0357 notifications use.
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 /// The `FORM_TYPE` of the push notification summary (XEP-0357 §7).
 pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
 /// The `FORM_TYPE` of publish options (XEP-0060 §7.1.5), used by XEP-0357.

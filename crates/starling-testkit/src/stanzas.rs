@@ -37,3 +37,23 @@ pub fn presence(priority: i8) -> Presence {
     p.priority = priority;
     p
 }
+
+/// The XEP-0357 summary in a push notification's pubsub publish payload
+/// (`<pubsub><publish><item><notification><x/>`), if it is one.
+pub fn push_summary(pubsub: &Element) -> Option<starling_stanza::PushSummary> {
+    use starling_stanza::{Payload, PushNotification, PushSummary, ns};
+    let n = pubsub
+        .get_child("publish", ns::PUBSUB)?
+        .get_child("item", ns::PUBSUB)?
+        .get_child(PushNotification::NAME, PushNotification::NS)?;
+    let form = PushNotification::from_element(n).ok()?.form?;
+    PushSummary::from_form(&form).ok()
+}
+
+/// The `node` a push notification's pubsub payload publishes to.
+pub fn push_node(pubsub: &Element) -> Option<String> {
+    pubsub
+        .get_child("publish", starling_stanza::ns::PUBSUB)?
+        .attr("node")
+        .map(str::to_owned)
+}

@@ -804,3 +804,27 @@ fn csi_inactive_then_active() {
         "active_flushes",
     ]);
 }
+
+// ---------------------------------------------------------------------------
+// XEP-0357 push notifications
+
+/// slixmpp 1.17 (the pinned client) has no `xep_0357` plugin: the
+/// scenario writes `<enable/>` and `<disable/>` itself and uses slixmpp
+/// for everything else (login, disco, the app server's iq handler).
+#[test]
+fn push_enable_notify_disable() {
+    let Some(run) = Scenario::new("push").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "app_logged_in",
+        "bob_logged_in",
+        "push_feature",
+        "push_enabled",
+        "notification_received",
+        "no_body",
+        "bob_logged_in_again",
+        "push_disabled",
+        "no_notification_after_disable",
+    ]);
+}

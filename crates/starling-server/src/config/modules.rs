@@ -2,7 +2,10 @@
 //! least `enabled`. Unknown module names and unknown keys are refused with
 //! the file and line, like the rest of the file.
 
+use std::time::Duration;
+
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::ConfigError;
 use super::parse::Checker;
@@ -44,11 +47,12 @@ pub(crate) struct RawModules {
     presence: Option<RawSwitch>,
     offline: Option<RawSwitch>,
     disco: Option<RawSwitch>,
-    ping: Option<RawSwitch>,
+    ping: Option<RawPing>,
     version: Option<RawSwitch>,
     stream_management: Option<RawStreamManagement>,
     carbons: Option<RawSwitch>,
     csi: Option<RawCsi>,
+    push: Option<RawPush>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -62,8 +66,9 @@ pub struct ModulesConfig {
     pub offline: Switch,
     /// `[modules.disco]`: XEP-0030 service discovery.
     pub disco: Switch,
-    /// `[modules.ping]`: XEP-0199 ping.
-    pub ping: Switch,
+    /// `[modules.ping]`: XEP-0199 ping, and server-initiated keepalive
+    /// pings.
+    pub ping: PingConfig,
     /// `[modules.version]`: XEP-0092 software version.
     pub version: Switch,
     /// `[modules.stream_management]`: XEP-0198 stream management.
@@ -72,6 +77,8 @@ pub struct ModulesConfig {
     pub carbons: Switch,
     /// `[modules.csi]`: XEP-0352 client state indication.
     pub csi: CsiConfig,
+    /// `[modules.push]`: XEP-0357 push notifications.
+    pub push: PushConfig,
 }
 
 impl ModulesConfig {
@@ -81,11 +88,12 @@ impl ModulesConfig {
             presence: Switch::check(raw.presence),
             offline: Switch::check(raw.offline),
             disco: Switch::check(raw.disco),
-            ping: Switch::check(raw.ping),
+            ping: PingConfig::check(raw.ping, ck)?,
             version: Switch::check(raw.version),
             stream_management: StreamManagementConfig::check(raw.stream_management, ck)?,
             carbons: Switch::check(raw.carbons),
             csi: CsiConfig::check(raw.csi, ck)?,
+            push: PushConfig::check(raw.push, ck)?,
         })
     }
 }
@@ -132,6 +140,110 @@ impl CsiConfig {
         }
         if let Some(v) = &r.max_held_bytes {
             c.max_held_bytes = ck.range(v, 1024, 16 << 20, "max_held_bytes")? as usize;
+        }
+        Ok(c)
+    }
+}
+
+/// `[modules.ping]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPing {
+    enabled: Option<bool>,
+    keepalive_interval: Option<Spanned<u64>>,
+    keepalive_timeout: Option<Spanned<u64>>,
+}
+
+/// The settings of the ping module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingConfig {
+    /// The module runs (default: true).
+    pub enabled: bool,
+    /// A c2s session that sent nothing for this long is pinged by the
+    /// server (`keepalive_interval`, seconds, default 300; 0 turns the
+    /// keepalive off).
+    pub keepalive_interval: Option<Duration>,
+    /// How long the server waits for the answer to its ping before it
+    /// closes the session with `connection-timeout` (`keepalive_timeout`,
+    /// seconds, default 60).
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for PingConfig {
+    fn default() -> PingConfig {
+        PingConfig {
+            enabled: true,
+            keepalive_interval: Some(Duration::from_secs(300)),
+            keepalive_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl PingConfig {
+    fn check(raw: Option<RawPing>, ck: &Checker<'_>) -> Result<PingConfig, ConfigError> {
+        let mut c = PingConfig::default();
+        let Some(raw) = raw else { return Ok(c) };
+        c.enabled = raw.enabled.unwrap_or(true);
+        if let Some(v) = &raw.keepalive_interval {
+            let secs = ck.range(v, 0, 7 * 86400, "keepalive_interval")?;
+            c.keepalive_interval = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Some(v) = &raw.keepalive_timeout {
+            c.keepalive_timeout = Duration::from_secs(ck.range(v, 1, 3600, "keepalive_timeout")?);
+        }
+        Ok(c)
+    }
+}
+
+/// `[modules.push]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPush {
+    enabled: Option<bool>,
+    max_registrations: Option<Spanned<u64>>,
+    min_interval: Option<Spanned<u64>>,
+    include_body: Option<bool>,
+}
+
+/// The settings of the push module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushConfig {
+    /// The module runs (default: true).
+    pub enabled: bool,
+    /// Registrations per account (`max_registrations`, default 20).
+    pub max_registrations: usize,
+    /// At most one notification per registration in this time
+    /// (`min_interval`, seconds, default 10); messages in between are
+    /// counted into the next one.
+    pub min_interval: Duration,
+    /// Put the last message's body in notifications (`include_body`,
+    /// default false: the app server and the push service see only the
+    /// count and the sender).
+    pub include_body: bool,
+}
+
+impl Default for PushConfig {
+    fn default() -> PushConfig {
+        PushConfig {
+            enabled: true,
+            max_registrations: 20,
+            min_interval: Duration::from_secs(10),
+            include_body: false,
+        }
+    }
+}
+
+impl PushConfig {
+    fn check(raw: Option<RawPush>, ck: &Checker<'_>) -> Result<PushConfig, ConfigError> {
+        let mut c = PushConfig::default();
+        let Some(raw) = raw else { return Ok(c) };
+        c.enabled = raw.enabled.unwrap_or(true);
+        c.include_body = raw.include_body.unwrap_or(false);
+        if let Some(v) = &raw.max_registrations {
+            c.max_registrations = ck.range(v, 1, 1000, "max_registrations")? as usize;
+        }
+        if let Some(v) = &raw.min_interval {
+            c.min_interval = Duration::from_secs(ck.range(v, 0, 86400, "min_interval")?);
         }
         Ok(c)
     }

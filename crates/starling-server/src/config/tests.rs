@@ -130,6 +130,47 @@ fn module_sections() {
 }
 
 #[test]
+fn ping_and_push_sections() {
+    use std::time::Duration;
+    let d = Config::from_toml_str("", "x").unwrap().modules;
+    assert_eq!(d.ping.keepalive_interval, Some(Duration::from_secs(300)));
+    assert_eq!(d.ping.keepalive_timeout, Duration::from_secs(60));
+    assert!(d.push.enabled && !d.push.include_body);
+    assert_eq!(d.push.max_registrations, 20);
+    assert_eq!(d.push.min_interval, Duration::from_secs(10));
+    let text = "[modules.ping]\nkeepalive_interval = 0\nkeepalive_timeout = 5\n\
+                [modules.push]\nmax_registrations = 3\nmin_interval = 0\ninclude_body = true\n";
+    let c = Config::from_toml_str(text, "x").unwrap().modules;
+    assert_eq!(c.ping.keepalive_interval, None);
+    assert_eq!(c.ping.keepalive_timeout, Duration::from_secs(5));
+    assert_eq!(c.push.max_registrations, 3);
+    assert_eq!(c.push.min_interval, Duration::ZERO);
+    assert!(c.push.include_body);
+    for (text, line, key) in [
+        (
+            "[modules.push]\nmax_registrations = 0\n",
+            2,
+            "max_registrations",
+        ),
+        (
+            "[modules.push]\n\nmin_interval = 100000\n",
+            3,
+            "min_interval",
+        ),
+        (
+            "[modules.ping]\nkeepalive_timeout = 0\n",
+            2,
+            "keepalive_timeout",
+        ),
+        ("[modules.push]\nsecret = 1\n", 2, "secret"),
+    ] {
+        let (l, reason) = err(text);
+        assert_eq!(l, line, "{reason}");
+        assert!(reason.contains(key), "{reason}");
+    }
+}
+
+#[test]
 fn queue_bytes_and_write_timeout() {
     let d = Config::from_toml_str("", "x").unwrap().limits;
     assert_eq!(d.outbound_queue_bytes, 4 * 1024 * 1024);

@@ -7,7 +7,7 @@ use starling_jid::Jid;
 use starling_stanza::{StanzaError, StanzaErrorCondition as Cond, StanzaKind};
 
 use super::Hub;
-use crate::module::{IqOutcome, IqRequest, IqScope, Module, Session};
+use crate::module::{Hook, IqOutcome, IqRequest, IqScope, Module, Session};
 use crate::routed::Routed;
 
 impl Hub {
@@ -47,6 +47,11 @@ impl Hub {
         session: Option<&mut Session<'_>>,
     ) {
         if !matches!(st.kind(), StanzaKind::Iq(t) if t.is_request()) {
+            // A response to a request sent from the account's address: the
+            // modules that sent one may be waiting for it.
+            if matches!(st.kind(), StanzaKind::Iq(_)) && self.modules.has(Hook::IqResponse) {
+                let _ = self.modules.iq_response(self, st, &to.bare()).await;
+            }
             return;
         }
         match self.iq_module(IqScope::Account, &st) {

@@ -33,6 +33,9 @@
 //! * [`Module::hold`] and [`Module::release`] ([`Hook::Hold`]) for a
 //!   module whose filter keeps stanzas back for a while
 //!   ([`Filter::Hold`], XEP-0352 client state indication).
+//! * [`Module::iq_response`] ([`Hook::IqResponse`]) for an iq `result` or
+//!   `error` addressed to an account's bare JID (the answer to a request
+//!   a module sent on the account's behalf).
 //!
 //! Hooks run in registration order (the order of the module list in
 //! [`crate::modules`]); the first module that handles a stanza
@@ -109,6 +112,8 @@ pub enum Hook {
     Delivered,
     /// [`Module::hold`] and [`Module::release`].
     Hold,
+    /// [`Module::iq_response`].
+    IqResponse,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -290,6 +295,14 @@ pub trait Module: Send + Sync + 'static {
     /// notifications start here). Called in that session's task.
     async fn detached(&self, hub: &Hub, jid: &FullJid, st: &Routed) {
         let _ = (hub, jid, st);
+    }
+
+    /// An iq `result` or `error` addressed to the local account `to`'s
+    /// bare JID: the answer to a request a module sent from that address
+    /// (XEP-0357 notifications). A response no module takes is dropped.
+    async fn iq_response(&self, hub: &Hub, st: Routed, to: &BareJid) -> Flow {
+        let _ = (hub, to);
+        Flow::Continue(st)
     }
 
     /// A stanza about to be written to a session (runs in that session's

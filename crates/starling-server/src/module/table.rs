@@ -222,6 +222,17 @@ impl ModuleSet {
         }
     }
 
+    /// Runs the [`Hook::IqResponse`] chain.
+    pub async fn iq_response(&self, hub: &Hub, mut st: Routed, to: &BareJid) -> Flow {
+        for m in self.hooked(Hook::IqResponse, Some(st.kind())) {
+            match m.iq_response(hub, st, to).await {
+                Flow::Handled => return Flow::Handled,
+                Flow::Continue(back) => st = back,
+            }
+        }
+        Flow::Continue(st)
+    }
+
     /// Runs the [`Hook::Filter`] chain: the first module that drops the
     /// stanza decides (holding and replacing count as delivering here;
     /// [`admit`](ModuleSet::admit) carries them out).
@@ -404,6 +415,7 @@ mod tests {
         assert!(all.disco_features().iter().any(|f| f == "urn:xmpp:ping"));
         config.modules.ping.enabled = false;
         config.modules.offline.enabled = false;
+        config.modules.push.enabled = false;
         let some = crate::modules::build(&config, &stores, None);
         assert!(!some.names().any(|n| n == "ping" || n == "offline"));
         assert!(

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
+//! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
 //! | [`offline`] | XEP-0160 offline messages | `[modules.offline]` |
 //! | [`disco`] | XEP-0030 service discovery | `[modules.disco]` |
 //! | [`ping`] | XEP-0199 ping | `[modules.ping]` |
@@ -21,6 +22,7 @@ pub mod federation;
 pub mod offline;
 pub mod ping;
 pub mod presence;
+pub mod push;
 pub mod roster;
 pub mod version;
 
@@ -45,6 +47,9 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.roster.enabled {
         list.push(Arc::new(roster::Roster::new(stores.rosters.clone())));
+    }
+    if m.push.enabled {
+        list.push(Arc::new(push::Push::new(stores.push.clone(), m.push)));
     }
     if m.offline.enabled {
         let quota = config.limits.offline_quota();

@@ -193,7 +193,8 @@ impl<B> std::fmt::Debug for OnPool<B> {
 }
 
 impl<B: Send + Sync + 'static> OnPool<B> {
-    async fn call<T: Send + 'static>(
+    /// Runs `f` on the backend, on the executor.
+    pub(super) async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&B) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {

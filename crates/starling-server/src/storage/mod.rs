@@ -1,7 +1,7 @@
 //! Durable state, one store per feature: [`AccountStore`] (accounts and
 //! credentials), [`RosterStore`] (rosters and pending subscription
-//! requests) and [`OfflineStore`] (offline messages), bundled in
-//! [`Stores`]. Each server module holds the store it owns.
+//! requests), [`OfflineStore`] (offline messages) and [`PushStore`]
+//! (XEP-0357 push registrations), bundled in [`Stores`]. Each server module holds the store it owns.
 //!
 //! The traits are asynchronous from the caller's side, and every call
 //! runs off the async worker threads: [`SqliteStorage`] is a blocking
@@ -41,6 +41,7 @@
 pub mod blocking;
 mod exec;
 pub mod limits;
+pub mod push;
 pub mod requests;
 mod sqlite;
 
@@ -48,6 +49,7 @@ pub use exec::Executor;
 pub use limits::{
     Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
 };
+pub use push::{PushFull, PushRegistration, PushStore};
 pub use requests::SubscriptionRequest;
 pub use sqlite::{SqliteStorage, Synchronous};
 
@@ -363,6 +365,8 @@ pub struct Stores {
     pub rosters: Arc<dyn RosterStore>,
     /// Offline messages.
     pub offline: Arc<dyn OfflineStore>,
+    /// XEP-0357 push registrations.
+    pub push: Arc<dyn PushStore>,
     /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
     /// so this interface is synchronous.
     pub credentials: Arc<dyn CredentialStore>,
@@ -382,7 +386,8 @@ impl Stores {
         Stores {
             accounts: on_pool.clone(),
             rosters: on_pool.clone(),
-            offline: on_pool,
+            offline: on_pool.clone(),
+            push: on_pool,
             credentials: Arc::new(BlockingCredentials(db)),
         }
     }

@@ -1328,6 +1328,109 @@ async def scenario_csi(ctx, r, args):
         "the held presence after <active/>",
     )
     r.check("active_flushes", True, "the held presence came after <active/>")
+# -- XEP-0357 push notifications (h-push) ------------------------------------------
+
+PUBSUB_NS = "http://jabber.org/protocol/pubsub"
+PUSH_NS = "urn:xmpp:push:0"
+DATA_NS = "jabber:x:data"
+
+
+def push_summary(iq):
+    """(node, {field: value}) of a XEP-0357 notification iq, or None."""
+    publish = iq.xml.find(f"{{{PUBSUB_NS}}}pubsub/{{{PUBSUB_NS}}}publish")
+    if publish is None:
+        return None
+    form = publish.find(f"{{{PUBSUB_NS}}}item/{{{PUSH_NS}}}notification/{{{DATA_NS}}}x")
+    fields = {}
+    if form is not None:
+        for f in form.findall(f"{{{DATA_NS}}}field"):
+            v = f.find(f"{{{DATA_NS}}}value")
+            fields[f.get("var")] = v.text if v is not None else None
+    return publish.get("node"), fields
+
+
+def act_as_app_server(c):
+    """``c`` answers pubsub publishes with a result and keeps them in its
+    inbox as "push"."""
+
+    def on_publish(iq):
+        if iq["type"] != "set":
+            return
+        c.inbox.push("push", iq)
+        iq.reply().send()
+
+    c.register_handler(
+        Callback(
+            "interop: push app server",
+            MatchXPath(f"{{{CLIENT_NS}}}iq/{{{PUBSUB_NS}}}pubsub"),
+            on_publish,
+        )
+    )
+
+
+async def push_command(r, c, action, jid, node, section):
+    """An XEP-0357 <enable/> or <disable/> iq set to the own account, which
+    must be answered with a result (the check ``push_{action}d``). slixmpp
+    1.17 has no xep_0357 plugin, so the payload is built here."""
+    iq = c.Iq()
+    iq["type"] = "set"
+    iq.append(ET.Element(f"{{{PUSH_NS}}}{action}", {"jid": jid, "node": node}))
+    check = f"push_{action}d"
+    reply = await step(r, check, c.request(iq), action)
+    r.require(check, reply["type"] == "result", f"<{action}/> answered with a result (XEP-0357 {section}); got {reply}")
+
+
+async def scenario_push(ctx, r, args):
+    """XEP-0357: bob enables notifications to alice's session (playing the
+    app server), gets one for a message while offline, then disables
+    them."""
+    app = ctx.client("alice", resource="app")
+    act_as_app_server(app)
+    await login(r, app, "app_logged_in")
+    await step(r, "app_online", app.go_online(), "initial presence and ping")
+    bob = ctx.client("bob", resource="phone")
+    await login(r, bob, "bob_logged_in")
+    try:
+        info = await bob.plugin["xep_0030"].get_info(jid=bob.boundjid.bare, local=False, timeout=ctx.step_timeout)
+    except IqError as e:
+        info = e.iq
+    features = sorted(info["disco_info"]["features"]) if info["type"] == "result" else []
+    r.check("push_feature", PUSH_NS in features, f"the account lists {PUSH_NS} (XEP-0357 §4); got {features}")
+    node = f"interop-{uuid.uuid4()}"
+    await push_command(r, bob, "enable", app.boundjid.full, node, "§5")
+    await bob.logout()
+
+    mark = app.inbox.mark()
+    app.send_message(mto=ctx.jid("bob"), mbody="wake up", mtype="chat")
+    got = await step(
+        r,
+        "notification_received",
+        app.inbox.wait("push", lambda iq: push_summary(iq) is not None, "a push notification", since=mark),
+        "a notification for a message to the offline account (XEP-0357 §7)",
+    )
+    got_node, fields = push_summary(got)
+    r.fact("notification_fields", fields)
+    r.check(
+        "notification_received",
+        got_node == node
+        and got["from"].full == ctx.jid("bob")
+        and fields.get("FORM_TYPE") == "urn:xmpp:push:summary"
+        and fields.get("message-count") == "1"
+        and fields.get("last-message-sender") == app.boundjid.full,
+        f"publish to {node} from {ctx.jid('bob')} with message-count 1 and the sender; got node={got_node} from={got['from']} {fields}",
+    )
+    r.check("no_body", "last-message-body" not in fields, f"no body by default; got {fields}")
+
+    bob2 = ctx.client("bob", resource="phone2")
+    await login(r, bob2, "bob_logged_in_again")
+    await push_command(r, bob2, "disable", app.boundjid.full, node, "§6")
+    await bob2.logout()
+    mark = app.inbox.mark()
+    app.send_message(mto=ctx.jid("bob"), mbody="still there?", mtype="chat")
+    # The notification would be queued before the ping's answer.
+    await step(r, "no_notification_after_disable", app.sync(), "ping after the message")
+    again = app.inbox.find("push", lambda iq: True, since=mark)
+    r.check("no_notification_after_disable", again is None, f"nothing after <disable/>; got {again}")
 
 
 SCENARIOS = {
@@ -1347,6 +1450,7 @@ SCENARIOS = {
     "sm-resume": scenario_sm_resume,
     "carbons": scenario_carbons,
     "csi": scenario_csi,
+    "push": scenario_push,
 }
 
 

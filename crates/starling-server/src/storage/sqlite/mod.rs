@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode, through
 //! `rusqlite`.
 //!
-//! # Schema (version 3)
+//! # Schema (version 5)
 //!
 //! ```text
 //! accounts(jid PK, domain, created_at_ms)            index (domain, jid)
@@ -18,7 +18,12 @@
 //! offline(id PK AUTOINCREMENT, owner → accounts, stanza, stored_at_ms, sender, bytes)
 //!                                                    index (owner, id),
 //!                                                    index (owner, sender, bytes)
+//! push_registrations(seq PK AUTOINCREMENT, owner → accounts, app_server, node,
+//!                    publish_options, resource, created_at_ms)
+//!                                                    UNIQUE (owner, app_server, node)
 //! ```
+//!
+//! (Version 4, the XEP-0191 blocklist, comes from another branch.)
 //!
 //! Every `→` is a foreign key with `ON DELETE CASCADE`, so deleting the
 //! `accounts` row deletes everything the account owns.
@@ -39,6 +44,7 @@ mod accounts;
 mod inflight;
 mod migrate_v3;
 mod offline;
+mod push;
 mod roster;
 mod schema;
 #[cfg(test)]

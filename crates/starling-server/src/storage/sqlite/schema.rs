@@ -116,6 +116,27 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     // offline messages record their sender and size. Existing rows are
     // converted.
     Migration::Rust(migrate_v3::limits),
+    // 4: reserved for the XEP-0191 blocklist (written on another branch;
+    // its real migration replaces this placeholder when they are merged,
+    // and 5 below does not depend on it).
+    Migration::Sql(""),
+    // 5: XEP-0357 push registrations, identified per account by (app
+    // server, node); `seq` keeps them in the order they were first made.
+    Migration::Sql(
+        "
+    CREATE TABLE push_registrations (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner           TEXT    NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
+        app_server      TEXT    NOT NULL,
+        node            TEXT    NOT NULL,
+        publish_options TEXT,
+        resource        TEXT,
+        created_at_ms   INTEGER NOT NULL,
+        UNIQUE (owner, app_server, node)
+    );
+    ",
+    ),
+    // 6: the in-flight journal of XEP-0198 senders' messages.
     Migration::Sql(super::inflight::SCHEMA),
 ];
 

@@ -6,6 +6,7 @@ mod durability;
 mod features;
 mod limits;
 mod model;
+mod push;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -131,6 +132,7 @@ fn fresh_database_is_migrated() {
             "credentials",
             "inflight",
             "offline",
+            "push_registrations",
             "roster",
             "roster_groups",
             "roster_versions",
