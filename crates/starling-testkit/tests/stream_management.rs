@@ -367,3 +367,52 @@ async fn raw_alice_like(s: &Server, account: &str, password: &str, resource: &st
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_pings_find_silent_clients_and_detach_their_sessions() {
+    let s = server("[modules.ping]\nkeepalive_interval = 1\nkeepalive_timeout = 2\n");
+    // A client that answers stays; its answer goes nowhere else.
+    let mut alive = raw_alice(&s, "alive").await;
+    for _ in 0..2 {
+        let ping = alive.element().await;
+        assert_eq!(ping.attr("type"), Some("get"), "{ping:?}");
+        assert!(ping.has_child("ping", "urn:xmpp:ping"));
+        let id = ping.attr("id").unwrap().to_owned();
+        alive
+            .send_str(&format!("<iq type='result' id='{id}' to='localhost'/>"))
+            .await
+            .unwrap();
+    }
+    // One that does not is closed with connection-timeout; with stream
+    // management its session waits for a resumption.
+    let mut silent = raw_alice(&s, "silent").await;
+    let enabled = sm::enable(&mut silent, true).await;
+    let end = silent.ending(Duration::from_secs(15)).await;
+    assert_eq!(end.condition(), "connection-timeout");
+    assert!(
+        end.elements
+            .iter()
+            .any(|e| e.has_child("ping", "urn:xmpp:ping"))
+    );
+    let pings = end.elements.iter().filter(|e| e.name() == "iq").count() as u32;
+    let (_, answer) = sm::resume(
+        s.c2s_port,
+        "localhost",
+        &s.cert_file("localhost"),
+        "alice",
+        "pw-alice",
+        enabled.id.as_deref().unwrap(),
+        pings,
+    )
+    .await;
+    assert!(SmResumed::from_element(&answer).is_ok(), "{answer:?}");
+    // The answering client never got an error for its answers.
+    let mut tail = Vec::new();
+    while let Got::Element(e) = alive.next(Duration::from_millis(500)).await {
+        tail.push(e);
+    }
+    assert!(
+        tail.iter().all(|e| e.attr("type") != Some("error")),
+        "{tail:?}"
+    );
+}

@@ -10,6 +10,7 @@
 
 mod backlog;
 mod hooks;
+mod keepalive;
 mod login;
 mod managed;
 mod resume;
@@ -150,6 +151,7 @@ pub(crate) async fn run(
         peer,
         login: login::Login::new(throttle, unauthenticated, peer),
         takeover_rx: None,
+        keepalive: None,
         handover: None,
         pending: std::collections::VecDeque::new(),
         withdrawn: None,

@@ -290,6 +290,7 @@ impl Conn {
         self.rx = rx;
         self.ext = ext;
         self.withdrawn = withdrawn;
+        self.start_keepalive();
         let acked = match sm.ack(req.h) {
             Ok(a) => a,
             Err(too_high) => {

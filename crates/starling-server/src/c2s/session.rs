@@ -49,6 +49,8 @@ pub(super) struct Conn {
     pub(super) peer: SocketAddr,
     /// Login throttling and the unauthenticated count.
     pub(super) login: super::login::Login,
+    /// Server-initiated pings of a bound session (XEP-0199 §4.2).
+    pub(super) keepalive: Option<crate::modules::ping::KeepAlive>,
     /// Where requests for this session's state arrive, while it may be
     /// resumed (XEP-0198).
     pub(super) takeover_rx: Option<super::resume::Listed>,
@@ -131,6 +133,7 @@ impl Conn {
                 return;
             }
             Self::sm_tick(driver);
+            let ka_at = self.keepalive_tick(driver);
             if driver.flush().await.is_err() {
                 return;
             }
@@ -146,11 +149,19 @@ impl Conn {
                     continue;
                 }
             }
-            let sm_at = Self::sm_deadline(driver);
+            let sm_at = [Self::sm_deadline(driver), ka_at]
+                .into_iter()
+                .flatten()
+                .min();
             let wake = driver.wait(self.other(shutdown, sm_at)).await;
             let neg = driver.machine_mut();
             match wake {
-                Wake::Input | Wake::Timeout => {}
+                Wake::Input => {
+                    if let Some(ka) = self.keepalive.as_mut() {
+                        ka.on_input(std::time::Instant::now());
+                    }
+                }
+                Wake::Timeout => {}
                 Wake::Eof(_) => {}
                 Wake::Idle => neg.close_with(
                     StreamError::new(Condition::ConnectionTimeout).with_text("idle for too long"),
@@ -310,6 +321,7 @@ impl Conn {
                         info!(peer = %self.peer, %jid, "session bound");
                         self.me = Some(h);
                         self.rx = Some(rx);
+                        self.start_keepalive();
                         self.session_event(driver, SessionEvent::Bound).await;
                     }
                 }
@@ -470,6 +482,9 @@ impl Conn {
                 return;
             }
         };
+        if self.takes_pong(&st) {
+            return;
+        }
         let hub = self.hub.clone();
         let mut s = Session::new(&me, &mut self.ext, driver);
         hub.client_stanza(&mut s, st).await;
