@@ -238,3 +238,67 @@ async fn app_server_on_another_domain() {
     assert_eq!(s.last_message_body, None);
     answer(&app, &iq, None).await;
 }
+
+/// XEP-0357 §7 with XEP-0198: the user's phone enables push and stream
+/// management with resumption, is available, and its connection breaks;
+/// a message for it while it waits for its resumption is notified (the
+/// session still holds the message, which arrives on resumption).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_session_gets_notified() {
+    let server = server("min_interval = 0\n");
+    let mut app = app_server(&server).await;
+    let mut raw = starling_testkit::raw::Raw::login(
+        server.c2s_port,
+        &server.cert_file("localhost"),
+        "user@localhost",
+        "pw-user",
+        Some("phone"),
+    )
+    .await;
+    let enable = PushEnable {
+        jid: jid(APP),
+        node: "detached-node".to_owned(),
+        publish_options: None,
+    };
+    let iq = Iq::set("e1".to_owned(), enable);
+    raw.send_str(&Stanza::Iq(iq).to_element().to_xml())
+        .await
+        .unwrap();
+    let reply = raw.element().await;
+    assert_eq!(reply.attr("type"), Some("result"), "{reply:?}");
+    let enabled = starling_testkit::sm::enable(&mut raw, true).await;
+    raw.send_str("<presence/>").await.unwrap();
+    let (h, _) = starling_testkit::sm::request(&mut raw).await;
+    assert_eq!(h, 1);
+    raw.abort();
+    let romeo = romeo_online(&server).await;
+    within(
+        "message",
+        romeo.send_message(jid("user@localhost/phone"), "while detached"),
+    )
+    .await
+    .expect("sent");
+    let (iq, summary, node) = notification(&mut app).await;
+    assert_eq!(node, "detached-node");
+    assert_eq!(summary.message_count, Some(1), "{summary:?}");
+    answer(&app, &iq, None).await;
+    let (mut back, answer) = starling_testkit::sm::resume(
+        server.c2s_port,
+        "localhost",
+        &server.cert_file("localhost"),
+        "user",
+        "pw-user",
+        enabled.id.as_deref().unwrap(),
+        1,
+    )
+    .await;
+    assert_eq!(answer.name(), "resumed", "{answer:?}");
+    let mut got = None;
+    while got.is_none() {
+        let el = back.element().await;
+        if el.name() == "message" {
+            got = el.children().find(|c| c.name() == "body").map(|b| b.text());
+        }
+    }
+    assert_eq!(got.as_deref(), Some("while detached"));
+}
