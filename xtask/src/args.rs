@@ -122,6 +122,8 @@ pub(crate) const DEFAULT_STEPS: [u64; 18] = [
 pub(crate) struct LoadOptions {
     /// Number of simultaneous users.
     pub(crate) users: usize,
+    /// Every user enables XEP-0198 stream management (`--sm`).
+    pub(crate) sm: bool,
     /// Logins started per second.
     pub(crate) login_rate: u32,
     /// Time between two messages of one user.
@@ -148,6 +150,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             users: 1000,
+            sm: false,
             login_rate: 200,
             interval: Duration::from_secs(1),
             duration: Duration::from_secs(20),
@@ -318,12 +321,12 @@ fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOp
     while let Some(arg) = parser.next_arg()? {
         match arg {
             Arg::Option(name, inline) => {
-                if matches!(name.as_str(), "--saturation" | "--no-build") {
+                if matches!(name.as_str(), "--saturation" | "--no-build" | "--sm") {
                     parser.flag(&name, inline)?;
-                    if name == "--saturation" {
-                        options.saturation = true;
-                    } else {
-                        options.no_build = true;
+                    match name.as_str() {
+                        "--saturation" => options.saturation = true,
+                        "--sm" => options.sm = true,
+                        _ => options.no_build = true,
                     }
                     continue;
                 }

@@ -223,7 +223,11 @@ async fn measure(
     } else {
         1
     };
-    let shared = Arc::new(Shared::new(accounts, windows)?);
+    let mix = mix::Mix {
+        sm: options.sm,
+        ..mix::Mix::default()
+    };
+    let shared = Arc::new(Shared::with_mix(servers::DOMAIN, accounts, windows, mix)?);
     let target = Target::new(&server.address, &server.ca_file)?;
     let mut m = Measurement {
         name: server.name.to_owned(),

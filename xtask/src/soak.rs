@@ -429,6 +429,7 @@ async fn measure(a: &Server, b: Option<&Server>, plan: &Plan, seed: u64) -> Resu
         roster: plan.roster_share,
         sink: Some((sink_jid, plan.sink_share)),
         seed,
+        sm: false,
     };
     let shared = Arc::new(Shared::with_mix(DOMAIN, &accounts, 1, mix)?);
     let target = Target::new(&a.address, &a.ca_file)?;

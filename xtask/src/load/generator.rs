@@ -42,7 +42,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::mix::{self, Mix, MixCounters};
+use super::mix::{self, Mix, MixCounters, SmCounts};
 use super::servers::{Account, DOMAIN};
 use super::stats::Histogram;
 
@@ -121,6 +121,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// State for `accounts.len()` users with `windows` measurement windows.
+    #[cfg(test)]
     pub(crate) fn new(accounts: &[Account], windows: usize) -> Result<Shared, String> {
         Shared::with_mix(DOMAIN, accounts, windows, Mix::default())
     }
@@ -423,6 +424,10 @@ async fn user(
     let mut out = Vec::with_capacity(256);
     let mut unflushed = false;
     let mut presence_changes = 0;
+    let mut sm = SmCounts::default();
+    if shared.mix.sm {
+        out.extend_from_slice(b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    }
     // Take the phase that is already set, then follow the changes.
     phase.mark_changed();
     let ended = loop {
@@ -433,7 +438,7 @@ async fn user(
                     Ok(n) => negotiator.feed(&buf[..n]),
                     Err(error) => break Some(format!("reading: {error}")),
                 }
-                if let Some(why) = incoming(&shared, index, &mut negotiator) {
+                if let Some(why) = incoming(&shared, index, &mut negotiator, &mut sm, &mut out) {
                     break Some(why);
                 }
                 out.extend_from_slice(&negotiator.take_output());
@@ -461,6 +466,7 @@ async fn user(
                     MixCounters::bump(&shared.mixed.write_blocked);
                 } else {
                     tick(&shared, index, &mut rng, &mut presence_changes, &mut out);
+                    sm.sent(&mut out);
                 }
                 let now = tokio::time::Instant::now();
                 let mut next = timer.deadline() + every;
@@ -597,9 +603,16 @@ fn message(shared: &Shared, index: usize, rng: &mut Rng, out: &mut Vec<u8>) -> A
 
 /// Handles what the server sent to user `index`; `Some(reason)` when the
 /// session is over.
-fn incoming(shared: &Shared, index: usize, negotiator: &mut ClientNegotiator) -> Option<String> {
+fn incoming(
+    shared: &Shared,
+    index: usize,
+    negotiator: &mut ClientNegotiator,
+    sm: &mut SmCounts,
+    out: &mut Vec<u8>,
+) -> Option<String> {
     while let Some(event) = negotiator.next_event() {
         match event {
+            ClientEvent::Stanza(stanza) if sm.incoming(&stanza, out) => {}
             ClientEvent::Stanza(stanza) => match (stanza.name(), stanza.attr("type")) {
                 ("message", _) => on_message(shared, &stanza),
                 ("presence", Some("subscribe")) => {
@@ -747,6 +760,7 @@ mod tests {
             roster: 1.0,
             sink: Some(("sink@localhost".parse().unwrap(), 1.0)),
             seed: 3,
+            sm: false,
         };
         let accounts = super::super::servers::accounts(2);
         let shared = Shared::with_mix(DOMAIN, &accounts, 1, mix).unwrap();

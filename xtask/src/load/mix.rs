@@ -31,6 +31,62 @@ pub(crate) struct Mix {
     /// Mixed into each user's random number generator: the same seed
     /// gives every user the same sequence of choices.
     pub(crate) seed: u64,
+    /// Every user enables XEP-0198 stream management (with resumption),
+    /// answers the server's `<r/>` and asks for an acknowledgement after
+    /// every [`SM_REQUEST_EVERY`] stanzas it sends.
+    pub(crate) sm: bool,
+}
+
+/// With [`Mix::sm`], a user asks for an acknowledgement after this many
+/// stanzas.
+pub(crate) const SM_REQUEST_EVERY: u32 = 5;
+
+/// A user's XEP-0198 counts (with [`Mix::sm`]).
+#[derive(Debug, Default)]
+pub(crate) struct SmCounts {
+    /// `<enabled/>` came: stanzas are counted from here.
+    pub(crate) enabled: bool,
+    /// Stanzas handled from the server.
+    pub(crate) handled: u32,
+    /// Stanzas sent since the last `<r/>`.
+    pub(crate) since_request: u32,
+}
+
+impl SmCounts {
+    /// An element from the server: counted, or answered (`<r/>`) into
+    /// `out`; true when it was a stream management element.
+    pub(crate) fn incoming(&mut self, el: &starling_xml::Element, out: &mut Vec<u8>) -> bool {
+        if el.ns() != starling_stanza::ns::SM {
+            if self.enabled {
+                self.handled = self.handled.wrapping_add(1);
+            }
+            return false;
+        }
+        match el.name() {
+            "enabled" => self.enabled = true,
+            "r" => {
+                let _ = std::io::Write::write_fmt(
+                    out,
+                    format_args!("<a xmlns='urn:xmpp:sm:3' h='{}'/>", self.handled),
+                );
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// A stanza was sent: asks for an acknowledgement every
+    /// [`SM_REQUEST_EVERY`].
+    pub(crate) fn sent(&mut self, out: &mut Vec<u8>) {
+        if !self.enabled {
+            return;
+        }
+        self.since_request += 1;
+        if self.since_request >= SM_REQUEST_EVERY {
+            self.since_request = 0;
+            out.extend_from_slice(b"<r xmlns='urn:xmpp:sm:3'/>");
+        }
+    }
 }
 
 /// Counters of the mixed traffic, shared by every user.
@@ -171,5 +227,29 @@ mod tests {
             ("a@b.example", "b.example")
         );
         assert_eq!(bare_and_domain("b.example"), ("b.example", "b.example"));
+    }
+
+    #[test]
+    fn stream_management_counts_answers_and_requests() {
+        let el = |xml: &str| -> starling_xml::Element { xml.parse().unwrap() };
+        let mut sm = SmCounts::default();
+        let mut out = Vec::new();
+        // Nothing counted or requested before <enabled/>.
+        assert!(!sm.incoming(&el("<message xmlns='jabber:client'/>"), &mut out));
+        sm.sent(&mut out);
+        assert!(sm.incoming(&el("<enabled xmlns='urn:xmpp:sm:3'/>"), &mut out));
+        for _ in 0..3 {
+            sm.incoming(&el("<message xmlns='jabber:client'/>"), &mut out);
+        }
+        assert!(sm.incoming(&el("<r xmlns='urn:xmpp:sm:3'/>"), &mut out));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "<a xmlns='urn:xmpp:sm:3' h='3'/>"
+        );
+        out.clear();
+        for _ in 0..SM_REQUEST_EVERY {
+            sm.sent(&mut out);
+        }
+        assert_eq!(String::from_utf8_lossy(&out), "<r xmlns='urn:xmpp:sm:3'/>");
     }
 }

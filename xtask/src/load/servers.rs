@@ -302,7 +302,7 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     let path = dir.join("prosody.cfg.lua");
     let config = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let log = dir.join("prosody-load.log");
-    let mut tuned: String = config
+    let tuned: String = config
         .lines()
         .filter(|line| !line.trim_start().starts_with("log ="))
         .fold(String::new(), |mut out, line| {
@@ -310,6 +310,9 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
             out.push('\n');
             out
         });
+    // XEP-0198 (mod_smacks, part of Prosody 0.12) for `--sm` runs: a
+    // client that does not enable it pays nothing for it.
+    let mut tuned = tuned.replacen("modules_enabled = {", "modules_enabled = { \"smacks\";", 1);
     // Global options must come before the first VirtualHost line.
     let globals = format!(
         "-- cargo xtask load: warnings only (a debug log would dominate the\n\
