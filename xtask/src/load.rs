@@ -557,11 +557,29 @@ fn report(options: &LoadOptions, results: &[Measurement]) -> String {
         true,
     );
     row("server peak RSS (MiB)", &|m| as_mib(m.rss_peak), true);
-    row(
-        "server RSS after logout (MiB)",
-        &|m| as_mib(m.rss_after),
-        true,
-    );
+    if options.sm {
+        // The users dropped their connections without closing their
+        // streams: every session is detached, waiting for resumption.
+        row(
+            &format!("server RSS with {} detached sessions (MiB)", options.users),
+            &|m| as_mib(m.rss_after),
+            true,
+        );
+        row(
+            "server RSS per detached session (KiB, above idle)",
+            &|m| {
+                let n = m.logged_in.max(1) as f64;
+                Some((m.rss_after.saturating_sub(m.rss_idle)) as f64 / n)
+            },
+            true,
+        );
+    } else {
+        row(
+            "server RSS after logout (MiB)",
+            &|m| as_mib(m.rss_after),
+            true,
+        );
+    }
 
     let names: Vec<&str> = results.iter().map(|m| m.name.as_str()).collect();
     let _ = write!(out, "| metric | {} |", names.join(" | "));

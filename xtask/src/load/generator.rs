@@ -492,6 +492,11 @@ async fn user(
             shared.disconnects.fetch_add(1, Ordering::Relaxed);
             shared.problem(format!("session ended: {why}"));
         }
+        // With stream management the connection is dropped without
+        // closing the stream: the server keeps the session for its
+        // resumption (the report's RSS after is then that of N detached
+        // sessions).
+        None if shared.mix.sm => {}
         None => {
             negotiator.close();
             out.extend_from_slice(&negotiator.take_output());
