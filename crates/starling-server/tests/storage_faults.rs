@@ -222,6 +222,7 @@ impl World {
             accounts: faulty.clone(),
             rosters: faulty.clone(),
             offline: faulty.clone(),
+            blocklists: inner.blocklists.clone(),
             credentials: inner.credentials.clone(),
         };
         let modules = starling_server::modules::build(&config, &stores, None);

@@ -748,3 +748,24 @@ mod json {
         assert!(parse("[1, 2] x").is_err());
     }
 }
+
+/// XEP-0191 with slixmpp's `xep_0191` plugin: get, block (with its push),
+/// a blocked message each way, unblock.
+#[test]
+fn blocking_command() {
+    let Some(run) = Scenario::new("blocking").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "bob_logged_in",
+        "blocklist_empty",
+        "block_result",
+        "blocklist_has_bob",
+        "blocked_sender_service_unavailable",
+        "message_to_blocked_not_acceptable",
+        "block_push",
+        "unblock_result",
+        "delivered_after_unblock",
+    ]);
+}

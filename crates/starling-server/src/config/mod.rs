@@ -25,7 +25,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use modules::{ModulesConfig, Switch};
+pub use modules::{BlockingConfig, ModulesConfig, Switch};
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]

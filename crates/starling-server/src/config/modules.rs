@@ -35,6 +35,47 @@ impl Switch {
     }
 }
 
+/// `[modules.blocking]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBlocking {
+    enabled: Option<bool>,
+    max_items: Option<toml::Spanned<u64>>,
+}
+
+/// `[modules.blocking]`: XEP-0191 blocking command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockingConfig {
+    /// The module runs (default: true).
+    pub enabled: bool,
+    /// The most JIDs one account may block (default 1000); a block past
+    /// it is refused with `resource-constraint`.
+    pub max_items: usize,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> BlockingConfig {
+        BlockingConfig {
+            enabled: true,
+            max_items: 1000,
+        }
+    }
+}
+
+impl BlockingConfig {
+    fn check(raw: Option<RawBlocking>, ck: &Checker<'_>) -> Result<BlockingConfig, ConfigError> {
+        let mut c = BlockingConfig::default();
+        let Some(raw) = raw else { return Ok(c) };
+        if let Some(e) = raw.enabled {
+            c.enabled = e;
+        }
+        if let Some(v) = &raw.max_items {
+            c.max_items = usize::try_from(ck.range(v, 1, 100_000, "max_items")?).unwrap_or(100_000);
+        }
+        Ok(c)
+    }
+}
+
 /// The `[modules]` table as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +86,7 @@ pub(crate) struct RawModules {
     disco: Option<RawSwitch>,
     ping: Option<RawSwitch>,
     version: Option<RawSwitch>,
+    blocking: Option<RawBlocking>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -62,10 +104,12 @@ pub struct ModulesConfig {
     pub ping: Switch,
     /// `[modules.version]`: XEP-0092 software version.
     pub version: Switch,
+    /// `[modules.blocking]`: XEP-0191 blocking command.
+    pub blocking: BlockingConfig,
 }
 
 impl ModulesConfig {
-    pub(crate) fn check(raw: RawModules, _ck: &Checker<'_>) -> Result<ModulesConfig, ConfigError> {
+    pub(crate) fn check(raw: RawModules, ck: &Checker<'_>) -> Result<ModulesConfig, ConfigError> {
         Ok(ModulesConfig {
             roster: Switch::check(raw.roster),
             presence: Switch::check(raw.presence),
@@ -73,6 +117,7 @@ impl ModulesConfig {
             disco: Switch::check(raw.disco),
             ping: Switch::check(raw.ping),
             version: Switch::check(raw.version),
+            blocking: BlockingConfig::check(raw.blocking, ck)?,
         })
     }
 }

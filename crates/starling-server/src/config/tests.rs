@@ -130,6 +130,23 @@ fn module_sections() {
 }
 
 #[test]
+fn blocking_section() {
+    let c = Config::from_toml_str("", "x").unwrap().modules.blocking;
+    assert!(c.enabled);
+    assert_eq!(c.max_items, 1000);
+    let text = "[modules.blocking]\nenabled = false\nmax_items = 5\n";
+    let c = Config::from_toml_str(text, "b").unwrap().modules.blocking;
+    assert!(!c.enabled);
+    assert_eq!(c.max_items, 5);
+    for bad in ["0", "100001", "-1"] {
+        let (line, reason) = err(&format!("[modules.blocking]\n\nmax_items = {bad}\n"));
+        assert_eq!(line, 3, "{bad}: {reason}");
+    }
+    let (line, reason) = err("[modules.blocking]\nmax = 3\n");
+    assert_eq!(line, 2, "{reason}");
+}
+
+#[test]
 fn queue_bytes_and_write_timeout() {
     let d = Config::from_toml_str("", "x").unwrap().limits;
     assert_eq!(d.outbound_queue_bytes, 4 * 1024 * 1024);

@@ -39,11 +39,13 @@
 //! ```
 
 pub mod blocking;
+pub mod blocklist;
 mod exec;
 pub mod limits;
 pub mod requests;
 mod sqlite;
 
+pub use blocklist::{BlocklistFull, BlocklistStore};
 pub use exec::Executor;
 pub use limits::{
     Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
@@ -336,6 +338,8 @@ pub struct Stores {
     pub rosters: Arc<dyn RosterStore>,
     /// Offline messages.
     pub offline: Arc<dyn OfflineStore>,
+    /// XEP-0191 block lists.
+    pub blocklists: Arc<dyn BlocklistStore>,
     /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
     /// so this interface is synchronous.
     pub credentials: Arc<dyn CredentialStore>,
@@ -355,7 +359,8 @@ impl Stores {
         Stores {
             accounts: on_pool.clone(),
             rosters: on_pool.clone(),
-            offline: on_pool,
+            offline: on_pool.clone(),
+            blocklists: on_pool,
             credentials: Arc::new(BlockingCredentials(db)),
         }
     }

@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode, through
 //! `rusqlite`.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //!
 //! ```text
 //! accounts(jid PK, domain, created_at_ms)            index (domain, jid)
@@ -18,6 +18,7 @@
 //! offline(id PK AUTOINCREMENT, owner → accounts, stanza, stored_at_ms, sender, bytes)
 //!                                                    index (owner, id),
 //!                                                    index (owner, sender, bytes)
+//! blocklist(owner → accounts, jid)                   PK (owner, jid)
 //! ```
 //!
 //! Every `→` is a foreign key with `ON DELETE CASCADE`, so deleting the
@@ -36,6 +37,7 @@
 //! connections, so there reads use the write connection too.
 
 mod accounts;
+mod blocklist;
 mod migrate_v3;
 mod offline;
 mod roster;

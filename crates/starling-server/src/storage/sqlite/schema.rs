@@ -116,6 +116,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     // offline messages record their sender and size. Existing rows are
     // converted.
     Migration::Rust(migrate_v3::limits),
+    // 4: XEP-0191 block lists.
+    Migration::Sql(super::blocklist::MIGRATION),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per

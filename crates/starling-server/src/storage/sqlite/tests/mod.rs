@@ -128,6 +128,7 @@ fn fresh_database_is_migrated() {
         tables,
         [
             "accounts",
+            "blocklist",
             "credentials",
             "offline",
             "roster",

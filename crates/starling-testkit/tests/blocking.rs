@@ -1,0 +1,357 @@
+//! XEP-0191 Blocking Command against the real `starling` binary: the
+//! block list commands and their pushes, what a block does to stanzas in
+//! both directions (online, offline), presence on block and unblock, and
+//! a list that survives a restart.
+//!
+//! Negative checks ("X was not delivered") use a marker message sent
+//! after X was processed, never a sleep.
+
+mod common;
+
+use common::{ServerExt, befriend, body, send_marker, until_marker, wait_body, wait_for};
+use starling_client::{Client, Error, Event};
+use starling_jid::Jid;
+use starling_stanza::{
+    Block, BlockList, Blocked, DiscoInfo, Iq, IqKind, MessageType, Payload, Ping, PresenceType,
+    StanzaError, StanzaErrorCondition as Cond, Unblock,
+};
+use starling_testkit::server::Server;
+use starling_testkit::stanzas::jid;
+use starling_testkit::wait::{blocking, within};
+
+fn acct(user: &str) -> String {
+    format!("{user}@localhost")
+}
+
+fn pw(user: &str) -> String {
+    format!("pw-{user}")
+}
+
+/// `user` online with `resource`; iq requests (the pushes) come as events.
+async fn online(server: &Server, user: &str, resource: &str) -> Client {
+    let b = server
+        .client(&acct(user), &pw(user))
+        .resource(resource)
+        .handle_iq_requests(true);
+    common::online(b, user, 0, || server.log_so_far()).await
+}
+
+async fn blocklist(c: &Client) -> Vec<Jid> {
+    let reply = within(
+        "blocklist",
+        c.request(Iq::get(c.new_id(), BlockList::default())),
+    )
+    .await
+    .expect("the block list");
+    match reply.payload_as::<BlockList>() {
+        Some(Ok(l)) => l.items,
+        other => panic!("not a block list: {other:?}"),
+    }
+}
+
+async fn block(c: &Client, items: &[&str]) -> Result<Iq, Error> {
+    let items = items.iter().map(|s| jid(s)).collect();
+    within("block", c.request(Iq::set(c.new_id(), Block { items }))).await
+}
+
+async fn unblock(c: &Client, items: &[&str]) {
+    let items = items.iter().map(|s| jid(s)).collect();
+    within("unblock", c.request(Iq::set(c.new_id(), Unblock { items })))
+        .await
+        .expect("unblock answered with a result");
+}
+
+/// Waits for a push (an iq set) whose payload is a `P`, answers it.
+async fn wait_push<P: Payload>(c: &mut Client, what: &str) -> P {
+    let (iq, p) = wait_for(c, what, |ev| match ev {
+        Event::Iq(iq) if matches!(iq.kind, IqKind::Set(_)) => match iq.payload_as::<P>() {
+            Some(Ok(p)) => Some((iq.clone(), p)),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    within("push answer", c.send(iq.result(None).to_element()))
+        .await
+        .expect("answering the push");
+    p
+}
+
+/// Waits for an error message from `from`.
+async fn wait_error_from(c: &mut Client, from: &str) -> StanzaError {
+    wait_for(c, &format!("an error message from {from}"), |ev| match ev {
+        Event::Message(m)
+            if m.message_type == MessageType::Error
+                && m.header.from.as_ref().map(|f| f.bare().as_str().to_owned())
+                    == Some(from.to_owned()) =>
+        {
+            m.error.clone()
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// Sends a chat message with `text` to `to`.
+async fn send(c: &Client, to: Jid, text: &str) {
+    within("send", c.send_message(to, text))
+        .await
+        .expect("send");
+}
+
+/// The stanza error of a ping from `c` to `to`.
+async fn ping_error(c: &Client, to: Jid) -> StanzaError {
+    match within("ping", c.request(Iq::get(c.new_id(), Ping).with_to(to))).await {
+        Err(Error::Stanza(e)) => *e,
+        other => panic!("expected a stanza error, got {other:?}"),
+    }
+}
+
+/// Checks that no message `text` reached `c` (a marker from `c` to
+/// itself comes after anything already processed for it).
+async fn not_received(c: &mut Client, text: &str, what: &str) {
+    let marker = send_marker(c, &c.jid().clone()).await;
+    let before = until_marker(c, &marker).await;
+    assert!(
+        !before.iter().any(|e| body(e) == Some(text)),
+        "{what}: {before:?}"
+    );
+}
+
+/// Whether a stanza error is XEP-0191's `not-acceptable` + `<blocked/>`.
+fn is_blocked_error(e: &StanzaError) -> bool {
+    e.condition == Cond::NotAcceptable
+        && e.application
+            .as_deref()
+            .is_some_and(|a| Blocked::from_element(a).is_ok())
+}
+
+/// §3.1–§3.5: disco feature; get, block, unblock, unblock all; pushes to
+/// each resource that asked for the list and none to one that did not;
+/// `bad-request` for an empty block; the cap answers
+/// `resource-constraint`.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_and_pushes_to_the_resources_that_asked() {
+    let server = Server::start();
+    server.add_users(&["alice"]);
+    let mut a1 = online(&server, "alice", "one").await;
+    let mut a2 = online(&server, "alice", "two").await;
+    let mut a3 = online(&server, "alice", "three").await;
+    let info = within(
+        "disco",
+        a1.request(Iq::get(a1.new_id(), DiscoInfo::default()).with_to(jid("localhost"))),
+    )
+    .await
+    .expect("disco#info");
+    let features = info.payload_as::<DiscoInfo>().unwrap().unwrap().features;
+    assert!(
+        features.iter().any(|f| f == "urn:xmpp:blocking"),
+        "{features:?}"
+    );
+
+    assert!(blocklist(&a1).await.is_empty());
+    assert!(blocklist(&a2).await.is_empty());
+    block(&a1, &["bob@localhost", "evil.example/x", "BOB@localhost"])
+        .await
+        .expect("block answered with a result");
+    for c in [&mut a1, &mut a2] {
+        let pushed: Block = wait_push(c, "the block push").await;
+        assert_eq!(pushed.items, [jid("bob@localhost"), jid("evil.example/x")]);
+    }
+    // The third resource did not ask for the list: no push.
+    let marker = send_marker(&a1, a3.jid()).await;
+    let before = until_marker(&mut a3, &marker).await;
+    assert!(
+        !before.iter().any(|e| matches!(e, Event::Iq(_))),
+        "a push to a resource that did not ask for the list: {before:?}"
+    );
+    let mut list = blocklist(&a3).await;
+    list.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(list, [jid("bob@localhost"), jid("evil.example/x")]);
+
+    // An empty block is a bad request.
+    let r = within(
+        "empty block",
+        a1.request(Iq {
+            kind: IqKind::Set(Block { items: vec![] }.to_element()),
+            ..Iq::get(a1.new_id(), Ping)
+        }),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(Error::Stanza(e)) if e.condition == Cond::BadRequest),
+        "{r:?}"
+    );
+
+    unblock(&a2, &["bob@localhost"]).await;
+    for c in [&mut a1, &mut a2, &mut a3] {
+        let pushed: Unblock = wait_push(c, "the unblock push").await;
+        assert_eq!(pushed.items, [jid("bob@localhost")]);
+    }
+    unblock(&a1, &[]).await;
+    for c in [&mut a1, &mut a2, &mut a3] {
+        let pushed: Unblock = wait_push(c, "the unblock-all push").await;
+        assert!(pushed.is_all());
+    }
+    assert!(blocklist(&a1).await.is_empty());
+}
+
+/// §3.3: the cap of `[modules.blocking] max_items`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_list_refuses_with_resource_constraint() {
+    let server = Server::start_with(starling_testkit::server::Options {
+        extra_toml: "[modules.blocking]\nmax_items = 2\n".to_owned(),
+        ..Default::default()
+    });
+    server.add_users(&["alice"]);
+    let a = online(&server, "alice", "one").await;
+    block(&a, &["a@x.example", "b@x.example"])
+        .await
+        .expect("two fit");
+    let r = block(&a, &["c@x.example"]).await;
+    assert!(
+        matches!(&r, Err(Error::Stanza(e)) if e.condition == Cond::ResourceConstraint),
+        "{r:?}"
+    );
+    // Blocking again what is there still fits.
+    block(&a, &["a@x.example"]).await.expect("already there");
+    assert_eq!(blocklist(&a).await.len(), 2);
+}
+
+/// §3.3: a blocked contact's message and iq get `service-unavailable` and
+/// do not arrive; what the user sends to the contact is refused with
+/// `not-acceptable` + `<blocked/>`; once unblocked, both ways work again.
+#[tokio::test(flavor = "multi_thread")]
+async fn stanzas_both_ways_are_refused() {
+    let server = Server::start();
+    server.add_users(&["alice", "bob"]);
+    let mut alice = online(&server, "alice", "a").await;
+    let mut bob = online(&server, "bob", "b").await;
+    block(&alice, &["bob@localhost"]).await.expect("block");
+    let (to_alice, to_bob) = (Jid::from(alice.jid().clone()), Jid::from(bob.jid().clone()));
+
+    send(&bob, to_alice.clone(), "hi").await;
+    let err = wait_error_from(&mut bob, "alice@localhost").await;
+    assert_eq!(err.condition, Cond::ServiceUnavailable);
+    let err = ping_error(&bob, to_alice.clone()).await;
+    assert_eq!(err.condition, Cond::ServiceUnavailable);
+    not_received(&mut alice, "hi", "a blocked message arrived").await;
+
+    send(&alice, to_bob.clone(), "yo").await;
+    let err = wait_error_from(&mut alice, "bob@localhost").await;
+    assert!(is_blocked_error(&err), "{err:?}");
+    let err = ping_error(&alice, to_bob.clone()).await;
+    assert!(is_blocked_error(&err), "{err:?}");
+    not_received(&mut bob, "yo", "a message to a blocked JID was delivered").await;
+
+    unblock(&alice, &["bob@localhost"]).await;
+    send(&bob, to_alice, "again").await;
+    wait_body(&mut alice, "again").await;
+    send(&alice, to_bob, "back").await;
+    wait_body(&mut bob, "back").await;
+}
+
+/// §3.3, §3.4: a subscribed contact gets unavailable presence when
+/// blocked, no presence while blocked, the current presence when
+/// unblocked.
+#[tokio::test(flavor = "multi_thread")]
+async fn presence_on_block_and_unblock() {
+    let server = Server::start();
+    server.add_users(&["alice", "bob", "carol"]);
+    let mut alice = online(&server, "alice", "a").await;
+    let mut bob = online(&server, "bob", "b").await;
+    let carol = online(&server, "carol", "c").await;
+    befriend(&mut alice, &mut bob).await;
+    let from_alice = Jid::from(alice.jid().clone());
+    let is_from = |t: PresenceType| {
+        let from = from_alice.clone();
+        move |ev: &Event| match ev {
+            Event::Presence(p) if p.presence_type == t && p.header.from.as_ref() == Some(&from) => {
+                Some(())
+            }
+            _ => None,
+        }
+    };
+    block(&alice, &["localhost/nothing", "bob@localhost"])
+        .await
+        .expect("block");
+    wait_for(
+        &mut bob,
+        "unavailable presence on block",
+        is_from(PresenceType::Unavailable),
+    )
+    .await;
+    // A new broadcast does not reach Bob.
+    within(
+        "presence",
+        alice.send_presence(starling_testkit::stanzas::presence(3)),
+    )
+    .await
+    .expect("presence");
+    within("ping", alice.ping(None)).await.expect("ping");
+    let marker = send_marker(&carol, bob.jid()).await;
+    let before = until_marker(&mut bob, &marker).await;
+    assert!(
+        !before
+            .iter()
+            .any(|e| is_from(PresenceType::Available)(e).is_some()),
+        "a blocked contact got presence: {before:?}"
+    );
+    unblock(&alice, &["bob@localhost"]).await;
+    let p = wait_for(&mut bob, "available presence on unblock", |ev| match ev {
+        Event::Presence(p)
+            if p.presence_type == PresenceType::Available
+                && p.header.from.as_ref() == Some(&from_alice) =>
+        {
+            Some(p.clone())
+        }
+        _ => None,
+    })
+    .await;
+    // The first available presence after the unblock is the current one.
+    assert_eq!(p.priority, 3);
+}
+
+/// §3.3: a blocked sender's message to an offline user is refused, not
+/// stored; the list survives a restart; an empty unblock clears it.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_path_restart_and_unblock_all() {
+    let mut server = Server::start();
+    server.add_users(&["alice", "bob", "carol"]);
+    let alice = online(&server, "alice", "a").await;
+    block(&alice, &["bob@localhost"]).await.expect("block");
+    within("close", alice.close()).await.expect("close");
+    drop(alice);
+
+    let mut bob = online(&server, "bob", "b").await;
+    let carol = online(&server, "carol", "c").await;
+    send(&bob, jid("alice@localhost"), "from bob").await;
+    let err = wait_error_from(&mut bob, "alice@localhost").await;
+    assert_eq!(err.condition, Cond::ServiceUnavailable);
+    send(&carol, jid("alice@localhost"), "from carol").await;
+    within("ping", carol.ping(None)).await.expect("ping");
+    drop((bob, carol));
+
+    let (status, log) = blocking(|| server.signal("TERM"));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
+    blocking(|| server.restart());
+
+    let mut alice = online(&server, "alice", "a").await;
+    let stored = wait_body(&mut alice, "from carol").await;
+    assert_eq!(
+        stored.header.from.map(|f| f.bare()),
+        Some(jid("carol@localhost").bare())
+    );
+    not_received(
+        &mut alice,
+        "from bob",
+        "a blocked sender's message was stored offline",
+    )
+    .await;
+    assert_eq!(blocklist(&alice).await, [jid("bob@localhost")]);
+    unblock(&alice, &[]).await;
+    assert!(blocklist(&alice).await.is_empty());
+    let bob = online(&server, "bob", "b2").await;
+    send(&bob, Jid::from(alice.jid().clone()), "ok now").await;
+    wait_body(&mut alice, "ok now").await;
+}
