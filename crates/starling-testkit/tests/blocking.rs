@@ -1,22 +1,24 @@
 //! XEP-0191 Blocking Command against the real `starling` binary: the
 //! block list commands and their pushes, what a block does to stanzas in
-//! both directions (online, offline), presence on block and unblock, and
-//! a list that survives a restart.
+//! both directions (online, offline, across federation), presence on
+//! block and unblock, and a list that survives a restart.
 //!
 //! Negative checks ("X was not delivered") use a marker message sent
 //! after X was processed, never a sleep.
 
 mod common;
 
-use common::{ServerExt, befriend, body, send_marker, until_marker, wait_body, wait_for};
+use common::{
+    FedServerExt, ServerExt, befriend, body, send_marker, until_marker, wait_body, wait_for,
+};
 use starling_client::{Client, Error, Event};
 use starling_jid::Jid;
 use starling_stanza::{
     Block, BlockList, Blocked, DiscoInfo, Iq, IqKind, MessageType, Payload, Ping, PresenceType,
     StanzaError, StanzaErrorCondition as Cond, Unblock,
 };
-use starling_testkit::server::Server;
-use starling_testkit::stanzas::jid;
+use starling_testkit::server::{FedServer, Server};
+use starling_testkit::stanzas::{bare, jid};
 use starling_testkit::wait::{blocking, within};
 
 fn acct(user: &str) -> String {
@@ -354,4 +356,47 @@ async fn offline_path_restart_and_unblock_all() {
     let bob = online(&server, "bob", "b2").await;
     send(&bob, Jid::from(alice.jid().clone()), "ok now").await;
     wait_body(&mut alice, "ok now").await;
+}
+
+/// §3.3 across federation: a domain item blocks every JID at the other
+/// server; its stanzas come over s2s and are refused like local ones,
+/// and what the user sends there is refused with `<blocked/>`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_domain_across_federation() {
+    let mut a = FedServer::new("a.fed.test");
+    let mut b = FedServer::new("b.fed.test");
+    a.route_to(&b);
+    b.route_to(&a);
+    blocking(|| {
+        a.start();
+        b.start();
+        a.add_user("alice");
+        b.add_user("bob");
+    });
+    let mut alice = a.online("alice", "home").await;
+    let mut bob = b.online("bob", "work").await;
+    let (to_alice, to_bob) = (Jid::from(alice.jid().clone()), Jid::from(bob.jid().clone()));
+    // The streams both ways work before the block.
+    send(&bob, to_alice.clone(), "before").await;
+    wait_body(&mut alice, "before").await;
+
+    block(&alice, &["b.fed.test"]).await.expect("block");
+    send(&bob, to_alice.clone(), "hi").await;
+    let err = wait_error_from(&mut bob, &a.jid("alice")).await;
+    assert_eq!(err.condition, Cond::ServiceUnavailable);
+    let err = ping_error(&bob, to_alice).await;
+    assert_eq!(err.condition, Cond::ServiceUnavailable);
+    not_received(&mut alice, "hi", "a message from a blocked domain arrived").await;
+
+    send(&alice, to_bob.clone(), "yo").await;
+    let err = wait_error_from(&mut alice, &b.jid("bob")).await;
+    assert!(is_blocked_error(&err), "{err:?}");
+    let err = ping_error(&alice, Jid::from(bare(&b.jid("bob")))).await;
+    assert!(is_blocked_error(&err), "{err:?}");
+    not_received(
+        &mut bob,
+        "yo",
+        "a message to a blocked domain was delivered",
+    )
+    .await;
 }
