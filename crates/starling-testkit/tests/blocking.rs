@@ -196,6 +196,14 @@ async fn commands_and_pushes_to_the_resources_that_asked() {
         assert!(pushed.is_all());
     }
     assert!(blocklist(&a1).await.is_empty());
+
+    // Blocking the own domain blocks its accounts, never the server itself.
+    block(&a1, &["localhost"]).await.expect("block the domain");
+    within("ping the server", a1.ping(Some(jid("localhost"))))
+        .await
+        .expect("the own server still answers");
+    let err = ping_error(&a1, jid("bob@localhost/x")).await;
+    assert!(is_blocked_error(&err), "{err:?}");
 }
 
 /// §3.3: the cap of `[modules.blocking] max_items`.

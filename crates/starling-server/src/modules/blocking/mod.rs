@@ -21,6 +21,10 @@
 //!   presence the server sends on the user's behalf (broadcasts, probes)
 //!   is dropped.
 //!
+//! The server's own domains are never blocked as senders or recipients
+//! (an item naming one still blocks the JIDs at it): the user keeps
+//! talking to their server.
+//!
 //! Blocking a contact who may see the user's presence sends it
 //! unavailable presence from each available resource; unblocking sends
 //! the current presence again (§3.3, §3.4). The check on every routed
@@ -102,6 +106,13 @@ impl Blocking {
     }
 }
 
+/// Whether `jid` is one of this server's domains itself: the user's own
+/// server is never blocked (a domain item naming it still blocks the
+/// accounts and resources at it).
+fn is_server(hub: &Hub, jid: &starling_jid::Jid) -> bool {
+    jid.node().is_none() && jid.resource().is_none() && hub.serves(jid.domain())
+}
+
 #[async_trait]
 impl Module for Blocking {
     fn name(&self) -> &'static str {
@@ -133,12 +144,11 @@ impl Module for Blocking {
     }
 
     async fn client_stanza(&self, hub: &Hub, s: &mut Session<'_>, st: Routed) -> Flow {
-        let _ = hub;
         let Some(to) = st.to() else {
             return Flow::Continue(st);
         };
         let own = s.jid().bare();
-        if to.bare() == own {
+        if list::bare_str(to) == own.as_str() || is_server(hub, to) {
             return Flow::Continue(st);
         }
         let err = match self.cache.blocks(&own, to).await {
@@ -158,6 +168,9 @@ impl Module for Blocking {
         let Some(from) = st.from() else {
             return Flow::Continue(st);
         };
+        if is_server(hub, from) {
+            return Flow::Continue(st);
+        }
         if let Some(account) = to.filter(|a| list::bare_str(from) != a.as_str()) {
             match self.cache.blocks(account, from).await {
                 Ok(false) => {}
