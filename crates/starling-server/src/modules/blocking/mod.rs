@@ -178,6 +178,12 @@ impl Module for Blocking {
                     self.inbound_blocked(hub, &st).await;
                     return Flow::Handled;
                 }
+                // An error is let through: it is most likely the bounce of
+                // a stanza that failed here (its own check fails too), and
+                // it cannot be answered.
+                Err(e) if st.kind().is_error() => {
+                    tracing::error!(error = %e, "storage failed; an error stanza let through");
+                }
                 Err(e) => {
                     hub.storage_failed(&st, &e).await;
                     return Flow::Handled;
