@@ -206,14 +206,15 @@ async fn commands_and_pushes_to_the_resources_that_asked() {
     assert!(is_blocked_error(&err), "{err:?}");
 }
 
-/// §3.3: the cap of `[modules.blocking] max_items`.
+/// §3.3: the cap of `[modules.blocking] max_items`; §3.2: only the
+/// account's own sessions see and change its list (others: `forbidden`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_list_refuses_with_resource_constraint() {
     let server = Server::start_with(starling_testkit::server::Options {
         extra_toml: "[modules.blocking]\nmax_items = 2\n".to_owned(),
         ..Default::default()
     });
-    server.add_users(&["alice"]);
+    server.add_users(&["alice", "bob"]);
     let a = online(&server, "alice", "one").await;
     block(&a, &["a@x.example", "b@x.example"])
         .await
@@ -225,6 +226,23 @@ async fn a_full_list_refuses_with_resource_constraint() {
     );
     // Blocking again what is there still fits.
     block(&a, &["a@x.example"]).await.expect("already there");
+    assert_eq!(blocklist(&a).await.len(), 2);
+    // Another account cannot read or change the list.
+    let b = online(&server, "bob", "b").await;
+    for iq in [
+        Iq::get(b.new_id(), BlockList::default()),
+        Iq::set(b.new_id(), Unblock::all()),
+    ] {
+        let r = within(
+            "a foreign request",
+            b.request(iq.with_to(jid("alice@localhost"))),
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(Error::Stanza(e)) if e.condition == Cond::Forbidden),
+            "{r:?}"
+        );
+    }
     assert_eq!(blocklist(&a).await.len(), 2);
 }
 

@@ -11,7 +11,7 @@
 //! loaded while a change is being written cannot replace the changed one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use starling_jid::{BareJid, Jid};
 
@@ -32,7 +32,9 @@ struct State {
 /// The cache of block lists.
 pub(super) struct Cache {
     store: Arc<dyn BlocklistStore>,
-    state: Mutex<State>,
+    /// Read on every routed stanza (concurrently); written on loads and
+    /// changes.
+    state: RwLock<State>,
     /// Held while loading from or writing to the store.
     io: tokio::sync::Mutex<()>,
     /// The most items kept in `lists` (at least one full list).
@@ -59,18 +61,20 @@ impl Cache {
     pub(super) fn new(store: Arc<dyn BlocklistStore>, max_items: usize) -> Cache {
         Cache {
             store,
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
             io: tokio::sync::Mutex::new(()),
             max_items,
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock leaves a consistent state (every
-        // update is a single insert or remove): keep using it.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    // A panic while holding the lock leaves a consistent state (every
+    // update is a single insert or remove): keep using it.
+    fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn quick(&self, account: &BareJid) -> Quick {
@@ -108,7 +112,7 @@ impl Cache {
     async fn load_locked(&self, account: &BareJid) -> Result<Option<Arc<Blocklist>>, StorageError> {
         if self.state().blockers.is_none() {
             let all: HashSet<BareJid> = self.store.blockers().await?.into_iter().collect();
-            self.state().blockers.get_or_insert(all);
+            self.state_mut().blockers.get_or_insert(all);
         }
         match self.quick(account) {
             Quick::Nobody => return Ok(None),
@@ -121,7 +125,7 @@ impl Cache {
 
     /// Records `account`'s list as it is now in the store.
     fn put(&self, account: &BareJid, list: Blocklist) -> Option<Arc<Blocklist>> {
-        let mut st = self.state();
+        let mut st = self.state_mut();
         if let Some(old) = st.lists.remove(account) {
             st.items -= old.len();
         }
