@@ -38,6 +38,43 @@ async fn online(server: &Server, user: &str, resource: &str) -> Client {
     common::online(b, user, 0, || server.log_so_far()).await
 }
 
+/// `user` bound with `resource` but not available: nothing stored offline
+/// is delivered until it sends initial presence.
+async fn bound(server: &Server, user: &str, resource: &str) -> Client {
+    within(
+        &format!("{user} logging in"),
+        server
+            .client(&acct(user), &pw(user))
+            .resource(resource)
+            .connect(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{user} cannot log in: {e}"))
+}
+
+/// Sends initial presence from `c`, then returns what it received until
+/// a marker sent after it: the messages stored offline are written while
+/// initial presence is processed, so all of them are in it. Checks that
+/// `present` is there and `absent` is not (`why`: what it would mean).
+async fn offline_delivery(c: &mut Client, present: &str, absent: &str, why: &str) {
+    within(
+        "presence",
+        c.send_presence(starling_testkit::stanzas::presence(0)),
+    )
+    .await
+    .expect("initial presence");
+    let marker = send_marker(c, &c.jid().clone()).await;
+    let before = until_marker(c, &marker).await;
+    assert!(
+        before.iter().any(|e| body(e) == Some(present)),
+        "{present:?} was not delivered: {before:?}"
+    );
+    assert!(
+        !before.iter().any(|e| body(e) == Some(absent)),
+        "{why}: {before:?}"
+    );
+}
+
 async fn blocklist(c: &Client) -> Vec<Jid> {
     let reply = within(
         "blocklist",
@@ -364,21 +401,20 @@ async fn offline_path_restart_and_unblock_all() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
     blocking(|| server.restart());
 
-    let mut alice = online(&server, "alice", "a").await;
-    let stored = wait_body(&mut alice, "from carol").await;
-    assert_eq!(
-        stored.header.from.map(|f| f.bare()),
-        Some(jid("carol@localhost").bare())
-    );
-    not_received(
+    // Alice binds without presence: nothing stored is delivered yet. The
+    // list survived; unblocking everyone first shows that bob's message
+    // was never stored (the delivery filter would hide it otherwise).
+    let mut alice = bound(&server, "alice", "a").await;
+    assert_eq!(blocklist(&alice).await, [jid("bob@localhost")]);
+    unblock(&alice, &[]).await;
+    assert!(blocklist(&alice).await.is_empty());
+    offline_delivery(
         &mut alice,
+        "from carol",
         "from bob",
         "a blocked sender's message was stored offline",
     )
     .await;
-    assert_eq!(blocklist(&alice).await, [jid("bob@localhost")]);
-    unblock(&alice, &[]).await;
-    assert!(blocklist(&alice).await.is_empty());
     let bob = online(&server, "bob", "b2").await;
     send(&bob, Jid::from(alice.jid().clone()), "ok now").await;
     wait_body(&mut alice, "ok now").await;
@@ -423,6 +459,32 @@ async fn a_blocked_domain_across_federation() {
         &mut bob,
         "yo",
         "a message to a blocked domain was delivered",
+    )
+    .await;
+}
+
+/// §3.3 "MUST NOT deliver any XML stanzas from the contact": a message
+/// stored offline before the block is not delivered after it (the
+/// delivery filter), while others' stored messages are.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_stored_before_a_block_are_not_delivered() {
+    let server = Server::start();
+    server.add_users(&["alice", "bob", "carol"]);
+    let bob = online(&server, "bob", "b").await;
+    let carol = online(&server, "carol", "c").await;
+    send(&bob, jid("alice@localhost"), "stored from bob").await;
+    send(&carol, jid("alice@localhost"), "stored from carol").await;
+    within("ping", bob.ping(None)).await.expect("ping");
+    within("ping", carol.ping(None)).await.expect("ping");
+
+    // Alice binds without presence (nothing delivered yet) and blocks bob.
+    let mut alice = bound(&server, "alice", "a").await;
+    block(&alice, &["bob@localhost"]).await.expect("block");
+    offline_delivery(
+        &mut alice,
+        "stored from carol",
+        "stored from bob",
+        "a message stored before the block was delivered after it",
     )
     .await;
 }

@@ -21,10 +21,11 @@ use crate::storage::{Admission, BlocklistFull, BlocklistStore, StorageError};
 /// The in-memory state.
 #[derive(Debug, Default)]
 struct State {
-    /// The accounts with a non-empty list; `None` until loaded.
-    blockers: Option<HashSet<BareJid>>,
-    /// Loaded lists.
-    lists: HashMap<BareJid, Arc<Blocklist>>,
+    /// The accounts (bare JIDs) with a non-empty list; `None` until
+    /// loaded. Keyed by string: looked up with slices, no allocation.
+    blockers: Option<HashSet<String>>,
+    /// Loaded lists, by account.
+    lists: HashMap<String, Arc<Blocklist>>,
     /// The items of `lists`, in all.
     items: usize,
 }
@@ -77,7 +78,7 @@ impl Cache {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn quick(&self, account: &BareJid) -> Quick {
+    fn quick(&self, account: &str) -> Quick {
         let st = self.state();
         match &st.blockers {
             None => Quick::Load,
@@ -89,12 +90,22 @@ impl Cache {
         }
     }
 
+    /// `account`'s list if it is in memory, `None` when the account
+    /// blocks nobody or its list is not loaded (no I/O: for the delivery
+    /// filter).
+    pub(super) fn peek(&self, account: &str) -> Option<Arc<Blocklist>> {
+        match self.quick(account) {
+            Quick::List(l) => Some(l),
+            Quick::Nobody | Quick::Load => None,
+        }
+    }
+
     /// `account`'s list, `None` when it blocks nobody.
     pub(super) async fn list(
         &self,
         account: &BareJid,
     ) -> Result<Option<Arc<Blocklist>>, StorageError> {
-        match self.quick(account) {
+        match self.quick(account.as_str()) {
             Quick::Nobody => return Ok(None),
             Quick::List(l) => return Ok(Some(l)),
             Quick::Load => {}
@@ -111,10 +122,16 @@ impl Cache {
     /// As [`Cache::list`], with the I/O lock held.
     async fn load_locked(&self, account: &BareJid) -> Result<Option<Arc<Blocklist>>, StorageError> {
         if self.state().blockers.is_none() {
-            let all: HashSet<BareJid> = self.store.blockers().await?.into_iter().collect();
+            let all: HashSet<String> = self
+                .store
+                .blockers()
+                .await?
+                .iter()
+                .map(|j| j.as_str().to_owned())
+                .collect();
             self.state_mut().blockers.get_or_insert(all);
         }
-        match self.quick(account) {
+        match self.quick(account.as_str()) {
             Quick::Nobody => return Ok(None),
             Quick::List(l) => return Ok(Some(l)),
             Quick::Load => {}
@@ -126,6 +143,7 @@ impl Cache {
     /// Records `account`'s list as it is now in the store.
     fn put(&self, account: &BareJid, list: Blocklist) -> Option<Arc<Blocklist>> {
         let mut st = self.state_mut();
+        let account = account.as_str();
         if let Some(old) = st.lists.remove(account) {
             st.items -= old.len();
         }
@@ -136,7 +154,7 @@ impl Cache {
             return None;
         }
         if let Some(b) = st.blockers.as_mut() {
-            b.insert(account.clone());
+            b.insert(account.to_owned());
         }
         while st.items + list.len() > self.max_items {
             let Some(victim) = st.lists.keys().next().cloned() else {
@@ -148,7 +166,7 @@ impl Cache {
         }
         let list = Arc::new(list);
         st.items += list.len();
-        st.lists.insert(account.clone(), list.clone());
+        st.lists.insert(account.to_owned(), list.clone());
         Some(list)
     }
 
@@ -231,6 +249,13 @@ mod tests {
         assert!(matches!(out, Changed::Unblocked(v) if v.len() == 2));
         assert_eq!(before.len(), 2);
         assert!(cache.list(&a).await.unwrap().is_none());
-        assert!(!cache.state().blockers.as_ref().unwrap().contains(&a));
+        assert!(
+            !cache
+                .state()
+                .blockers
+                .as_ref()
+                .unwrap()
+                .contains(a.as_str())
+        );
     }
 }

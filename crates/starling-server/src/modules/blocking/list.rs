@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use starling_jid::Jid;
+use starling_jid::{FullJid, Jid};
 
 /// The JIDs an account blocks, as a set of normalised JID strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +70,12 @@ pub(crate) fn bare_str(jid: &Jid) -> &str {
         Some(r) => &s[..s.len() - r.len() - 1],
         None => s,
     }
+}
+
+/// The bare part of a full JID, without allocating.
+pub(crate) fn full_bare_str(jid: &FullJid) -> &str {
+    let s = jid.as_str();
+    &s[..s.len() - jid.resource().len() - 1]
 }
 
 #[cfg(test)]
@@ -151,5 +157,7 @@ mod tests {
         assert_eq!(bare_str(&jid("a@x.lit/r/s")), "a@x.lit");
         assert_eq!(bare_str(&jid("x.lit/r")), "x.lit");
         assert_eq!(bare_str(&jid("a@x.lit")), "a@x.lit");
+        let full: FullJid = "a@x.lit/r/s".parse().unwrap();
+        assert_eq!(full_bare_str(&full), "a@x.lit");
     }
 }

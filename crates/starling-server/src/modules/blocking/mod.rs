@@ -25,6 +25,9 @@
 //! (an item naming one still blocks the JIDs at it): the user keeps
 //! talking to their server.
 //!
+//! A delivery filter ([`Hook::Filter`]) is the last line: what was queued
+//! or stored offline before a block is not written to the user either.
+//!
 //! Blocking a contact who may see the user's presence sends it
 //! unavailable presence from each available resource; unblocking sends
 //! the current presence again (§3.3, §3.4). The check on every routed
@@ -44,7 +47,8 @@ use starling_stanza::{Blocked, IqType, StanzaError, StanzaErrorCondition as Cond
 
 use crate::hub::{Hub, storage_error};
 use crate::module::{
-    Flow, Hook, IqOutcome, IqRequest, IqScope, Module, Registrar, Session, SessionEvent,
+    Filter, Flow, Hook, IqOutcome, IqRequest, IqScope, Module, Registrar, Session, SessionEvent,
+    SessionView,
 };
 use crate::routed::Routed;
 use crate::storage::{BlocklistStore, RosterStore};
@@ -127,6 +131,7 @@ impl Module for Blocking {
         r.hook(Hook::ClientStanza);
         r.hook(Hook::Routing);
         r.hook(Hook::SessionEvents);
+        r.hook(Hook::Filter);
     }
 
     async fn iq(&self, hub: &Hub, req: IqRequest<'_>) -> IqOutcome {
@@ -211,7 +216,32 @@ impl Module for Blocking {
         }
     }
 
+    /// The last line: a stanza from a JID the account blocks is not
+    /// written (one queued before the block, an offline message stored
+    /// before it). Only lists in memory are consulted (no I/O here); the
+    /// server's domains pass.
+    fn filter(&self, session: &SessionView<'_>, st: &Routed) -> Filter {
+        let Some(from) = st.from() else {
+            return Filter::Deliver;
+        };
+        let own = list::full_bare_str(&session.handle.jid);
+        if list::bare_str(from) == own || (from.node().is_none() && from.resource().is_none()) {
+            return Filter::Deliver;
+        }
+        match self.cache.peek(own) {
+            Some(l) if l.blocks(from) => Filter::Drop,
+            _ => Filter::Deliver,
+        }
+    }
+
     async fn session_event(&self, _hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
+        if event == SessionEvent::Bound {
+            // Loaded now, the list is in memory for the delivery filter
+            // (offline messages follow initial presence).
+            if let Err(e) = self.cache.list(&s.jid().bare()).await {
+                tracing::error!(error = %e, "storage failed");
+            }
+        }
         if event == SessionEvent::Closed {
             let (jid, id) = (s.jid().clone(), s.handle().id);
             let mut r = self.requesters();
