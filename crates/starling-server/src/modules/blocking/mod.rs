@@ -32,7 +32,7 @@
 //! unavailable presence from each available resource; unblocking sends
 //! the current presence again (§3.3, §3.4). The check on every routed
 //! stanza costs one hash lookup for an account that blocks nobody (see
-//! [`cache`]).
+//! the module's `cache`).
 
 mod cache;
 mod command;
