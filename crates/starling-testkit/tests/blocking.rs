@@ -8,162 +8,17 @@
 
 mod common;
 
-use common::{
-    FedServerExt, ServerExt, befriend, body, send_marker, until_marker, wait_body, wait_for,
-};
-use starling_client::{Client, Error, Event};
+use common::blocking::*;
+use common::{FedServerExt, befriend, send_marker, until_marker, wait_body, wait_for};
+use starling_client::{Error, Event};
 use starling_jid::Jid;
 use starling_stanza::{
-    Block, BlockList, Blocked, DiscoInfo, Iq, IqKind, MessageType, Payload, Ping, PresenceType,
-    StanzaError, StanzaErrorCondition as Cond, Unblock,
+    Block, BlockList, DiscoInfo, Iq, IqKind, Payload, Ping, PresenceType,
+    StanzaErrorCondition as Cond, Unblock,
 };
 use starling_testkit::server::{FedServer, Server};
 use starling_testkit::stanzas::{bare, jid};
 use starling_testkit::wait::{blocking, within};
-
-fn acct(user: &str) -> String {
-    format!("{user}@localhost")
-}
-
-fn pw(user: &str) -> String {
-    format!("pw-{user}")
-}
-
-/// `user` online with `resource`; iq requests (the pushes) come as events.
-async fn online(server: &Server, user: &str, resource: &str) -> Client {
-    let b = server
-        .client(&acct(user), &pw(user))
-        .resource(resource)
-        .handle_iq_requests(true);
-    common::online(b, user, 0, || server.log_so_far()).await
-}
-
-/// `user` bound with `resource` but not available: nothing stored offline
-/// is delivered until it sends initial presence.
-async fn bound(server: &Server, user: &str, resource: &str) -> Client {
-    within(
-        &format!("{user} logging in"),
-        server
-            .client(&acct(user), &pw(user))
-            .resource(resource)
-            .connect(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{user} cannot log in: {e}"))
-}
-
-/// Sends initial presence from `c`, then returns what it received until
-/// a marker sent after it: the messages stored offline are written while
-/// initial presence is processed, so all of them are in it. Checks that
-/// `present` is there and `absent` is not (`why`: what it would mean).
-async fn offline_delivery(c: &mut Client, present: &str, absent: &str, why: &str) {
-    within(
-        "presence",
-        c.send_presence(starling_testkit::stanzas::presence(0)),
-    )
-    .await
-    .expect("initial presence");
-    let marker = send_marker(c, &c.jid().clone()).await;
-    let before = until_marker(c, &marker).await;
-    assert!(
-        before.iter().any(|e| body(e) == Some(present)),
-        "{present:?} was not delivered: {before:?}"
-    );
-    assert!(
-        !before.iter().any(|e| body(e) == Some(absent)),
-        "{why}: {before:?}"
-    );
-}
-
-async fn blocklist(c: &Client) -> Vec<Jid> {
-    let reply = within(
-        "blocklist",
-        c.request(Iq::get(c.new_id(), BlockList::default())),
-    )
-    .await
-    .expect("the block list");
-    match reply.payload_as::<BlockList>() {
-        Some(Ok(l)) => l.items,
-        other => panic!("not a block list: {other:?}"),
-    }
-}
-
-async fn block(c: &Client, items: &[&str]) -> Result<Iq, Error> {
-    let items = items.iter().map(|s| jid(s)).collect();
-    within("block", c.request(Iq::set(c.new_id(), Block { items }))).await
-}
-
-async fn unblock(c: &Client, items: &[&str]) {
-    let items = items.iter().map(|s| jid(s)).collect();
-    within("unblock", c.request(Iq::set(c.new_id(), Unblock { items })))
-        .await
-        .expect("unblock answered with a result");
-}
-
-/// Waits for a push (an iq set) whose payload is a `P`, answers it.
-async fn wait_push<P: Payload>(c: &mut Client, what: &str) -> P {
-    let (iq, p) = wait_for(c, what, |ev| match ev {
-        Event::Iq(iq) if matches!(iq.kind, IqKind::Set(_)) => match iq.payload_as::<P>() {
-            Some(Ok(p)) => Some((iq.clone(), p)),
-            _ => None,
-        },
-        _ => None,
-    })
-    .await;
-    within("push answer", c.send(iq.result(None).to_element()))
-        .await
-        .expect("answering the push");
-    p
-}
-
-/// Waits for an error message from `from`.
-async fn wait_error_from(c: &mut Client, from: &str) -> StanzaError {
-    wait_for(c, &format!("an error message from {from}"), |ev| match ev {
-        Event::Message(m)
-            if m.message_type == MessageType::Error
-                && m.header.from.as_ref().map(|f| f.bare().as_str().to_owned())
-                    == Some(from.to_owned()) =>
-        {
-            m.error.clone()
-        }
-        _ => None,
-    })
-    .await
-}
-
-/// Sends a chat message with `text` to `to`.
-async fn send(c: &Client, to: Jid, text: &str) {
-    within("send", c.send_message(to, text))
-        .await
-        .expect("send");
-}
-
-/// The stanza error of a ping from `c` to `to`.
-async fn ping_error(c: &Client, to: Jid) -> StanzaError {
-    match within("ping", c.request(Iq::get(c.new_id(), Ping).with_to(to))).await {
-        Err(Error::Stanza(e)) => *e,
-        other => panic!("expected a stanza error, got {other:?}"),
-    }
-}
-
-/// Checks that no message `text` reached `c` (a marker from `c` to
-/// itself comes after anything already processed for it).
-async fn not_received(c: &mut Client, text: &str, what: &str) {
-    let marker = send_marker(c, &c.jid().clone()).await;
-    let before = until_marker(c, &marker).await;
-    assert!(
-        !before.iter().any(|e| body(e) == Some(text)),
-        "{what}: {before:?}"
-    );
-}
-
-/// Whether a stanza error is XEP-0191's `not-acceptable` + `<blocked/>`.
-fn is_blocked_error(e: &StanzaError) -> bool {
-    e.condition == Cond::NotAcceptable
-        && e.application
-            .as_deref()
-            .is_some_and(|a| Blocked::from_element(a).is_ok())
-}
 
 /// §3.1–§3.5: disco feature; get, block, unblock, unblock all; pushes to
 /// each resource that asked for the list and none to one that did not;
