@@ -5,7 +5,9 @@
 //! Without the fault a message to an offline account is stored, a
 //! subscription request to an account is delivered, and a roster get
 //! answers the roster; with it, each gets `internal-server-error` of type
-//! `wait`, and nothing claims that the account does not exist.
+//! `wait`, and nothing claims that the account does not exist. A block
+//! list that cannot be read refuses stanzas for now instead of letting
+//! them through.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,9 +21,9 @@ use starling_server::queue::Inbox;
 use starling_server::registry::{QueueLimits, SessionHandle};
 use starling_server::routed::Routed;
 use starling_server::storage::{
-    AccountStore, Admission, OfflineFull, OfflineMessage, OfflineQuota, OfflineStore,
-    RequestLimits, RequestsFull, RosterEntry, RosterStore, SqliteStorage, StorageError, Stores,
-    SubscriptionRequest,
+    AccountStore, Admission, BlocklistFull, BlocklistStore, OfflineFull, OfflineMessage,
+    OfflineQuota, OfflineStore, RequestLimits, RequestsFull, RosterEntry, RosterStore,
+    SqliteStorage, StorageError, Stores, SubscriptionRequest,
 };
 use starling_stanza::{ErrorType, StanzaError, StanzaErrorCondition as Cond};
 use starling_xml::Element;
@@ -185,6 +187,35 @@ impl OfflineStore for Faulty {
     }
 }
 
+#[async_trait]
+impl BlocklistStore for Faulty {
+    async fn blocklist(&self, o: &BareJid) -> Result<Vec<starling_jid::Jid>, StorageError> {
+        self.check(Some(o))?;
+        self.inner.blocklists.blocklist(o).await
+    }
+    async fn block(
+        &self,
+        o: &BareJid,
+        items: &[starling_jid::Jid],
+        max: usize,
+    ) -> Result<Admission<BlocklistFull>, StorageError> {
+        self.check(Some(o))?;
+        self.inner.blocklists.block(o, items, max).await
+    }
+    async fn unblock(
+        &self,
+        o: &BareJid,
+        items: &[starling_jid::Jid],
+    ) -> Result<Vec<starling_jid::Jid>, StorageError> {
+        self.check(Some(o))?;
+        self.inner.blocklists.unblock(o, items).await
+    }
+    async fn blockers(&self) -> Result<Vec<BareJid>, StorageError> {
+        self.check(None)?;
+        self.inner.blocklists.blockers().await
+    }
+}
+
 /// What a session writes on its own stream.
 #[derive(Default)]
 struct Captured(Vec<Element>);
@@ -215,9 +246,11 @@ impl Local {
         hub.client_stanza(&mut s, st).await;
     }
 
-    /// Everything queued for the session so far.
+    /// Everything the session got so far: written on its own stream
+    /// (answers to its own requests, refusals by its modules), then
+    /// queued for it.
     fn received(&mut self) -> Vec<Element> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.io.0);
         while let Some(st) = self.rx.try_recv() {
             out.push(st.element().clone());
         }
@@ -249,6 +282,7 @@ impl World {
             rosters: faulty.clone(),
             offline: faulty.clone(),
             push: inner.push.clone(),
+            blocklists: faulty.clone(),
             credentials: inner.credentials.clone(),
         };
         let modules = starling_server::modules::build(&config, &stores, None);
@@ -453,4 +487,29 @@ async fn a_failing_probe_or_broadcast_is_not_answered_as_unavailable() {
     );
     assert_eq!(got.len(), 1, "{got:?}");
     assert_temporary(&got[0]);
+}
+
+/// XEP-0191: a block list that cannot be read does not let stanzas
+/// through as if nobody were blocked, and a block that cannot be stored
+/// is not acknowledged.
+#[tokio::test]
+async fn an_unreadable_block_list_refuses_for_now() {
+    let mut w = World::new(&["alice", "bob"]).await;
+    let mut alice = w.login("alice@localhost/a", true).await;
+    let _bob = w.login("bob@localhost/b", true).await;
+    w.fail(true);
+    let msg = "<message xmlns='jabber:client' to='bob@localhost/b' type='chat' id='m3'><body>x</body></message>";
+    alice.send(&w.hub, msg).await;
+    let got = alice.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_temporary(&got[0]);
+    let block = "<iq xmlns='jabber:client' type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>";
+    alice.send(&w.hub, block).await;
+    let answers = std::mem::take(&mut alice.io.0);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_temporary(&answers[0]);
+    w.fail(false);
+    alice.send(&w.hub, block).await;
+    let ok = std::mem::take(&mut alice.io.0);
+    assert_eq!(ok[0].attr("type"), Some("result"), "{ok:?}");
 }

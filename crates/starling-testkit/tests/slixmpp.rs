@@ -828,3 +828,27 @@ fn push_enable_notify_disable() {
         "no_notification_after_disable",
     ]);
 }
+
+// ---------------------------------------------------------------------------
+// XEP-0191 blocking command
+
+/// XEP-0191 with slixmpp's `xep_0191` plugin: get, block (with its push),
+/// a blocked message each way, unblock.
+#[test]
+fn blocking_command() {
+    let Some(run) = Scenario::new("blocking").run() else {
+        return;
+    };
+    run.assert_checks(&[
+        "alice_logged_in",
+        "bob_logged_in",
+        "blocklist_empty",
+        "block_result",
+        "blocklist_has_bob",
+        "blocked_sender_service_unavailable",
+        "message_to_blocked_not_acceptable",
+        "block_push",
+        "unblock_result",
+        "delivered_after_unblock",
+    ]);
+}

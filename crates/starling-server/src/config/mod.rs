@@ -26,7 +26,7 @@ mod stream_management;
 #[cfg(test)]
 mod tests;
 
-pub use modules::{CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
+pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
 pub use stream_management::StreamManagementConfig;
 
 /// A configuration that cannot be used.

@@ -39,6 +39,47 @@ impl Switch {
     }
 }
 
+/// `[modules.blocking]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBlocking {
+    enabled: Option<bool>,
+    max_items: Option<toml::Spanned<u64>>,
+}
+
+/// `[modules.blocking]`: XEP-0191 blocking command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockingConfig {
+    /// The module runs (default: true).
+    pub enabled: bool,
+    /// The most JIDs one account may block (default 1000); a block past
+    /// it is refused with `resource-constraint`.
+    pub max_items: usize,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> BlockingConfig {
+        BlockingConfig {
+            enabled: true,
+            max_items: 1000,
+        }
+    }
+}
+
+impl BlockingConfig {
+    fn check(raw: Option<RawBlocking>, ck: &Checker<'_>) -> Result<BlockingConfig, ConfigError> {
+        let mut c = BlockingConfig::default();
+        let Some(raw) = raw else { return Ok(c) };
+        if let Some(e) = raw.enabled {
+            c.enabled = e;
+        }
+        if let Some(v) = &raw.max_items {
+            c.max_items = usize::try_from(ck.range(v, 1, 100_000, "max_items")?).unwrap_or(100_000);
+        }
+        Ok(c)
+    }
+}
+
 /// The `[modules]` table as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +94,7 @@ pub(crate) struct RawModules {
     carbons: Option<RawSwitch>,
     csi: Option<RawCsi>,
     push: Option<RawPush>,
+    blocking: Option<RawBlocking>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -79,6 +121,8 @@ pub struct ModulesConfig {
     pub csi: CsiConfig,
     /// `[modules.push]`: XEP-0357 push notifications.
     pub push: PushConfig,
+    /// `[modules.blocking]`: XEP-0191 blocking command.
+    pub blocking: BlockingConfig,
 }
 
 impl ModulesConfig {
@@ -94,6 +138,7 @@ impl ModulesConfig {
             carbons: Switch::check(raw.carbons),
             csi: CsiConfig::check(raw.csi, ck)?,
             push: PushConfig::check(raw.push, ck)?,
+            blocking: BlockingConfig::check(raw.blocking, ck)?,
         })
     }
 }

@@ -298,3 +298,20 @@ fn connection_and_login_limits() {
         assert!(reason.contains("between"), "{bad}: {reason}");
     }
 }
+
+#[test]
+fn blocking_section() {
+    let c = Config::from_toml_str("", "x").unwrap().modules.blocking;
+    assert!(c.enabled);
+    assert_eq!(c.max_items, 1000);
+    let text = "[modules.blocking]\nenabled = false\nmax_items = 5\n";
+    let c = Config::from_toml_str(text, "b").unwrap().modules.blocking;
+    assert!(!c.enabled);
+    assert_eq!(c.max_items, 5);
+    for bad in ["0", "100001", "-1"] {
+        let (line, reason) = err(&format!("[modules.blocking]\n\nmax_items = {bad}\n"));
+        assert_eq!(line, 3, "{bad}: {reason}");
+    }
+    let (line, reason) = err("[modules.blocking]\nmax = 3\n");
+    assert_eq!(line, 2, "{reason}");
+}

@@ -105,6 +105,18 @@ impl Hub {
             return;
         };
         let addr = Address::classify(to, |d| self.serves(d));
+        let st = if self.modules.has(Hook::Routing) {
+            match self
+                .modules
+                .routing(self, st, addr.account().as_ref())
+                .await
+            {
+                Flow::Handled => return,
+                Flow::Continue(st) => st,
+            }
+        } else {
+            st
+        };
         self.deliver_to(st, addr).await;
     }
 

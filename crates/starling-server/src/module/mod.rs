@@ -18,6 +18,10 @@
 //! * [`Module::offline`] ([`Hook::Offline`]) for a message to an account
 //!   with no available resource;
 //! * [`Module::remote`] ([`Hook::Remote`]) for a stanza to another domain;
+//! * [`Module::routing`] ([`Hook::Routing`]) for every stanza the hub
+//!   routes (from local clients after [`Hook::ClientStanza`], from the
+//!   server on an account's behalf, from other domains), before routing
+//!   decides anything;
 //! * [`Module::session_event`] ([`Hook::SessionEvents`]) when a session is
 //!   bound, becomes available or unavailable, or closes;
 //! * [`Module::filter`] ([`Hook::Filter`]) for each stanza about to be
@@ -114,6 +118,8 @@ pub enum Hook {
     Hold,
     /// [`Module::iq_response`].
     IqResponse,
+    /// [`Module::routing`].
+    Routing,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -273,6 +279,15 @@ pub trait Module: Send + Sync + 'static {
     /// A stanza for a domain this server does not serve.
     async fn remote(&self, hub: &Hub, st: Routed) -> Flow {
         let _ = hub;
+        Flow::Continue(st)
+    }
+
+    /// A stanza the hub is about to route (its `from` and `to` are set),
+    /// before routing decides anything: `to` is the local account it is
+    /// addressed to, if any. Called for every routed stanza: keep the
+    /// common case cheap.
+    async fn routing(&self, hub: &Hub, st: Routed, to: Option<&BareJid>) -> Flow {
+        let _ = (hub, to);
         Flow::Continue(st)
     }
 

@@ -196,6 +196,17 @@ impl ModuleSet {
         Flow::Continue(st)
     }
 
+    /// Runs the [`Hook::Routing`] chain.
+    pub async fn routing(&self, hub: &Hub, mut st: Routed, to: Option<&BareJid>) -> Flow {
+        for m in self.hooked(Hook::Routing, Some(st.kind())) {
+            match m.routing(hub, st, to).await {
+                Flow::Handled => return Flow::Handled,
+                Flow::Continue(back) => st = back,
+            }
+        }
+        Flow::Continue(st)
+    }
+
     /// Tells every [`Hook::SessionEvents`] module.
     pub async fn session_event(&self, hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
         for m in self.hooked(Hook::SessionEvents, None) {

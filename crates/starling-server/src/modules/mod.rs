@@ -4,6 +4,7 @@
 //!
 //! | module | what | configuration |
 //! |---|---|---|
+//! | [`blocking`] | XEP-0191 blocking command | `[modules.blocking]` |
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
@@ -15,6 +16,7 @@
 //! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
+pub mod blocking;
 pub mod carbons;
 pub mod csi;
 pub mod disco;
@@ -38,6 +40,15 @@ use crate::storage::Stores;
 pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleSet {
     let m = &config.modules;
     let mut list: Vec<Arc<dyn Module>> = Vec::new();
+    // First: it refuses what clients send to blocked JIDs before presence
+    // and the others act on it.
+    if m.blocking.enabled {
+        list.push(Arc::new(blocking::Blocking::new(
+            stores.blocklists.clone(),
+            stores.rosters.clone(),
+            m.blocking.max_items,
+        )));
+    }
     if m.presence.enabled {
         let limits = config.limits.subscription_requests();
         list.push(Arc::new(presence::Presence::new(

@@ -19,7 +19,7 @@ use starling_xml::Element;
 use tracing::warn;
 
 use crate::hub::{Hub, storage_error};
-use crate::module::{Flow, Hook, Module, Registrar, Session, SessionEvent};
+use crate::module::{Filter, Flow, Hook, Module, Registrar, Session, SessionEvent, SessionView};
 use crate::routed::Routed;
 use crate::storage::{Admission, OfflineFull, OfflineQuota, OfflineStore};
 
@@ -115,17 +115,32 @@ impl Module for Offline {
         Flow::Handled
     }
 
-    async fn session_event(&self, _hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
+    async fn session_event(&self, hub: &Hub, s: &mut Session<'_>, event: SessionEvent) {
         if let SessionEvent::Available {
             initial: true,
             priority,
         } = event
         {
             if priority >= 0 {
-                self.deliver_stored(s).await;
+                self.deliver_stored(hub, s).await;
             }
         }
     }
+}
+
+/// Whether the modules' delivery filters let a stored message through,
+/// as for any stanza written to a session (XEP-0191: not from a JID the
+/// user has blocked since).
+fn admitted(hub: &Hub, s: &mut Session<'_>, el: &Element) -> bool {
+    let Ok(st) = Routed::parse(el.clone()) else {
+        return true;
+    };
+    let handle = s.handle().clone();
+    let view = SessionView {
+        handle: &handle,
+        ext: s.ext(),
+    };
+    matches!(hub.modules().filter(&view, &st), Filter::Deliver)
 }
 
 impl Offline {
@@ -133,7 +148,7 @@ impl Offline {
     /// batch is deleted once the client has acknowledged it (XEP-0198), or
     /// once written when the session does not acknowledge: a session that
     /// ends before acknowledging leaves them stored for the next one.
-    async fn deliver_stored(&self, s: &mut Session<'_>) {
+    async fn deliver_stored(&self, hub: &Hub, s: &mut Session<'_>) {
         let jid = s.jid().clone();
         let bare = jid.bare();
         // What is queued on the stream goes first.
@@ -157,7 +172,9 @@ impl Offline {
                 match Element::parse(m.stanza.as_bytes()) {
                     Ok(mut el) => {
                         el.set_attr("to", Some(jid.as_str()));
-                        s.send_stored(&el);
+                        if admitted(hub, s, &el) {
+                            s.send_stored(&el);
+                        }
                     }
                     Err(e) => warn!(error = %e, id = m.id, "unreadable offline message skipped"),
                 }

@@ -184,6 +184,11 @@ impl<B> OnPool<B> {
     pub fn backend(&self) -> &Arc<B> {
         &self.backend
     }
+
+    /// The executor its calls run on.
+    pub fn executor(&self) -> &Executor {
+        &self.exec
+    }
 }
 
 impl<B> std::fmt::Debug for OnPool<B> {

@@ -39,12 +39,14 @@
 //! ```
 
 pub mod blocking;
+pub mod blocklist;
 mod exec;
 pub mod limits;
 pub mod push;
 pub mod requests;
 mod sqlite;
 
+pub use blocklist::{BlocklistFull, BlocklistStore};
 pub use exec::Executor;
 pub use limits::{
     Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
@@ -367,6 +369,8 @@ pub struct Stores {
     pub offline: Arc<dyn OfflineStore>,
     /// XEP-0357 push registrations.
     pub push: Arc<dyn PushStore>,
+    /// XEP-0191 block lists.
+    pub blocklists: Arc<dyn BlocklistStore>,
     /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
     /// so this interface is synchronous.
     pub credentials: Arc<dyn CredentialStore>,
@@ -387,7 +391,8 @@ impl Stores {
             accounts: on_pool.clone(),
             rosters: on_pool.clone(),
             offline: on_pool.clone(),
-            push: on_pool,
+            push: on_pool.clone(),
+            blocklists: on_pool,
             credentials: Arc::new(BlockingCredentials(db)),
         }
     }

@@ -8,6 +8,8 @@
     reason = "each test target uses a different part of these helpers"
 )]
 
+pub mod blocking;
+
 use std::time::Duration;
 
 use starling_client::{Client, ClientBuilder, Event};

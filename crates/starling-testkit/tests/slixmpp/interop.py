@@ -1521,5 +1521,95 @@ def main():
     sys.exit(code)
 
 
+# -- XEP-0191 blocking (slixmpp's xep_0191 plugin) ------------------------------
+
+
+def blocked_jids(iq):
+    """The bare or full JIDs of a <blocklist/> result, as strings."""
+    return sorted(str(item["jid"]) for item in iq["blocklist"])
+
+
+async def scenario_blocking(ctx, r, args):
+    """XEP-0191: get, block, the push, a blocked message both ways, unblock."""
+    a, b = await two_online(ctx, r, "block")
+    for c in (a, b):
+        c.register_plugin("xep_0191")
+    blocking = a.plugin["xep_0191"]
+    pushes = []
+    a.add_event_handler("blocked", lambda iq: pushes.append(("block", iq)))
+    a.add_event_handler("unblocked", lambda iq: pushes.append(("unblock", iq)))
+    bob = b.boundjid.bare
+
+    got = await step(r, "blocklist_empty", blocking.get_blocked(timeout=ctx.step_timeout), "blocklist get")
+    r.check(
+        "blocklist_empty",
+        got is not None and got["type"] == "result" and blocked_jids(got) == [],
+        f"an empty <blocklist/> result (XEP-0191 §3.2); got {got}",
+    )
+    got = await step(r, "block_result", blocking.block([bob], timeout=ctx.step_timeout), "block")
+    r.require("block_result", got is not None and got["type"] == "result", f"block: a result (§3.3); got {got}")
+    got = await step(r, "blocklist_has_bob", blocking.get_blocked(timeout=ctx.step_timeout), "blocklist get")
+    r.check(
+        "blocklist_has_bob",
+        got is not None and blocked_jids(got) == [bob],
+        f"the list holds {bob} (§3.2); got {got}",
+    )
+
+    async def bounced(name, sender, to, condition, app, rule):
+        body = f"{name} {uuid.uuid4()}"
+        mark = sender.inbox.mark()
+        sender.send_message(mto=to, mbody=body, mtype="chat")
+
+        def pred(m):
+            return m["type"] == "error" and m["from"].bare == to.bare
+
+        got = await step(r, name, sender.inbox.wait("message", pred, f"a message error from {to}", since=mark), rule)
+        has_app = app is None or got.xml.find(f"{{{CLIENT_NS}}}error/{app}") is not None
+        r.check(
+            name,
+            error_of(got)[1] == condition and has_app,
+            f"message error from {to} with <{condition}/> {app or ''} ({rule}); got {got}",
+        )
+
+    await bounced(
+        "blocked_sender_service_unavailable",
+        b,
+        a.boundjid,
+        "service-unavailable",
+        None,
+        "XEP-0191 §3.3: a message from a blocked JID",
+    )
+    await bounced(
+        "message_to_blocked_not_acceptable",
+        a,
+        b.boundjid,
+        "not-acceptable",
+        "{urn:xmpp:blocking:errors}blocked",
+        "XEP-0191 §3.3: a message to a blocked JID",
+    )
+    # The push was queued before the result; two round trips later it has
+    # been handled.
+    r.check(
+        "block_push",
+        any(kind == "block" and [str(i["jid"]) for i in iq["block"]] == [bob] for kind, iq in pushes),
+        f"a <block/> push naming {bob} to the resource that asked for the list (§3.3); got {pushes}",
+    )
+    got = await step(r, "unblock_result", blocking.unblock([bob], timeout=ctx.step_timeout), "unblock")
+    r.check("unblock_result", got is not None and got["type"] == "result", f"unblock: a result (§3.4); got {got}")
+    body = f"after unblock {uuid.uuid4()}"
+    ma = a.inbox.mark()
+    b.send_message(mto=a.boundjid.full, mbody=body, mtype="chat")
+    got = await step(
+        r,
+        "delivered_after_unblock",
+        a.inbox.wait("message", body_is(body), f"message '{body}'", since=ma),
+        "XEP-0191 §3.4: delivered once unblocked",
+    )
+    r.check("delivered_after_unblock", got is not None, f"bob's message arrives after the unblock; got {got}")
+
+
+SCENARIOS["blocking"] = scenario_blocking
+
+
 if __name__ == "__main__":
     main()

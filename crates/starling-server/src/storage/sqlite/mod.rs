@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode, through
 //! `rusqlite`.
 //!
-//! # Schema (version 5)
+//! # Schema (version 6)
 //!
 //! ```text
 //! accounts(jid PK, domain, created_at_ms)            index (domain, jid)
@@ -21,6 +21,7 @@
 //! push_registrations(seq PK AUTOINCREMENT, owner → accounts, app_server, node,
 //!                    publish_options, resource, created_at_ms)
 //!                                                    UNIQUE (owner, app_server, node)
+//! blocklist(owner → accounts, jid)                   PK (owner, jid)
 //! ```
 //!
 //! (Version 4, the XEP-0191 blocklist, comes from another branch.)
@@ -41,6 +42,7 @@
 //! connections, so there reads use the write connection too.
 
 mod accounts;
+mod blocklist;
 mod inflight;
 mod migrate_v3;
 mod offline;

@@ -116,10 +116,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     // offline messages record their sender and size. Existing rows are
     // converted.
     Migration::Rust(migrate_v3::limits),
-    // 4: reserved for the XEP-0191 blocklist (written on another branch;
-    // its real migration replaces this placeholder when they are merged,
-    // and 5 below does not depend on it).
-    Migration::Sql(""),
+    // 4: XEP-0191 block lists.
+    Migration::Sql(super::blocklist::MIGRATION),
     // 5: XEP-0357 push registrations, identified per account by (app
     // server, node); `seq` keeps them in the order they were first made.
     Migration::Sql(

@@ -129,6 +129,7 @@ fn fresh_database_is_migrated() {
         tables,
         [
             "accounts",
+            "blocklist",
             "credentials",
             "inflight",
             "offline",
