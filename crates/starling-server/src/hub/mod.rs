@@ -106,12 +106,19 @@ impl Hub {
         };
         let addr = Address::classify(to, |d| self.serves(d));
         let st = if self.modules.has(Hook::Routing) {
+            let journal = st.journal();
             match self
                 .modules
                 .routing(self, st, addr.account().as_ref())
                 .await
             {
-                Flow::Handled => return,
+                Flow::Handled => {
+                    // Refused or dropped: nothing is in flight any more.
+                    if let crate::routed::Journal::Row(id) = journal {
+                        self.release_journal(vec![id]);
+                    }
+                    return;
+                }
                 Flow::Continue(st) => st,
             }
         } else {
