@@ -8,27 +8,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::FixedNonce;
+use common::{FixedNonce, Hooks};
 use starling_auth::negotiate::{
-    ClientEvent, ClientNegotiator, ClientSettings, ServerEvent, ServerHooks, ServerNegotiator,
-    ServerSettings,
+    ClientEvent, ClientNegotiator, ClientSettings, ServerEvent, ServerNegotiator, ServerSettings,
 };
 use starling_auth::sasl::{ClientConfig, Mechanism, MemoryStore, ServerConfig};
-use starling_jid::{BareJid, DomainPart, FullJid};
-use starling_stanza::{StanzaError, StanzaErrorCondition};
 use starling_stream::Condition;
-
-struct Hooks;
-
-impl ServerHooks for Hooks {
-    fn serves(&self, domain: &DomainPart) -> bool {
-        domain.as_str() == "localhost"
-    }
-    fn bind(&mut self, user: &BareJid, requested: Option<&str>) -> Result<FullJid, StanzaError> {
-        user.with_resource_str(requested.unwrap_or("generated"))
-            .map_err(|_| StanzaError::new(StanzaErrorCondition::BadRequest))
-    }
-}
 
 fn store() -> Arc<MemoryStore> {
     let mut s = MemoryStore::new();

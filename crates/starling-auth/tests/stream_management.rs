@@ -4,25 +4,16 @@
 //! and what the session needs to know (did the peer end its stream, which
 //! stanzas did the negotiator answer itself).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use starling_auth::negotiate::{ServerEvent, ServerHooks, ServerNegotiator, ServerSettings};
+use common::Hooks;
+use starling_auth::negotiate::{ServerEvent, ServerNegotiator, ServerSettings};
 use starling_auth::sasl::{MemoryStore, ServerConfig};
-use starling_jid::{BareJid, DomainPart, FullJid};
-use starling_stanza::{H, Payload, SmFailed, SmResumed, StanzaError, StanzaErrorCondition};
-
-struct Hooks;
-
-impl ServerHooks for Hooks {
-    fn serves(&self, domain: &DomainPart) -> bool {
-        domain.as_str() == "localhost"
-    }
-    fn bind(&mut self, user: &BareJid, requested: Option<&str>) -> Result<FullJid, StanzaError> {
-        user.with_resource_str(requested.unwrap_or("generated"))
-            .map_err(|_| StanzaError::new(StanzaErrorCondition::BadRequest))
-    }
-}
+use starling_jid::FullJid;
+use starling_stanza::{H, Payload, SmFailed, SmResumed, StanzaErrorCondition};
 
 const HEADER: &str = "<stream:stream to='localhost' version='1.0' xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams'>";

@@ -100,3 +100,27 @@ pub async fn resume(
         other => panic!("expected <resumed/> or <failed/>, got {other:?}"),
     }
 }
+
+/// [`resume`] on a test [`Server`](crate::server::Server): `user` of its
+/// first domain, with the password `pw-<user>` of
+/// [`Server::add_users`](crate::server::Server::add_users).
+///
+/// # Panics
+/// When the connection or authentication fails.
+pub async fn resume_on(
+    server: &crate::server::Server,
+    user: &str,
+    previd: &str,
+    h: u32,
+) -> (Raw, Element) {
+    resume(
+        server.c2s_port,
+        &server.domain,
+        &server.cert_file(&server.domain),
+        user,
+        &format!("pw-{user}"),
+        previd,
+        h,
+    )
+    .await
+}

@@ -282,16 +282,8 @@ async fn a_detached_session_gets_notified() {
     assert_eq!(node, "detached-node");
     assert_eq!(summary.message_count, Some(1), "{summary:?}");
     answer(&app, &iq, None).await;
-    let (mut back, answer) = starling_testkit::sm::resume(
-        server.c2s_port,
-        "localhost",
-        &server.cert_file("localhost"),
-        "user",
-        "pw-user",
-        enabled.id.as_deref().unwrap(),
-        1,
-    )
-    .await;
+    let (mut back, answer) =
+        starling_testkit::sm::resume_on(&server, "user", enabled.id.as_deref().unwrap(), 1).await;
     assert_eq!(answer.name(), "resumed", "{answer:?}");
     let mut got = None;
     while got.is_none() {

@@ -136,16 +136,7 @@ async fn enable_before_bind_fails_and_unknown_resumption_is_item_not_found() {
         .unwrap();
     let f = SmFailed::from_element(&raw.element().await).expect("<failed/>");
     assert_eq!(f.condition, Some(StanzaErrorCondition::UnexpectedRequest));
-    let (mut raw, answer) = sm::resume(
-        s.c2s_port,
-        "localhost",
-        &ca,
-        "alice",
-        "pw-alice",
-        "no-such-session",
-        0,
-    )
-    .await;
+    let (mut raw, answer) = sm::resume_on(&s, "alice", "no-such-session", 0).await;
     let f = SmFailed::from_element(&answer).expect("<failed/>");
     assert_eq!(f.condition, Some(StanzaErrorCondition::ItemNotFound));
     // The client may bind instead.
@@ -173,16 +164,8 @@ async fn resumption_after_a_broken_connection_loses_and_repeats_nothing() {
     let _ = sm::request(&mut alice).await;
     alice.abort();
     send_numbered(&bob, &full, 10, 100).await;
-    let (mut alice, answer) = sm::resume(
-        s.c2s_port,
-        "localhost",
-        &s.cert_file("localhost"),
-        "alice",
-        "pw-alice",
-        enabled.id.as_deref().unwrap(),
-        stanzas,
-    )
-    .await;
+    let (mut alice, answer) =
+        sm::resume_on(&s, "alice", enabled.id.as_deref().unwrap(), stanzas).await;
     let resumed = SmResumed::from_element(&answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"));
     assert_eq!(resumed.h.0, 1, "the server handled alice's presence");
     let (rest, _) = read_numbered(&mut alice, 100).await;
@@ -214,16 +197,7 @@ async fn resumption_while_the_old_connection_looks_alive_closes_it_with_conflict
     let (got, _) = read_numbered(&mut old, 5).await;
     assert_eq!(got.len(), 5);
     // Not acknowledged: the new connection says it handled 3.
-    let (mut new, answer) = sm::resume(
-        s.c2s_port,
-        "localhost",
-        &s.cert_file("localhost"),
-        "alice",
-        "pw-alice",
-        enabled.id.as_deref().unwrap(),
-        3,
-    )
-    .await;
+    let (mut new, answer) = sm::resume_on(&s, "alice", enabled.id.as_deref().unwrap(), 3).await;
     assert!(SmResumed::from_element(&answer).is_ok(), "{answer:?}");
     let (again, _) = read_numbered(&mut new, 2).await;
     assert_eq!(again, [3, 4], "the two unacknowledged are sent again");
@@ -248,16 +222,7 @@ async fn an_expired_session_leaves_its_messages_in_offline_storage() {
     alice.abort();
     send_numbered(&bob, &full, 3, 97).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (_, answer) = sm::resume(
-        s.c2s_port,
-        "localhost",
-        &s.cert_file("localhost"),
-        "alice",
-        "pw-alice",
-        enabled.id.as_deref().unwrap(),
-        0,
-    )
-    .await;
+    let (_, answer) = sm::resume_on(&s, "alice", enabled.id.as_deref().unwrap(), 0).await;
     let f = SmFailed::from_element(&answer).expect("<failed/>");
     assert_eq!(f.condition, Some(StanzaErrorCondition::ItemNotFound));
     // The next login gets all 100 from offline storage, once, in order.
@@ -395,16 +360,7 @@ async fn server_pings_find_silent_clients_and_detach_their_sessions() {
             .any(|e| e.has_child("ping", "urn:xmpp:ping"))
     );
     let pings = end.elements.iter().filter(|e| e.name() == "iq").count() as u32;
-    let (_, answer) = sm::resume(
-        s.c2s_port,
-        "localhost",
-        &s.cert_file("localhost"),
-        "alice",
-        "pw-alice",
-        enabled.id.as_deref().unwrap(),
-        pings,
-    )
-    .await;
+    let (_, answer) = sm::resume_on(&s, "alice", enabled.id.as_deref().unwrap(), pings).await;
     assert!(SmResumed::from_element(&answer).is_ok(), "{answer:?}");
     // The answering client never got an error for its answers.
     let mut tail = Vec::new();

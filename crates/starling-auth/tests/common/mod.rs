@@ -3,11 +3,28 @@
 
 use std::sync::Arc;
 
+use starling_auth::negotiate::ServerHooks;
 use starling_auth::sasl::{
     ClientConfig, ClientConnection, ClientStep, CredentialStore, Failure, MemoryStore, RandomError,
     RandomSource, SaslClient, SaslMessage, SaslServer, ServerConfig, ServerConnection, ServerStep,
 };
+use starling_jid::{BareJid, DomainPart, FullJid};
+use starling_stanza::{StanzaError, StanzaErrorCondition};
 use starling_xml::Element;
+
+/// Server hooks for `localhost` that bind the requested resource, or
+/// `generated`.
+pub struct Hooks;
+
+impl ServerHooks for Hooks {
+    fn serves(&self, domain: &DomainPart) -> bool {
+        domain.as_str() == "localhost"
+    }
+    fn bind(&mut self, user: &BareJid, requested: Option<&str>) -> Result<FullJid, StanzaError> {
+        user.with_resource_str(requested.unwrap_or("generated"))
+            .map_err(|_| StanzaError::new(StanzaErrorCondition::BadRequest))
+    }
+}
 
 /// A "random" source that always gives the same nonce, to replay the
 /// RFC examples. Never use such a thing outside tests.
