@@ -9,10 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ServerExt, body, wait_for};
+use common::{ServerExt, befriend, body, send_marker, until_marker, wait_for};
 use starling_client::Client;
 use starling_client::Event;
-use starling_stanza::{MessageType, Payload, SmFailed, SmNonza, SmResumed, StanzaErrorCondition};
+use starling_stanza::{
+    MessageType, Payload, PresenceType, SmFailed, SmNonza, SmResumed, StanzaErrorCondition,
+};
 use starling_testkit::raw::{Got, Raw};
 use starling_testkit::server::{Options, Server};
 use starling_testkit::sm;
@@ -371,4 +373,59 @@ async fn server_pings_find_silent_clients_and_detach_their_sessions() {
         tail.iter().all(|e| e.attr("type") != Some("error")),
         "{tail:?}"
     );
+}
+
+/// The presence bob sees from `from` next: its type.
+async fn next_presence_from(bob: &mut Client, from: &str) -> PresenceType {
+    let from = jid(from);
+    wait_for(bob, "a presence from alice's phone", |ev| match ev {
+        Event::Presence(p) if p.header.from.as_ref() == Some(&from) => Some(p.presence_type),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_session_stays_available_unless_configured_otherwise() {
+    for keep in [true, false] {
+        let s = server(&format!(
+            "[modules.stream_management]\nkeep_presence = {keep}\n"
+        ));
+        let mut laptop = s.online(ALICE, "pw-alice", Some("laptop"), 0).await;
+        let mut bob = s.online(BOB, "pw-bob", Some("desk"), 0).await;
+        befriend(&mut laptop, &mut bob).await;
+        let phone_jid = format!("{ALICE}/phone");
+        let mut phone = raw_alice(&s, "phone").await;
+        let enabled = sm::enable(&mut phone, true).await;
+        phone.send_str("<presence/>").await.unwrap();
+        assert_eq!(
+            next_presence_from(&mut bob, &phone_jid).await,
+            PresenceType::Available
+        );
+        phone.abort();
+        if keep {
+            // Nothing from the phone before laptop's marker.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let marker = send_marker(&laptop, bob.jid()).await;
+            let before = until_marker(&mut bob, &marker).await;
+            assert!(
+                !before.iter().any(|e| matches!(e, Event::Presence(p)
+                    if p.header.from.as_ref().map(ToString::to_string) == Some(phone_jid.clone()))),
+                "{before:?}"
+            );
+        } else {
+            assert_eq!(
+                next_presence_from(&mut bob, &phone_jid).await,
+                PresenceType::Unavailable
+            );
+        }
+        let (_, answer) = sm::resume_on(&s, "alice", enabled.id.as_deref().unwrap(), 0).await;
+        assert_eq!(answer.name(), "resumed", "{answer:?}");
+        if !keep {
+            assert_eq!(
+                next_presence_from(&mut bob, &phone_jid).await,
+                PresenceType::Available
+            );
+        }
+    }
 }
