@@ -50,7 +50,12 @@ mod client;
 mod connection;
 pub mod discovery;
 mod error;
+mod incoming;
+mod mobile;
+mod sm;
+mod task;
 
-pub use client::{Client, ClientBuilder, Event};
+pub use client::{Carbon, Client, ClientBuilder, ClientHandle, Event, Events};
 pub use error::Error;
+pub use sm::{AckPolicy, SmError, SmStatus};
 pub use starling_auth::tls::Trust;
