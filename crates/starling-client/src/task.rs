@@ -1,5 +1,5 @@
 //! The session task: owns the connection, drives the negotiator, counts
-//! stanzas for stream management, reconnects and resumes.
+//! stanzas for stream management (reconnection is in `reconnect`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,14 +13,15 @@ use starling_stream::{Condition, StreamError};
 use starling_xml::Element;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{ClientBuilder, Command, Event};
-use crate::connection::{self, Session};
+use crate::builder::ClientBuilder;
+use crate::client::{Command, Event};
+use crate::connection::Session;
 use crate::error::Error;
 use crate::sm::{self, Sm, SmError, SmStatus};
 
 /// At most this many stanzas wait for a connection while reconnecting;
 /// later ones are dropped.
-const OUTBOX_LIMIT: usize = 1024;
+pub(crate) const OUTBOX_LIMIT: usize = 1024;
 
 /// What the handles can read of the task's state.
 #[derive(Debug)]
@@ -39,16 +40,16 @@ pub(crate) struct Task {
     pub(crate) jid: FullJid,
     pub(crate) pending: HashMap<String, Pending>,
     pub(crate) events: mpsc::Sender<Event>,
-    commands: mpsc::Receiver<Command>,
-    shared: Arc<Mutex<Shared>>,
-    sm: Sm,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    pub(crate) sm: Sm,
     /// The features offered after authentication on the current stream:
     /// (stream management, client state indication).
-    offered: (bool, bool),
+    pub(crate) offered: (bool, bool),
     /// The last CSI state the application set: restored on a new session.
-    csi: Option<CsiState>,
+    pub(crate) csi: Option<CsiState>,
     /// Stanzas sent while there was no connection.
-    outbox: Vec<Element>,
+    pub(crate) outbox: Vec<Element>,
 }
 
 /// What woke the session task, besides the connection.
@@ -71,7 +72,7 @@ struct Loop {
     close_deadline: Option<tokio::time::Instant>,
 }
 
-enum End {
+pub(crate) enum End {
     /// The user asked for it (or dropped the client).
     Requested(Option<oneshot::Sender<()>>),
     /// The server or the network ended it.
@@ -100,161 +101,8 @@ impl Task {
         }
     }
 
-    pub(crate) async fn run(mut self, mut current: Session) {
-        self.start(&mut current, Vec::new());
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            let end = self.session(&mut current).await;
-            // The old connection closes here, whatever comes next.
-            drop(current);
-            match end {
-                End::Requested(ack) => {
-                    let _ = self.events.send(Event::Disconnected(None)).await;
-                    if let Some(a) = ack {
-                        let _ = a.send(());
-                    }
-                    return;
-                }
-                End::Lost(err) => {
-                    let fatal = matches!(
-                        err.as_ref().map(|e| &e.condition),
-                        Some(Condition::Conflict | Condition::NotAuthorized)
-                    );
-                    let _ = self.events.send(Event::Disconnected(err)).await;
-                    if !self.builder.reconnect || fatal {
-                        return;
-                    }
-                }
-            }
-            // Reconnect: at once when the stream may be resumed, then with
-            // exponential backoff.
-            let mut wait =
-                self.builder
-                    .reconnect_delay
-                    .unwrap_or(if self.sm.resume_request().is_some() {
-                        Duration::ZERO
-                    } else {
-                        backoff
-                    });
-            current = loop {
-                if !self.wait_offline(wait).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                wait = backoff;
-                let resume = self.sm.resume_request();
-                let mut config = self.builder.config.clone();
-                if resume.is_some() {
-                    config.jid = Jid::from(self.jid.clone());
-                }
-                match connection::establish(&config, resume).await {
-                    Ok(s) => break s,
-                    Err(Error::Auth(_)) => {
-                        let _ = self.events.send(Event::Disconnected(None)).await;
-                        return;
-                    }
-                    Err(_) => {}
-                }
-            };
-            backoff = Duration::from_secs(1);
-            self.reconnected(&mut current).await;
-        }
-    }
-
-    /// Waits `wait` without a connection, keeping what is sent meanwhile;
-    /// false when the client closed or was dropped.
-    async fn wait_offline(&mut self, wait: Duration) -> bool {
-        let sleep = tokio::time::sleep(wait);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => return true,
-                cmd = self.commands.recv() => match cmd {
-                    None => return false,
-                    Some(Command::Close(ack)) => {
-                        let _ = ack.send(());
-                        return false;
-                    }
-                    Some(Command::Send(el)) => {
-                        if self.outbox.len() < OUTBOX_LIMIT {
-                            self.outbox.push(el);
-                        }
-                    }
-                    Some(Command::Nonza { reply, .. }) => {
-                        let _ = reply.send(Err(Error::Closed));
-                    }
-                    // A request fails (its sender sees the channel close).
-                    Some(Command::Request { .. } | Command::DropConnection) => {}
-                },
-            }
-        }
-    }
-
-    /// A new connection is up: resumed, or a new session.
-    async fn reconnected(&mut self, s: &mut Session) {
-        let neg = s.driver.machine_mut();
-        if let Some(r) = &s.resumed {
-            match self.sm.on_resumed(r.h) {
-                Ok(resend) => {
-                    for el in &resend {
-                        neg.send(el);
-                    }
-                    for el in std::mem::take(&mut self.outbox) {
-                        self.out(neg, el);
-                    }
-                    self.publish();
-                    let _ = self.events.send(Event::Resumed(self.jid.clone())).await;
-                    return;
-                }
-                Err(SmError::HandledCountTooHigh(e)) => {
-                    neg.stream_error(&too_high(e));
-                    // The stream is closed; the next session starts afresh.
-                }
-            }
-        }
-        self.pending.clear();
-        let rest = if self.sm.is_on() || s.resume_failed.is_some() {
-            self.sm.on_lost(s.resume_failed.as_ref())
-        } else {
-            Vec::new()
-        };
-        if let Some(f) = &s.resume_failed {
-            let _ = self
-                .events
-                .send(Event::ResumeFailed(f.condition.clone()))
-                .await;
-        }
-        self.jid = s.jid.clone();
-        let _ = self.events.send(Event::Reconnected(self.jid.clone())).await;
-        self.start(s, rest);
-    }
-
-    /// A new session: enables stream management, restores the CSI state,
-    /// sends what waited.
-    fn start(&mut self, s: &mut Session, resend: Vec<Element>) {
-        let neg = s.driver.machine_mut();
-        let f = neg.features();
-        let has = |name, ns| f.is_some_and(|f| f.other.iter().any(|e| e.is(name, ns)));
-        self.offered = (
-            has("sm", starling_stanza::ns::SM),
-            has("csi", starling_stanza::ns::CSI),
-        );
-        if self.builder.stream_management && self.offered.0 {
-            let enable = self.sm.enable(true);
-            neg.send(&enable);
-        }
-        if let (Some(state), true) = (self.csi, self.offered.1) {
-            neg.send(&state.to_element());
-        }
-        let outbox = std::mem::take(&mut self.outbox);
-        for el in resend.into_iter().chain(outbox) {
-            self.out(neg, el);
-        }
-        self.publish();
-    }
-
     /// Writes an element, counting stanzas for stream management.
-    fn out(&mut self, neg: &mut ClientNegotiator, el: Element) {
+    pub(crate) fn out(&mut self, neg: &mut ClientNegotiator, el: Element) {
         neg.send(&el);
         if sm::is_stanza(&el) {
             if let Some(r) = self.sm.on_sent(el, Instant::now()) {
@@ -263,14 +111,14 @@ impl Task {
         }
     }
 
-    fn publish(&self) {
+    pub(crate) fn publish(&self) {
         if let Ok(mut s) = self.shared.lock() {
             s.jid = self.jid.clone();
             s.sm = self.sm.status();
         }
     }
 
-    async fn session(&mut self, s: &mut Session) -> End {
+    pub(crate) async fn session(&mut self, s: &mut Session) -> End {
         let driver = &mut s.driver;
         let mut keepalive = tokio::time::interval(self.builder.keepalive);
         keepalive.tick().await;
@@ -444,7 +292,7 @@ impl Task {
 }
 
 /// XEP-0198 §4: `undefined-condition` with `<handled-count-too-high/>`.
-fn too_high(e: starling_stanza::HandledCountTooHigh) -> StreamError {
+pub(crate) fn too_high(e: starling_stanza::HandledCountTooHigh) -> StreamError {
     use starling_stanza::Payload;
     let mut err = StreamError::new(Condition::UndefinedCondition)
         .with_text(format!("handled count too high: {e}"));
