@@ -156,7 +156,9 @@ impl ClientBuilder {
     /// server offers it: stanzas are counted and acknowledged, and with
     /// [`reconnect`](Self::reconnect) a broken connection is resumed
     /// ([`Event::Resumed`]) without losing a stanza in either direction.
-    /// Off by default.
+    /// At most 4096 stanzas wait for acknowledgement: a server that stops
+    /// acknowledging gets its connection dropped and resumed. Off by
+    /// default.
     pub fn stream_management(mut self, on: bool) -> Self {
         self.stream_management = on;
         self

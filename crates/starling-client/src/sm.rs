@@ -12,6 +12,11 @@ use starling_xml::Element;
 
 use starling_stanza::Payload;
 
+/// At most this many stanzas wait for an acknowledgement: a server that
+/// stops acknowledging gets its connection dropped (and resumed) before the
+/// queue grows further.
+pub(crate) const MAX_UNACKED: usize = 4096;
+
 /// When the client asks the server to acknowledge what it sent (`<r/>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckPolicy {
@@ -134,6 +139,12 @@ impl Sm {
         self.since_request = 0;
         self.unrequested_since = None;
         SmRequest.to_element()
+    }
+
+    /// Whether the queue of unacknowledged stanzas reached
+    /// [`MAX_UNACKED`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.queue.len() >= MAX_UNACKED
     }
 
     /// A stanza from the server was handled.

@@ -114,6 +114,20 @@ fn too_high_ack_is_an_error() {
 }
 
 #[test]
+fn the_queue_is_bounded() {
+    let mut sm = Sm::new(policy(u32::MAX));
+    let _ = sm.enable(true);
+    sm.on_nonza(enabled(true)).unwrap();
+    for i in 0..super::MAX_UNACKED {
+        assert!(!sm.is_full(), "after {i}");
+        let _ = sm.on_sent(msg(0), Instant::now());
+    }
+    assert!(sm.is_full());
+    sm.on_nonza(SmNonza::Ack(SmAck { h: H(1) })).unwrap();
+    assert!(!sm.is_full());
+}
+
+#[test]
 fn timer_asks_for_an_ack() {
     let t0 = Instant::now();
     let mut sm = Sm::new(AckPolicy {

@@ -282,6 +282,10 @@ impl Task {
             },
             Tick::CloseDeadline => return Some(End::Requested(st.closing.take().flatten())),
         }
+        // The server stopped acknowledging: a new connection (resumed).
+        if self.sm.is_full() && st.closing.is_none() {
+            return Some(End::Lost(None));
+        }
         None
     }
 

@@ -161,8 +161,9 @@ const SESSION_ID: &str = "sess_1";
 
 /// A sans-IO client-side stream negotiator: stream open, features,
 /// STARTTLS (required by default), SASL with the strongest common
-/// mechanism, restart, resource binding, optional legacy session, then the
-/// session's stanzas.
+/// mechanism, restart, resource binding (or, with
+/// [`ClientSettings::resume`], XEP-0198 resumption when the server offers
+/// it), optional legacy session, then the session's stanzas.
 ///
 /// Call [`start`](Self::start) and write the output; feed it what the
 /// server sends; act on [`ClientEvent`]s.
