@@ -60,7 +60,10 @@ pub enum Event {
     /// The connection was re-established with a new session (with
     /// reconnection on): send presence again.
     Reconnected(FullJid),
-    /// The session ended: the server's stream error, if it sent one.
+    /// The connection ended: the server's stream error, if it sent one.
+    /// With reconnection on, [`Event::Resumed`] or [`Event::Reconnected`]
+    /// follows once a new connection is up (unless the error was fatal:
+    /// `conflict`, `not-authorized`, or the account's credentials refused).
     Disconnected(Option<StreamError>),
 }
 
