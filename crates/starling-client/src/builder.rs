@@ -118,7 +118,8 @@ impl ClientBuilder {
     }
 
     /// Reconnect with exponential backoff (1 s to 60 s) when the connection
-    /// drops; [`Event::Reconnected`] reports each success. Off by default.
+    /// drops; [`Event::Reconnected`](crate::Event::Reconnected) reports
+    /// each success. Off by default.
     pub fn reconnect(mut self, on: bool) -> Self {
         self.reconnect = on;
         self
@@ -132,8 +133,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Deliver iq requests as [`Event::Iq`] instead of answering them with
-    /// `service-unavailable`. Pings are always answered.
+    /// Deliver iq requests as [`Event::Iq`](crate::Event::Iq) instead of
+    /// answering them with `service-unavailable`. Pings are always
+    /// answered.
     pub fn handle_iq_requests(mut self, on: bool) -> Self {
         self.iq_requests = on;
         self
@@ -155,7 +157,8 @@ impl ClientBuilder {
     /// Enable XEP-0198 stream management (`resume='true'`) when the
     /// server offers it: stanzas are counted and acknowledged, and with
     /// [`reconnect`](Self::reconnect) a broken connection is resumed
-    /// ([`Event::Resumed`]) without losing a stanza in either direction.
+    /// ([`Event::Resumed`](crate::Event::Resumed)) without losing a stanza
+    /// in either direction.
     /// At most 4096 stanzas wait for acknowledgement: a server that stops
     /// acknowledging gets its connection dropped and resumed. Off by
     /// default.
