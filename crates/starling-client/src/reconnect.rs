@@ -62,11 +62,23 @@ impl Task {
                 if resume.is_some() {
                     config.jid = Jid::from(self.jid.clone());
                 }
+                let resuming = resume.is_some();
                 match connection::establish(&config, resume).await {
                     Ok(s) => break s,
                     Err(Error::Auth(_)) => {
                         let _ = self.events.send(Event::Disconnected(None)).await;
                         return;
+                    }
+                    // The server broke the stream over our <resume/>: give
+                    // the resumption up rather than fail the same way
+                    // again; what was unacknowledged goes out first on the
+                    // new session.
+                    Err(Error::Negotiation(_) | Error::Stream(_)) if resuming => {
+                        let mut rest = self.sm.on_lost(None);
+                        rest.append(&mut self.outbox);
+                        self.outbox = rest;
+                        let _ = self.events.send(Event::ResumeFailed(None)).await;
+                        wait = Duration::ZERO;
                     }
                     Err(_) => {}
                 }
