@@ -64,7 +64,15 @@ impl Task {
                 }
                 let resuming = resume.is_some();
                 match connection::establish(&config, resume).await {
-                    Ok(s) => break s,
+                    Ok(mut s) => {
+                        if self.reconnected(&mut s).await {
+                            break s;
+                        }
+                        // Unusable (the resumed stream broke the counts):
+                        // flush our stream error and try again at once.
+                        let _ = s.driver.flush().await;
+                        wait = Duration::ZERO;
+                    }
                     Err(Error::Auth(_)) => {
                         let _ = self.events.send(Event::Disconnected(None)).await;
                         return;
@@ -74,9 +82,7 @@ impl Task {
                     // again; what was unacknowledged goes out first on the
                     // new session.
                     Err(Error::Negotiation(_) | Error::Stream(_)) if resuming => {
-                        let mut rest = self.sm.on_lost(None);
-                        rest.append(&mut self.outbox);
-                        self.outbox = rest;
+                        self.abandon_stream();
                         let _ = self.events.send(Event::ResumeFailed(None)).await;
                         wait = Duration::ZERO;
                     }
@@ -84,7 +90,6 @@ impl Task {
                 }
             };
             backoff = Duration::from_secs(1);
-            self.reconnected(&mut current).await;
         }
     }
 
@@ -117,8 +122,9 @@ impl Task {
         }
     }
 
-    /// A new connection is up: resumed, or a new session.
-    async fn reconnected(&mut self, s: &mut Session) {
+    /// A new connection is up: resumed, or a new session. False when it
+    /// cannot be used after all (its stream is closed).
+    async fn reconnected(&mut self, s: &mut Session) -> bool {
         let neg = s.driver.machine_mut();
         if let Some(r) = &s.resumed {
             match self.sm.on_resumed(r.h) {
@@ -131,11 +137,15 @@ impl Task {
                     }
                     self.publish();
                     let _ = self.events.send(Event::Resumed(self.jid.clone())).await;
-                    return;
+                    return true;
                 }
                 Err(SmError::HandledCountTooHigh(e)) => {
+                    // The counts are broken: this stream ends, the next
+                    // one is a new session that gets everything again.
                     neg.stream_error(&too_high(e));
-                    // The stream is closed; the next session starts afresh.
+                    self.abandon_stream();
+                    let _ = self.events.send(Event::ResumeFailed(None)).await;
+                    return false;
                 }
             }
         }
@@ -154,6 +164,7 @@ impl Task {
         self.jid = s.jid.clone();
         let _ = self.events.send(Event::Reconnected(self.jid.clone())).await;
         self.start(s, rest);
+        true
     }
 
     /// A new session: enables stream management, restores the CSI state,

@@ -111,6 +111,14 @@ impl Task {
         }
     }
 
+    /// Gives up the stream-management session: what it had not seen
+    /// acknowledged goes out first on the next new session.
+    pub(crate) fn abandon_stream(&mut self) {
+        let mut rest = self.sm.on_lost(None);
+        rest.append(&mut self.outbox);
+        self.outbox = rest;
+    }
+
     pub(crate) fn publish(&self) {
         if let Ok(mut s) = self.shared.lock() {
             s.jid = self.jid.clone();
@@ -219,7 +227,7 @@ impl Task {
                 let err = too_high(e);
                 neg.stream_error(&err);
                 // Counts are broken: no resumption; resend on a new stream.
-                self.outbox = self.sm.on_lost(None);
+                self.abandon_stream();
                 return Err(err);
             }
         }
