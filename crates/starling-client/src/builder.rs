@@ -158,8 +158,9 @@ impl ClientBuilder {
     /// server offers it: stanzas are counted and acknowledged, and with
     /// [`reconnect`](Self::reconnect) a broken connection is resumed
     /// ([`Event::Resumed`](crate::Event::Resumed)) without losing a stanza
-    /// in either direction.
-    /// At most 4096 stanzas wait for acknowledgement: a server that stops
+    /// in either direction. The `location` the server may name in
+    /// `<enabled/>` is tried first (the certificate must still match the
+    /// account's domain). At most 4096 stanzas wait for acknowledgement: a server that stops
     /// acknowledging gets its connection dropped and resumed. Off by
     /// default.
     pub fn stream_management(mut self, on: bool) -> Self {

@@ -51,6 +51,8 @@ impl Task {
                     } else {
                         backoff
                     });
+            // The server's preferred `location` is tried once, first.
+            let mut location = self.sm.location().map(str::to_owned);
             current = loop {
                 if !self.wait_offline(wait).await {
                     return;
@@ -61,6 +63,10 @@ impl Task {
                 let mut config = self.builder.config.clone();
                 if resume.is_some() {
                     config.jid = Jid::from(self.jid.clone());
+                    if let Some(l) = location.take() {
+                        config.server = Some(l);
+                        wait = Duration::ZERO;
+                    }
                 }
                 let resuming = resume.is_some();
                 match connection::establish(&config, resume).await {

@@ -69,9 +69,11 @@ enum Phase {
     Off,
     /// `<enable/>` sent, no answer yet.
     Enabling,
-    /// `<enabled/>` received; `id` when resumable.
+    /// `<enabled/>` received; `id` when resumable, and where the server
+    /// prefers the client to reconnect to resume (`location`).
     Enabled {
         id: Option<String>,
+        location: Option<String>,
     },
 }
 
@@ -159,7 +161,8 @@ impl Sm {
         match nonza {
             SmNonza::Enabled(e) if self.phase == Phase::Enabling => {
                 let id = e.id.filter(|_| e.resume);
-                self.phase = Phase::Enabled { id };
+                let location = e.location.filter(|_| id.is_some());
+                self.phase = Phase::Enabled { id, location };
                 Ok(None)
             }
             SmNonza::Failed(_) if self.phase == Phase::Enabling => {
@@ -195,10 +198,21 @@ impl Sm {
     /// The `<resume/>` for a new connection, when the stream is resumable.
     pub(crate) fn resume_request(&self) -> Option<SmResume> {
         match &self.phase {
-            Phase::Enabled { id: Some(id) } => Some(SmResume {
+            Phase::Enabled { id: Some(id), .. } => Some(SmResume {
                 h: self.inbound,
                 previd: id.clone(),
             }),
+            _ => None,
+        }
+    }
+
+    /// Where to reconnect to resume (`host:port`), when the server said.
+    pub(crate) fn location(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Enabled {
+                id: Some(_),
+                location,
+            } => location.as_deref(),
             _ => None,
         }
     }
@@ -241,7 +255,7 @@ impl Sm {
         SmStatus {
             enabled: matches!(self.phase, Phase::Enabled { .. }),
             id: match &self.phase {
-                Phase::Enabled { id } => id.clone(),
+                Phase::Enabled { id, .. } => id.clone(),
                 _ => None,
             },
             inbound: self.inbound,

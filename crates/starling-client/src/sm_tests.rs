@@ -162,6 +162,26 @@ fn resumable_only_with_id_and_resume() {
 }
 
 #[test]
+fn location_only_for_a_resumable_stream() {
+    // (resume, location given) -> location kept
+    for (resume, want) in [(true, Some("[2001:db8::1]:5222")), (false, None)] {
+        let mut sm = Sm::new(policy(10));
+        let _ = sm.enable(true);
+        assert_eq!(sm.location(), None);
+        sm.on_nonza(SmNonza::Enabled(SmEnabled {
+            id: Some("s1".into()),
+            resume,
+            location: Some("[2001:db8::1]:5222".into()),
+            ..SmEnabled::default()
+        }))
+        .unwrap();
+        assert_eq!(sm.location(), want);
+        let _ = sm.on_lost(None);
+        assert_eq!(sm.location(), None);
+    }
+}
+
+#[test]
 fn enable_failed_turns_counting_off() {
     let mut sm = Sm::new(policy(1));
     let _ = sm.enable(true);
