@@ -18,6 +18,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut settings = ClientSettings::new("juliet@localhost/r".parse().expect("jid"));
     settings.require_tls = mode & 1 == 0;
+    // The high bit: resume an XEP-0198 stream instead of binding.
+    settings.resume = (mode & 0x80 != 0).then(|| starling_stanza::SmResume {
+        h: starling_stanza::H(7),
+        previd: "old".to_owned(),
+    });
     let mut n = ClientNegotiator::new(
         settings,
         ClientConfig::password("juliet", "pw"),
@@ -26,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     );
     n.start();
     n.feed(SERVER_HEADER);
-    for c in rest.chunks(usize::from(mode >> 1).max(1)) {
+    for c in rest.chunks(usize::from((mode >> 1) & 0x3f).max(1)) {
         n.feed(c);
         while n.next_event().is_some() {}
     }

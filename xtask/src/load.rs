@@ -90,7 +90,13 @@ pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
     for name in &options.servers {
         println!("\n== {name}: {} users ==", options.users);
         // A server that cannot be measured does not stop the others.
-        let server = match Server::start(name, &accounts, &root, options.baseline.as_deref()) {
+        let server = match Server::start(
+            name,
+            &accounts,
+            &root,
+            options.baseline.as_deref(),
+            options.sm,
+        ) {
             Ok(server) => server,
             Err(error) => {
                 println!("{name}: could not start: {error}");

@@ -11,6 +11,7 @@ use starling_auth::sasl::{ClientConfig as SaslConfig, Mechanism};
 use starling_auth::tls::{self, ClientTlsBuilder, Trust};
 use starling_jid::{FullJid, Jid};
 use starling_net::{Driver, Transport, UpgradeError, Wake};
+use starling_stanza::{SmFailed, SmResume, SmResumed};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -35,6 +36,10 @@ pub(crate) struct Config {
 pub(crate) struct Session {
     pub(crate) driver: Driver<ClientNegotiator>,
     pub(crate) jid: FullJid,
+    /// The XEP-0198 stream was resumed (instead of a new binding).
+    pub(crate) resumed: Option<SmResumed>,
+    /// A resumption was asked for and refused; `jid` is a new binding.
+    pub(crate) resume_failed: Option<SmFailed>,
 }
 
 /// Splits `host:port`, `[v6]:port`, `host` or a bare IPv6 literal.
@@ -69,7 +74,9 @@ fn target_for(config: &Config) -> Option<Target> {
 }
 
 /// Connects to the first target that works and negotiates a session.
-pub(crate) async fn establish(config: &Config) -> Result<Session, Error> {
+/// With `resume`, the stream to resume instead of binding (and
+/// `config.jid` is the full JID it was bound to).
+pub(crate) async fn establish(config: &Config, resume: Option<SmResume>) -> Result<Session, Error> {
     let resolver = discovery::resolver(config.name_servers.as_deref())?;
     let targets = match target_for(config) {
         Some(t) => vec![t],
@@ -100,7 +107,7 @@ pub(crate) async fn establish(config: &Config) -> Result<Session, Error> {
                 }
             };
             let _ = tcp.set_nodelay(true);
-            match negotiate(tcp, target.direct_tls, config).await {
+            match negotiate(tcp, target.direct_tls, config, resume.clone()).await {
                 Ok(s) => return Ok(s),
                 // The server answered for the account: another target
                 // would answer the same.
@@ -123,7 +130,12 @@ fn upgrade_error(e: UpgradeError) -> Error {
     }
 }
 
-async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<Session, Error> {
+async fn negotiate(
+    tcp: TcpStream,
+    direct_tls: bool,
+    config: &Config,
+    resume: Option<SmResume>,
+) -> Result<Session, Error> {
     let started = Instant::now();
     let mut tls_builder = ClientTlsBuilder::new(config.trust.clone());
     if direct_tls {
@@ -137,6 +149,7 @@ async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<
     let mut settings = ClientSettings::new(config.jid.clone());
     settings.require_tls = config.require_tls;
     settings.timeout = config.timeout;
+    settings.resume = resume;
     let mut sasl = SaslConfig::password(
         config.jid.node().unwrap_or_default(),
         config.password.clone(),
@@ -159,6 +172,7 @@ async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<
     let mut neg = ClientNegotiator::new(settings, sasl, tls, started);
     neg.start();
     let mut driver = Driver::new(transport, neg);
+    let mut resume_failed = None;
     loop {
         while let Some(ev) = driver.machine_mut().next_event() {
             match ev {
@@ -172,9 +186,26 @@ async fn negotiate(tcp: TcpStream, direct_tls: bool, config: &Config) -> Result<
                         .tls_established(info.exporter_binding());
                 }
                 ClientEvent::Authenticated => {}
+                ClientEvent::ResumeFailed(f) => resume_failed = Some(f),
+                ClientEvent::Resumed(r) => {
+                    driver.flush().await.map_err(Error::Io)?;
+                    let jid = FullJid::try_from(config.jid.clone())
+                        .map_err(|_| Error::Invalid("resumed without a full JID".to_owned()))?;
+                    return Ok(Session {
+                        driver,
+                        jid,
+                        resumed: Some(r),
+                        resume_failed: None,
+                    });
+                }
                 ClientEvent::Bound(jid) => {
                     driver.flush().await.map_err(Error::Io)?;
-                    return Ok(Session { driver, jid });
+                    return Ok(Session {
+                        driver,
+                        jid,
+                        resumed: None,
+                        resume_failed,
+                    });
                 }
                 ClientEvent::Failed(e) => {
                     let _ = driver.flush().await;

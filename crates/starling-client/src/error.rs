@@ -47,6 +47,10 @@ pub enum Error {
     /// Reading or writing failed.
     #[error("i/o: {0}")]
     Io(std::io::Error),
+    /// The server did not offer this feature (its namespace), which the
+    /// call needs.
+    #[error("the server does not offer {0}")]
+    Unsupported(&'static str),
     /// A bad argument (for example an address that is not a JID).
     #[error("{0}")]
     Invalid(String),

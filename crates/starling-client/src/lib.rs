@@ -13,11 +13,28 @@
 //!   strongest mechanism both sides have (SCRAM-SHA-256-PLUS with
 //!   `tls-exporter` on TLS 1.3, then SCRAM-SHA-256, SCRAM-SHA-1, PLAIN only
 //!   over TLS); then resource binding.
-//! * **Using the session**: [`Client::send`], [`Client::request`] (matches
+//! * **Using the session**: [`ClientHandle::send`], [`ClientHandle::request`] (matches
 //!   the answer by id and `from`, with a timeout), [`Client::next_event`]
 //!   for incoming messages, presence and requests. A background task answers
 //!   pings, acknowledges roster pushes, keeps the connection alive, and
 //!   answers iq requests nobody handles with `service-unavailable`.
+//! * **Several tasks**: [`Client::split`] gives a clonable [`ClientHandle`]
+//!   (send, request, everything below) and the [`Events`]; a `Client`
+//!   dereferences to its handle, so the one-task style above still works.
+//! * **Mobile sessions**: XEP-0198 stream management
+//!   ([`ClientBuilder::stream_management`]): stanzas are counted and
+//!   acknowledged under an [`AckPolicy`], the unacknowledged ones are kept,
+//!   and with [`ClientBuilder::reconnect`] a broken connection is resumed
+//!   ([`Event::Resumed`]); when the server refuses,
+//!   [`Event::ResumeFailed`] and [`Event::Reconnected`] say that a new
+//!   session began (send presence again), and the unacknowledged stanzas
+//!   are sent again on it. [`ClientHandle::sm_status`] shows the counts,
+//!   [`ClientHandle::drop_connection`] cuts the connection as a network
+//!   change would. Message carbons (XEP-0280,
+//!   [`ClientHandle::enable_carbons`], [`Event::Carbon`]: only copies from
+//!   the account itself), client state indication (XEP-0352,
+//!   [`ClientHandle::set_active`]) and blocking (XEP-0191,
+//!   [`ClientHandle::block`], [`Event::Blocked`]).
 //! * **Errors** are typed ([`Error`]): DNS, TCP, TLS, the SASL condition,
 //!   a binding conflict, the stream error, a timeout.
 //!
@@ -44,13 +61,53 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! A mobile client: stream management with resumption, carbons, and the
+//! user's activity for the server.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), starling_client::Error> {
+//! use starling_client::{Carbon, Client, Event};
+//!
+//! let client = Client::builder("juliet@example.com".parse().unwrap(), "secret")
+//!     .stream_management(true)
+//!     .reconnect(true)
+//!     .connect()
+//!     .await?;
+//! let (handle, mut events) = client.split();
+//! handle.enable_carbons().await?;
+//! handle.set_active(false).await?; // the app went to the background
+//! while let Some(event) = events.next_event().await {
+//!     match event {
+//!         Event::Carbon(Carbon::Sent, m) => println!("sent elsewhere: {:?}", m.body(None)),
+//!         Event::Resumed(_) => println!("back, nothing lost"),
+//!         Event::Reconnected(_) => {
+//!             handle
+//!                 .send_presence(starling_stanza::Presence::new(
+//!                     starling_stanza::PresenceType::Available,
+//!                 ))
+//!                 .await?
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
+mod builder;
 mod client;
 mod connection;
 pub mod discovery;
 mod error;
+mod incoming;
+mod mobile;
+mod reconnect;
+mod sm;
+mod task;
 
-pub use client::{Client, ClientBuilder, Event};
+pub use builder::ClientBuilder;
+pub use client::{Carbon, Client, ClientHandle, Event, Events};
 pub use error::Error;
+pub use sm::{AckPolicy, SmError, SmStatus};
 pub use starling_auth::tls::Trust;

@@ -205,7 +205,7 @@ async fn serve(
                     route(&mut neg, &sessions, me, el, &observed);
                 }
                 ServerEvent::Closed { .. } | ServerEvent::Failed(_) => {}
-                ServerEvent::Authenticated(_) => {}
+                ServerEvent::Authenticated(_) | ServerEvent::Resume { .. } => {}
             }
         }
     }
@@ -509,4 +509,110 @@ async fn direct_tls_with_alpn() {
         .unwrap();
     client.ping(None).await.unwrap();
     client.close().await.unwrap();
+}
+
+/// The split handle: one task waits for events while clones of the handle
+/// send from others; against a server without stream management or CSI,
+/// those features stay off and say so, and a dropped connection gives a
+/// new session (no resumption) where the stanzas sent meanwhile go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_handle_and_absent_mobile_features() {
+    let server = start_server().await;
+    let (alice, mut alice_events) = client(&server, "alice", "alice-pw")
+        .resource("phone")
+        .stream_management(true)
+        .reconnect(true)
+        .reconnect_delay(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap()
+        .split();
+    let (bob, mut bob_events) = client(&server, "bob", "bob-pw")
+        .connect()
+        .await
+        .unwrap()
+        .split();
+    let sm = alice.sm_status();
+    assert!(!sm.enabled && sm.id.is_none(), "{sm:?}");
+    assert!(matches!(
+        alice.set_active(false).await,
+        Err(Error::Unsupported("urn:xmpp:csi:0"))
+    ));
+
+    // Three senders at once, each a clone of the handle.
+    let senders: Vec<_> = (0..3)
+        .map(|i| {
+            let h = alice.clone();
+            tokio::spawn(async move {
+                h.send_message(
+                    "bob@example.test".parse().unwrap(),
+                    &format!("from task {i}"),
+                )
+                .await
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap().unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(10), bob_events.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Message(m)) => got.push(m.body(None).unwrap_or_default().to_owned()),
+            Some(_) => {}
+            None => panic!("bob's session ended"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["from task 0", "from task 1", "from task 2"]);
+
+    // Cut, send while cut, and get a new session (not a resumption).
+    alice.drop_connection().await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), alice_events.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Disconnected(None)) => break,
+            Some(_) => {}
+            None => panic!("alice's session ended"),
+        }
+    }
+    alice
+        .send_message("bob@example.test".parse().unwrap(), "while cut")
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), alice_events.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Reconnected(jid)) => {
+                assert_eq!(jid.as_str(), "alice@example.test/phone");
+                break;
+            }
+            Some(Event::Resumed(_) | Event::ResumeFailed(_)) => {
+                panic!("no stream management here: nothing to resume")
+            }
+            Some(_) => {}
+            None => panic!("alice's session ended"),
+        }
+    }
+    let late = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bob_events.next_event())
+            .await
+            .unwrap()
+        {
+            Some(Event::Message(m)) => break m,
+            Some(_) => {}
+            None => panic!("bob's session ended"),
+        }
+    };
+    assert_eq!(late.body(None), Some("while cut"));
+    assert_eq!(alice.current_jid().as_str(), "alice@example.test/phone");
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
 }

@@ -82,12 +82,15 @@ enum Process {
 
 impl Server {
     /// Starts the server `name` with `accounts`. `root` is the workspace;
-    /// `baseline` the binary of the server `baseline`.
+    /// `baseline` the binary of the server `baseline`; `mobile` loads
+    /// Prosody's XEP-0198, carbons, CSI and blocking modules (Starling has
+    /// its own on by default).
     pub(crate) fn start(
         name: &str,
         accounts: &[Account],
         root: &Path,
         baseline: Option<&Path>,
+        mobile: bool,
     ) -> Result<Server> {
         match (name, baseline) {
             ("starling", _) => {
@@ -97,7 +100,7 @@ impl Server {
                 start_starling(accounts, &binary, "starling")
             }
             ("baseline", Some(binary)) => start_starling(accounts, binary, "baseline"),
-            ("prosody", _) => start_prosody(accounts),
+            ("prosody", _) => start_prosody(accounts, mobile),
             (other, _) => bail!("unknown server `{other}`"),
         }
     }
@@ -176,8 +179,13 @@ fn is_problem(line: &str) -> bool {
         .any(|word| matches!(word, "warn" | "error" | "WARN" | "ERROR"))
 }
 
-fn start_prosody(accounts: &[Account]) -> Result<Server> {
-    let Some(peer) = Peer::start_prosody()? else {
+fn start_prosody(accounts: &[Account], mobile: bool) -> Result<Server> {
+    let peer = if mobile {
+        Peer::start_mobile(peers::Kind::Prosody)?
+    } else {
+        Peer::start_prosody()?
+    };
+    let Some(peer) = peer else {
         bail!("prosody is not installed (`cargo xtask peers` installs it)");
     };
     let data = peer.dir.join("data");
@@ -302,7 +310,7 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     let path = dir.join("prosody.cfg.lua");
     let config = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let log = dir.join("prosody-load.log");
-    let tuned: String = config
+    let mut tuned: String = config
         .lines()
         .filter(|line| !line.trim_start().starts_with("log ="))
         .fold(String::new(), |mut out, line| {
@@ -310,9 +318,6 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
             out.push('\n');
             out
         });
-    // XEP-0198 (mod_smacks, part of Prosody 0.12) for `--sm` runs: a
-    // client that does not enable it pays nothing for it.
-    let mut tuned = tuned.replacen("modules_enabled = {", "modules_enabled = { \"smacks\";", 1);
     // Global options must come before the first VirtualHost line.
     let globals = format!(
         "-- cargo xtask load: warnings only (a debug log would dominate the\n\

@@ -3,7 +3,10 @@
 use std::time::{Duration, Instant};
 
 use starling_jid::{FullJid, Jid};
-use starling_stanza::{Bind, Iq, IqKind, Payload, Session as SessionPayload, StanzaError};
+use starling_stanza::{
+    Bind, Iq, IqKind, Payload, Session as SessionPayload, SmFailed, SmResume, SmResumed,
+    StanzaError,
+};
 use starling_stream::{
     Condition, ContentNamespace, Event, Features, StreamError, StreamHeader, ns,
 };
@@ -31,6 +34,12 @@ pub struct ClientSettings {
     pub limits: Limits,
     /// How long negotiation may take.
     pub timeout: Duration,
+    /// Resume this XEP-0198 stream instead of binding a resource, when the
+    /// server offers stream management after authentication; `jid` must
+    /// then be the full JID the old stream was bound to. The outcome is
+    /// [`ClientEvent::Resumed`], or [`ClientEvent::ResumeFailed`] followed
+    /// by a normal binding.
+    pub resume: Option<SmResume>,
 }
 
 impl ClientSettings {
@@ -45,6 +54,7 @@ impl ClientSettings {
                 ..Limits::default()
             },
             timeout: Duration::from_secs(30),
+            resume: None,
         }
     }
 }
@@ -108,6 +118,13 @@ pub enum ClientEvent {
     },
     /// Negotiation failed; the stream is closed.
     Failed(NegotiationError),
+    /// The XEP-0198 stream of [`ClientSettings::resume`] was resumed: the
+    /// session is ready again with the same full JID, and the server has
+    /// handled `h` stanzas of the old stream.
+    Resumed(SmResumed),
+    /// The server refused to resume (or offers no stream management); the
+    /// negotiator binds a resource next ([`ClientEvent::Bound`]).
+    ResumeFailed(SmFailed),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +134,7 @@ pub(crate) enum Phase {
     AwaitProceed,
     TlsPending,
     Sasl,
+    AwaitResumed,
     AwaitBind,
     AwaitSession,
     Ready,
@@ -143,8 +161,9 @@ const SESSION_ID: &str = "sess_1";
 
 /// A sans-IO client-side stream negotiator: stream open, features,
 /// STARTTLS (required by default), SASL with the strongest common
-/// mechanism, restart, resource binding, optional legacy session, then the
-/// session's stanzas.
+/// mechanism, restart, resource binding (or, with
+/// [`ClientSettings::resume`], XEP-0198 resumption when the server offers
+/// it), optional legacy session, then the session's stanzas.
 ///
 /// Call [`start`](Self::start) and write the output; feed it what the
 /// server sends; act on [`ClientEvent`]s.
@@ -160,6 +179,8 @@ pub struct ClientNegotiator {
     bound: Option<FullJid>,
     stream_id: Option<String>,
     deadline: Option<Instant>,
+    /// The stream features offered after authentication.
+    features: Option<Features>,
 }
 
 impl std::fmt::Debug for ClientNegotiator {
@@ -193,6 +214,7 @@ impl ClientNegotiator {
             session_needed: false,
             bound: None,
             stream_id: None,
+            features: None,
             deadline: now.checked_add(settings.timeout),
             sasl_config: sasl,
             sasl: None,
@@ -267,6 +289,21 @@ impl ClientNegotiator {
     /// The bound full JID.
     pub fn bound_jid(&self) -> Option<&FullJid> {
         self.bound.as_ref()
+    }
+
+    /// The stream features the server offered after authentication
+    /// (stream management, client state indication, …).
+    pub fn features(&self) -> Option<&Features> {
+        self.features.as_ref()
+    }
+
+    /// Ends the stream with this stream error (for example XEP-0198's
+    /// `undefined-condition` with `<handled-count-too-high/>`).
+    pub fn stream_error(&mut self, error: &StreamError) {
+        if !self.c.is_closed() {
+            self.c.error(error);
+            self.c.close();
+        }
     }
 
     /// The server's stream id.
@@ -389,6 +426,20 @@ impl ClientNegotiator {
             }
             return;
         }
+        let sm_offered = f.other.iter().any(|e| e.is("sm", starling_stanza::ns::SM));
+        self.features = Some(f.clone());
+        if let Some(resume) = self.settings.resume.clone() {
+            if sm_offered {
+                self.c.send(&resume.to_element());
+                self.c.phase = Phase::AwaitResumed;
+                return;
+            }
+            self.c.push(ClientEvent::ResumeFailed(SmFailed::default()));
+        }
+        self.bind(&f);
+    }
+
+    fn bind(&mut self, f: &Features) {
         if !f.bind {
             self.fail(NegotiationError::NoBind);
             return;
@@ -430,9 +481,35 @@ impl ClientNegotiator {
                     Err(e) => self.fail(NegotiationError::Sasl(e)),
                 }
             }
+            Phase::AwaitResumed => self.on_resume_answer(&el),
             Phase::AwaitBind | Phase::AwaitSession => self.on_iq_reply(el),
             Phase::Ready => self.c.push(ClientEvent::Stanza(el)),
             _ => self.violation("unexpected element during negotiation"),
+        }
+    }
+
+    /// `<resumed/>` or `<failed/>` (XEP-0198 §5).
+    fn on_resume_answer(&mut self, el: &Element) {
+        if el.is(SmResumed::NAME, SmResumed::NS) {
+            let jid = FullJid::try_from(self.settings.jid.clone()).ok();
+            match (SmResumed::from_element(el), jid) {
+                (Ok(r), Some(jid)) => {
+                    self.bound = Some(jid);
+                    self.c.phase = Phase::Ready;
+                    self.deadline = None;
+                    self.c.push(ClientEvent::Resumed(r));
+                }
+                _ => self.violation("malformed <resumed/>"),
+            }
+        } else if el.is(SmFailed::NAME, SmFailed::NS) {
+            let failed = SmFailed::from_element(el).unwrap_or_default();
+            self.c.push(ClientEvent::ResumeFailed(failed));
+            match self.features.clone() {
+                Some(f) => self.bind(&f),
+                None => self.fail(NegotiationError::NoBind),
+            }
+        } else {
+            self.violation("expected <resumed/> or <failed/>");
         }
     }
 

@@ -126,8 +126,14 @@ impl Peer {
              s2s_access: s2s\n\
              access_rules:\n  c2s:\n    allow: all\n  s2s:\n    deny: all\n\
              shaper_rules: {{}}\n\
-             modules:\n  mod_disco: {{}}\n  mod_ping: {{}}\n  mod_roster: {{}}\n  mod_version: {{}}\n",
+             modules:\n  mod_disco: {{}}\n  mod_ping: {{}}\n  mod_roster: {{}}\n  mod_version: {{}}\n{mobile}",
             c2s = self.c2s_port,
+            mobile = if self.mobile {
+                "  mod_stream_mgmt: {resume_timeout: 300}\n  mod_carboncopy: {}\n  \
+                 mod_client_state: {}\n  mod_privacy: {}\n  mod_blocking: {}\n"
+            } else {
+                ""
+            },
         )
     }
 }

@@ -171,6 +171,9 @@ pub struct Peer {
     pub ca_file: PathBuf,
     /// The temporary directory holding configuration, data and logs.
     pub dir: PathBuf,
+    /// Whether the modules of a mobile client are loaded (see
+    /// [`Peer::start_mobile`]).
+    pub mobile: bool,
     daemon: Daemon,
 }
 
@@ -201,6 +204,24 @@ impl Peer {
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start(kind: Kind) -> Result<Option<Peer>, String> {
+        Peer::start_with(kind, false)
+    }
+
+    /// Starts a server of the given kind with, in addition, what a mobile
+    /// client uses: stream management (XEP-0198, resumable), message
+    /// carbons (XEP-0280), client state indication (XEP-0352) and blocking
+    /// (XEP-0191). Prosody loads `smacks`, `carbons`, `csi_simple` and
+    /// `blocklist`; ejabberd `mod_stream_mgmt`, `mod_carboncopy`,
+    /// `mod_client_state`, `mod_blocking` and `mod_privacy`.
+    ///
+    /// # Errors
+    ///
+    /// When it does not start, or is not installed and `CI=true`.
+    pub fn start_mobile(kind: Kind) -> Result<Option<Peer>, String> {
+        Peer::start_with(kind, true)
+    }
+
+    fn start_with(kind: Kind, mobile: bool) -> Result<Option<Peer>, String> {
         if let Some(reason) = kind.unavailable() {
             return missing(kind.name(), &reason, INSTALL_HINT);
         }
@@ -214,6 +235,7 @@ impl Peer {
             c2s_port: 0,
             ca_file: daemon.dir().join("ca.pem"),
             dir: daemon.dir().to_owned(),
+            mobile,
             daemon,
         };
         // From here on, dropping `peer` cleans up whatever was made.

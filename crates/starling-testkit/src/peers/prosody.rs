@@ -44,6 +44,11 @@ impl Peer {
             );
         }
         self.daemon.mkdir("data")?;
+        let mobile = if self.mobile {
+            " \"smacks\"; \"carbons\"; \"csi_simple\"; \"blocklist\";"
+        } else {
+            ""
+        };
         let config = format!(
             "-- Private configuration of a Prosody started by Starling's interop tests.\n\
              pidfile = \"{dir}/prosody.pid\"\n\
@@ -61,8 +66,8 @@ impl Peer {
              allow_registration = false\n\
              authentication = \"internal_hashed\"\n\
              -- Only what the tests use: no rate limits (mod_limits), no\n\
-             -- stream management, no offline storage, no s2s.\n\
-             modules_enabled = {{ \"roster\"; \"saslauth\"; \"tls\"; \"disco\"; \"ping\"; \"version\"; \"posix\" }}\n\
+             -- stream management (unless mobile), no offline storage, no s2s.\n\
+             modules_enabled = {{ \"roster\"; \"saslauth\"; \"tls\"; \"disco\"; \"ping\"; \"version\"; \"posix\";{mobile} }}\n\
              modules_disabled = {{ \"s2s\"; \"offline\" }}\n\
              ssl = {{ certificate = \"{dir}/server.crt\"; key = \"{dir}/server.key\" }}\n\
              {hosts}",

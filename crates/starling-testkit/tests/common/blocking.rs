@@ -4,7 +4,7 @@
 use starling_client::{Client, Error, Event};
 use starling_jid::Jid;
 use starling_stanza::{
-    Block, BlockList, Blocked, Iq, IqKind, MessageType, Payload, Ping, StanzaError,
+    Block, BlockList, Blocked, Iq, MessageType, Payload, Ping, StanzaError,
     StanzaErrorCondition as Cond, Unblock,
 };
 use starling_testkit::server::Server;
@@ -92,20 +92,15 @@ pub async fn unblock(c: &Client, items: &[&str]) {
         .expect("unblock answered with a result");
 }
 
-/// Waits for a push (an iq set) whose payload is a `P`, answers it.
-pub async fn wait_push<P: Payload>(c: &mut Client, what: &str) -> P {
-    let (iq, p) = wait_for(c, what, |ev| match ev {
-        Event::Iq(iq) if matches!(iq.kind, IqKind::Set(_)) => match iq.payload_as::<P>() {
-            Some(Ok(p)) => Some((iq.clone(), p)),
-            _ => None,
-        },
+/// A block (`true`) or unblock push: the client acknowledges it and
+/// reports it as [`Event::Blocked`] / [`Event::Unblocked`]; the items.
+pub async fn wait_push(c: &mut Client, what: &str, block: bool) -> Vec<Jid> {
+    wait_for(c, what, |ev| match ev {
+        Event::Blocked(items) if block => Some(items.clone()),
+        Event::Unblocked(items) if !block => Some(items.clone()),
         _ => None,
     })
-    .await;
-    within("push answer", c.send(iq.result(None).to_element()))
-        .await
-        .expect("answering the push");
-    p
+    .await
 }
 
 /// Waits for an error message from `from`.
