@@ -1609,12 +1609,16 @@ async fn offline_messages_delivered_at_initial_presence_with_delay() {
     let sent_at = unix_now();
     for (kind, text) in [
         (MessageType::Chat, "offline one"),
+        (MessageType::Chat, "offline no-store"),
         (MessageType::Headline, "offline headline"),
         (MessageType::Normal, "offline two"),
     ] {
-        within("send", a.send(message("bob@localhost", kind, text)))
-            .await
-            .expect("send");
+        let mut m = message("bob@localhost", kind, text);
+        if text.ends_with("no-store") {
+            // XEP-0334 §4.2: not stored, offline included.
+            m.append_child(Element::new("no-store", "urn:xmpp:hints"));
+        }
+        within("send", a.send(m)).await.expect("send");
     }
     within("sync", a.ping(None)).await.expect("ping");
 
@@ -1655,7 +1659,7 @@ async fn offline_messages_delivered_at_initial_presence_with_delay() {
             .map(|m| m.body(None).unwrap_or_default())
             .collect::<Vec<_>>(),
         ["offline one", "offline two"],
-        "stored in order, the headline not stored"
+        "stored in order, the headline and the no-store message not stored"
     );
     assert_eq!(got[0].message_type, MessageType::Chat);
     assert_eq!(got[1].message_type, MessageType::Normal);

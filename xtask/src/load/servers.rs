@@ -401,8 +401,11 @@ fn start_starling(accounts: &[Account], binary: &Path, name: &'static str) -> Re
          negotiation_timeout = 120\n\
          idle_timeout = 3600\n\
          [log]\n\
-         level = \"warn\"\n",
+         level = \"warn\"\n\
+         {extra}",
         data = data.display(),
+        // More configuration for an experiment, e.g. a module's switch.
+        extra = std::env::var("STARLING_LOAD_TOML").unwrap_or_default(),
     );
     let setup = StarlingSetup {
         name,

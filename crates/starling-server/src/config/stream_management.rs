@@ -20,9 +20,10 @@ pub(crate) struct RawStreamManagement {
     max_unacked_bytes: Option<toml::Spanned<usize>>,
     keep_presence: Option<bool>,
     location: Option<String>,
+    journal: Option<bool>,
 }
 
-/// XEP-0198 settings (see [`crate::c2s`]).
+/// XEP-0198 settings (the session loop of `c2s` applies them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamManagementConfig {
     /// Offer stream management (default: true).
@@ -53,6 +54,11 @@ pub struct StreamManagementConfig {
     /// Where clients should reconnect to resume (`<enabled location/>`),
     /// when not here.
     pub location: Option<String>,
+    /// Keep messages from senders with stream management on disk until
+    /// their recipient has them (default: true), so that what the server
+    /// acknowledged survives a crash. Off, an acknowledged message in a
+    /// recipient's queue is lost if the process dies.
+    pub journal: bool,
 }
 
 impl Default for StreamManagementConfig {
@@ -67,6 +73,7 @@ impl Default for StreamManagementConfig {
             max_unacked_bytes: 8 * 1024 * 1024,
             keep_presence: true,
             location: None,
+            journal: true,
         }
     }
 }
@@ -81,6 +88,7 @@ impl StreamManagementConfig {
         c.enabled = raw.enabled.unwrap_or(c.enabled);
         c.resume = raw.resume.unwrap_or(c.resume);
         c.keep_presence = raw.keep_presence.unwrap_or(c.keep_presence);
+        c.journal = raw.journal.unwrap_or(c.journal);
         if let Some(v) = &raw.resume_timeout {
             c.resume_timeout = Duration::from_secs(ck.range(v, 1, 86_400, "resume_timeout")?);
         }

@@ -35,7 +35,8 @@ impl Hub {
             return;
         }
         st.set_journal(Journal::No);
-        if !self.config.modules.offline.enabled || !worth_keeping(st) {
+        let config = &self.config.modules;
+        if !config.offline.enabled || !config.stream_management.journal || !worth_keeping(st) {
             return;
         }
         let mut copy = st.element().clone();

@@ -5,7 +5,7 @@
 //! `<disable/>`); the switch is a [`SessionFlag`] on its handle, so the
 //! tasks that deliver to it can read it. Then:
 //!
-//! * **sent carbons** (§8): an [eligible](eligible) message a local client
+//! * **sent carbons** (§8): an eligible message ([`eligible`]) a local client
 //!   sends is copied, wrapped in `<sent/><forwarded/>`, to every other
 //!   carbons-enabled session of the sender (before it is routed);
 //! * **received carbons** (§7): an eligible message queued for one or more

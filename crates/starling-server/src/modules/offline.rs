@@ -97,6 +97,10 @@ impl Module for Offline {
         if !el.has_child("body", ns::CLIENT) && !el.has_child("subject", ns::CLIENT) {
             return Flow::Handled;
         }
+        // XEP-0334 §4.2: `<no-store/>` is not stored, offline included.
+        if el.has_child("no-store", ns::HINTS) {
+            return Flow::Handled;
+        }
         st.append_child(offline_stamp(to));
         let sender = st
             .from()

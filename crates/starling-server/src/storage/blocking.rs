@@ -146,7 +146,7 @@ pub trait Offline: Send + Sync + 'static {
     ) -> Result<Vec<OfflineMessage>, StorageError>;
 
     /// Journals a message in flight to `owner` (see
-    /// [`OfflineStore::offline_journal`](crate::storage::OfflineStore::offline_journal)).
+    /// [`crate::storage::OfflineStore::offline_journal`]).
     fn offline_journal(
         &self,
         owner: &BareJid,

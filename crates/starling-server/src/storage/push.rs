@@ -2,7 +2,7 @@
 //! account asked its server to notify, with the publish options to send
 //! along. [`PushStore`] is the asynchronous interface the push module
 //! uses; [`blocking::Push`](Push) is its twin for blocking backends, run
-//! on the storage executor by [`OnPool`](super::blocking::OnPool).
+//! on the storage executor by [`super::blocking::OnPool`].
 //!
 //! A registration is identified by (app server JID, node): enabling the
 //! same pair again replaces it (new publish options, new resource) and is
