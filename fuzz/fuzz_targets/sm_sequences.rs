@@ -61,11 +61,18 @@ impl Model {
         match self.queue.ack(h) {
             Ok(popped) => {
                 assert!(asked <= unacked, "an ack above the count sent was taken");
-                assert_eq!(popped[..], before[..popped.len()], "acks pop the oldest, in order");
+                assert_eq!(
+                    popped[..],
+                    before[..popped.len()],
+                    "acks pop the oldest, in order"
+                );
             }
             Err(_) => {
                 assert!(asked > unacked, "a valid ack was refused");
-                assert!(self.queue.iter().copied().eq(before), "a refused ack changed the queue");
+                assert!(
+                    self.queue.iter().copied().eq(before),
+                    "a refused ack changed the queue"
+                );
             }
         }
     }
@@ -80,7 +87,10 @@ impl Model {
     fn check(&self) {
         let kept: Vec<usize> = self.queue.iter().copied().collect();
         let first = self.next - kept.len();
-        assert!(kept.iter().copied().eq(first..self.next), "unacked is a suffix: {kept:?}");
+        assert!(
+            kept.iter().copied().eq(first..self.next),
+            "unacked is a suffix: {kept:?}"
+        );
     }
 }
 
@@ -132,5 +142,8 @@ fuzz_target!(|input: Input| {
     }
     m.resume();
     m.received.append(&mut m.in_flight);
-    assert!(m.received.iter().copied().eq(0..m.next), "every stanza once, in order");
+    assert!(
+        m.received.iter().copied().eq(0..m.next),
+        "every stanza once, in order"
+    );
 });
