@@ -1328,7 +1328,7 @@ async def scenario_csi(ctx, r, args):
         "the held presence after <active/>",
     )
     r.check("active_flushes", True, "the held presence came after <active/>")
-# -- XEP-0357 push notifications (h-push) ------------------------------------------
+# -- XEP-0357 push notifications ---------------------------------------------------
 
 PUBSUB_NS = "http://jabber.org/protocol/pubsub"
 PUSH_NS = "urn:xmpp:push:0"

@@ -22,9 +22,9 @@
 //!                    publish_options, resource, created_at_ms)
 //!                                                    UNIQUE (owner, app_server, node)
 //! blocklist(owner → accounts, jid)                   PK (owner, jid)
+//! inflight(id PK AUTOINCREMENT, owner → accounts, sender, stanza,
+//!          stored_at_ms)                             the XEP-0198 in-flight journal
 //! ```
-//!
-//! (Version 4, the XEP-0191 blocklist, comes from another branch.)
 //!
 //! Every `→` is a foreign key with `ON DELETE CASCADE`, so deleting the
 //! `accounts` row deletes everything the account owns.
