@@ -111,8 +111,7 @@ fn registrations_survive_reopening() {
 /// does as well.
 #[test]
 fn migration_5_applies_over_version_4() {
-    let bare_4 =
-        Migration::Sql("CREATE TABLE blocklist (owner TEXT NOT NULL, jid TEXT NOT NULL);");
+    let bare_4 = Migration::Sql("CREATE TABLE blocklist (owner TEXT NOT NULL, jid TEXT NOT NULL);");
     for four in [MIGRATIONS[3], bare_4] {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
