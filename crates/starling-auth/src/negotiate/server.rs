@@ -701,7 +701,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 let (Some(auth), Ok(request)) =
                     (self.authenticated.as_ref(), SmResume::from_element(el))
                 else {
-                    self.send_el(&failed(StanzaErrorCondition::BadRequest));
+                    self.send_el(
+                        &SmFailed::with_condition(StanzaErrorCondition::BadRequest).to_element(),
+                    );
                     return true;
                 };
                 let user = auth.authorized_jid().bare();
@@ -711,7 +713,9 @@ impl<H: ServerHooks> ServerNegotiator<H> {
                 true
             }
             "enable" => {
-                self.send_el(&failed(StanzaErrorCondition::UnexpectedRequest));
+                self.send_el(
+                    &SmFailed::with_condition(StanzaErrorCondition::UnexpectedRequest).to_element(),
+                );
                 true
             }
             _ => false,
@@ -758,16 +762,6 @@ impl<H: ServerHooks> ServerNegotiator<H> {
     pub fn take_own_replies(&mut self) -> u32 {
         std::mem::take(&mut self.own_replies)
     }
-}
-
-/// `<failed xmlns='urn:xmpp:sm:3'>` with a stanza error condition.
-fn failed(condition: StanzaErrorCondition) -> Element {
-    SmFailed {
-        h: None,
-        condition: Some(condition),
-        handled_count_too_high: None,
-    }
-    .to_element()
 }
 
 impl<H: ServerHooks> Negotiator for ServerNegotiator<H> {

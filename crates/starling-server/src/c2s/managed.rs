@@ -17,16 +17,6 @@ use super::session::Conn;
 use super::sm::{Sent, Sm, TooManyUnacked};
 use crate::routed::Routed;
 
-/// `<failed/>` with a stanza error condition.
-fn failed(condition: Cond) -> Element {
-    SmFailed {
-        h: None,
-        condition: Some(condition),
-        handled_count_too_high: None,
-    }
-    .to_element()
-}
-
 /// The stream error for a session over its unacknowledged bound.
 fn too_many_unacked() -> StreamError {
     StreamError::new(Condition::ResourceConstraint).with_text("too many unacknowledged stanzas")
@@ -67,7 +57,9 @@ impl Conn {
             Ok(n) => n,
             Err(e) => {
                 debug!(peer = %self.peer, error = %e, "bad stream management element");
-                driver.machine_mut().send(&failed(Cond::BadRequest));
+                driver
+                    .machine_mut()
+                    .send(&SmFailed::with_condition(Cond::BadRequest).to_element());
                 return;
             }
         };
@@ -84,7 +76,9 @@ impl Conn {
             // Enable twice, resume after binding, acks without stream
             // management: the order is wrong (XEP-0198 §3, §5).
             SmNonza::Enable(_) | SmNonza::Resume(_) | SmNonza::Request | SmNonza::Ack(_) => {
-                driver.machine_mut().send(&failed(Cond::UnexpectedRequest));
+                driver
+                    .machine_mut()
+                    .send(&SmFailed::with_condition(Cond::UnexpectedRequest).to_element());
             }
             SmNonza::Enabled(_) | SmNonza::Resumed(_) | SmNonza::Failed(_) => {
                 self.final_close = true;

@@ -128,16 +128,6 @@ pub(super) enum Detached {
     Ended,
 }
 
-/// The `<failed/>` answer to a `<resume/>`.
-fn failed(condition: Cond) -> starling_xml::Element {
-    SmFailed {
-        h: None,
-        condition: Some(condition),
-        handled_count_too_high: None,
-    }
-    .to_element()
-}
-
 impl Conn {
     /// Whether the connection that just ended leaves a session to keep for
     /// resumption.
@@ -234,8 +224,7 @@ impl Conn {
         let Some(last) = me.presence() else { return };
         self.withdrawn = Some(last);
         let from = starling_jid::Jid::from(me.jid.clone());
-        let st = Routed::presence(PresenceType::Unavailable, &from, &from);
-        let mut st = st;
+        let mut st = Routed::presence(PresenceType::Unavailable, &from, &from);
         st.clear_to();
         let hub = self.hub.clone();
         let mut s = Session::new(&me, &mut self.ext, driver);
@@ -275,7 +264,7 @@ impl Conn {
             info!(peer = %self.peer, account = %user, "resumption refused: unknown or expired session");
             driver
                 .machine_mut()
-                .resume_refused(&failed(Cond::ItemNotFound));
+                .resume_refused(&SmFailed::with_condition(Cond::ItemNotFound).to_element());
             return;
         };
         let Takeover {

@@ -54,7 +54,8 @@ impl Sent {
         }
     }
 
-    fn bytes(&self) -> usize {
+    /// Its size, counted once when it is sent.
+    fn weight(&self) -> usize {
         self.element().map_or(0, weight)
     }
 }
@@ -81,7 +82,8 @@ pub(crate) struct Sm {
     pub(crate) resume_for: Duration,
     /// Stanzas handled from the client (the `h` we report).
     inbound: H,
-    out: AckQueue<Sent>,
+    /// The unacknowledged stanzas with their weights.
+    out: AckQueue<(Sent, usize)>,
     bytes: usize,
     /// Sent since our last `<r/>`.
     since_request: u32,
@@ -157,8 +159,9 @@ impl Sm {
     /// A stanza was written at `now`; an error when the session now keeps
     /// more than it may (it is kept all the same, to be routed again).
     pub(crate) fn sent(&mut self, s: Sent, now: Instant) -> Result<(), TooManyUnacked> {
-        self.bytes += s.bytes();
-        self.out.push(s);
+        let w = s.weight();
+        self.bytes += w;
+        self.out.push((s, w));
         self.since_request = self.since_request.saturating_add(1);
         self.unrequested_since.get_or_insert(now);
         if self.out.len() > self.max_unacked || self.bytes > self.max_unacked_bytes {
@@ -172,8 +175,8 @@ impl Sm {
     /// journal rows of the acknowledged messages.
     pub(crate) fn ack(&mut self, h: H) -> Result<Acked, HandledCountTooHigh> {
         let mut rows = Vec::new();
-        for s in self.out.ack(h)? {
-            self.bytes = self.bytes.saturating_sub(s.bytes());
+        for (s, w) in self.out.ack(h)? {
+            self.bytes = self.bytes.saturating_sub(w);
             if let Sent::Routed(st) = &s {
                 if let Journal::Row(id) = st.journal() {
                     rows.push(id);
@@ -238,7 +241,7 @@ impl Sm {
     /// The unacknowledged stanzas, oldest first (written again on
     /// resumption).
     pub(crate) fn unacked(&self) -> impl Iterator<Item = &Sent> {
-        self.out.iter()
+        self.out.iter().map(|(s, _)| s)
     }
 
     /// The stream was resumed: a request is due again when the policy
@@ -254,7 +257,7 @@ impl Sm {
     pub(crate) fn end(&mut self) -> Vec<Sent> {
         self.actions.clear();
         self.bytes = 0;
-        self.out.drain()
+        self.out.drain().into_iter().map(|(s, _)| s).collect()
     }
 }
 

@@ -55,6 +55,14 @@ impl Hub {
         }
     }
 
+    /// A message is no longer in flight (stored, refused or answered):
+    /// its row, if it has one, is forgotten.
+    pub(super) fn journal_done(&self, journal: Journal) {
+        if let Journal::Row(id) = journal {
+            self.release_journal(vec![id]);
+        }
+    }
+
     /// Forgets journaled rows, in the background.
     pub fn release_journal(&self, rows: Vec<i64>) {
         if rows.is_empty() {

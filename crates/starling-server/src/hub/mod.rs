@@ -114,10 +114,7 @@ impl Hub {
             {
                 Flow::Handled => {
                     // Refused or dropped: nothing is in flight any more.
-                    if let crate::routed::Journal::Row(id) = journal {
-                        self.release_journal(vec![id]);
-                    }
-                    return;
+                    return self.journal_done(journal);
                 }
                 Flow::Continue(st) => st,
             }
@@ -204,10 +201,7 @@ impl Hub {
                 // (bounces, replies, presence), a recursion.
                 Box::pin(self.execute(stanza, &addr, decision)).await;
                 // Stored offline or answered: the journal has done its job.
-                if let crate::routed::Journal::Row(id) = journal {
-                    self.release_journal(vec![id]);
-                }
-                return;
+                return self.journal_done(journal);
             }
             account = match self.stores.accounts.account_exists(&bare).await {
                 Ok(true) => Known::Yes,

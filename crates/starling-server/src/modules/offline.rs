@@ -135,16 +135,13 @@ impl Module for Offline {
 /// Whether the modules' delivery filters let a stored message through,
 /// as for any stanza written to a session (XEP-0191: not from a JID the
 /// user has blocked since).
-fn admitted(hub: &Hub, s: &mut Session<'_>, el: &Element) -> bool {
-    let Ok(st) = Routed::parse(el.clone()) else {
-        return true;
-    };
+fn admitted(hub: &Hub, s: &mut Session<'_>, st: &Routed) -> bool {
     let handle = s.handle().clone();
     let view = SessionView {
         handle: &handle,
         ext: s.ext(),
     };
-    matches!(hub.modules().filter(&view, &st), Filter::Deliver)
+    matches!(hub.modules().filter(&view, st), Filter::Deliver)
 }
 
 impl Offline {
@@ -176,8 +173,11 @@ impl Offline {
                 match Element::parse(m.stanza.as_bytes()) {
                     Ok(mut el) => {
                         el.set_attr("to", Some(jid.as_str()));
-                        if admitted(hub, s, &el) {
-                            s.send_stored(&el);
+                        match Routed::parse(el) {
+                            Ok(st) if !admitted(hub, s, &st) => {}
+                            Ok(st) => s.send_stored(st.element()),
+                            // Not a stanza the filters can read: as stored.
+                            Err(bad) => s.send_stored(&bad.0),
                         }
                     }
                     Err(e) => warn!(error = %e, id = m.id, "unreadable offline message skipped"),

@@ -355,6 +355,25 @@ pub struct SmFailed {
     pub handled_count_too_high: Option<HandledCountTooHigh>,
 }
 
+impl SmFailed {
+    /// `<failed/>` with only a stanza error condition.
+    ///
+    /// ```
+    /// use starling_stanza::{SmFailed, StanzaErrorCondition};
+    ///
+    /// let f = SmFailed::with_condition(StanzaErrorCondition::ItemNotFound);
+    /// assert_eq!(f.condition, Some(StanzaErrorCondition::ItemNotFound));
+    /// assert_eq!((f.h, f.handled_count_too_high), (None, None));
+    /// ```
+    pub fn with_condition(condition: Condition) -> SmFailed {
+        SmFailed {
+            h: None,
+            condition: Some(condition),
+            handled_count_too_high: None,
+        }
+    }
+}
+
 impl Payload for SmFailed {
     const NAME: &'static str = "failed";
     const NS: &'static str = ns::SM;
