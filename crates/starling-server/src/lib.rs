@@ -36,6 +36,7 @@
 pub mod admin;
 pub mod admin_socket;
 mod c2s;
+pub mod caps;
 pub mod config;
 pub mod data_dir;
 pub mod hub;

@@ -48,6 +48,10 @@ mod stanza;
 pub use envelope::{Envelope, IqType, StanzaKind};
 pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
 pub use ext::xep0004::{DataForm, FORM_TYPE, Field, FieldOption, FieldType, FormType};
+pub use ext::xep0060::{
+    AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
+    PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
+};
 pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
 pub use ext::xep0198::{
     AckQueue, H, HandledCountTooHigh, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,

@@ -46,3 +46,18 @@ pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 pub const PUSH_SUMMARY: &str = "urn:xmpp:push:summary";
 /// The `FORM_TYPE` of publish options (XEP-0060 §7.1.5), used by XEP-0357.
 pub const PUBSUB_PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
+/// Publish-Subscribe owner requests (XEP-0060 §8).
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// Publish-Subscribe notifications (XEP-0060 §7.1.2).
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// Publish-Subscribe error conditions (XEP-0060 §14.2).
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
+/// The `FORM_TYPE` of a node configuration (XEP-0060 §16.4.3).
+pub const PUBSUB_NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
+/// The `FORM_TYPE` of subscription options (XEP-0060 §16.4.2).
+pub const PUBSUB_SUBSCRIBE_OPTIONS: &str = "http://jabber.org/protocol/pubsub#subscribe_options";
+/// Personal Eventing Protocol (XEP-0163) and XEP-0060 feature names are
+/// `http://jabber.org/protocol/pubsub#FEATURE`; this is the prefix.
+pub const PUBSUB_FEATURE_PREFIX: &str = "http://jabber.org/protocol/pubsub#";
+/// Entity Capabilities (XEP-0115).
+pub const CAPS: &str = "http://jabber.org/protocol/caps";

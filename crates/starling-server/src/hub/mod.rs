@@ -34,6 +34,7 @@ pub struct Hub {
     stores: Stores,
     modules: ModuleSet,
     blocking: Executor,
+    caps: crate::caps::CapsTable,
 }
 
 impl std::fmt::Debug for Hub {
@@ -64,7 +65,14 @@ impl Hub {
             stores,
             modules,
             blocking: Executor::new(cores),
+            caps: crate::caps::CapsTable::new(),
         }
+    }
+
+    /// The XEP-0115 capabilities known of entities with available
+    /// presence (filled by the `caps` module).
+    pub fn caps(&self) -> &crate::caps::CapsTable {
+        &self.caps
     }
 
     /// Where blocking work other than the stores' runs (SASL steps with

@@ -37,6 +37,8 @@
 //! * [`Module::hold`] and [`Module::release`] ([`Hook::Hold`]) for a
 //!   module whose filter keeps stanzas back for a while
 //!   ([`Filter::Hold`], XEP-0352 client state indication).
+//! * [`Module::caps_changed`] ([`Hook::Caps`]) when the XEP-0115
+//!   capabilities of an entity with available presence became known;
 //! * [`Module::iq_response`] ([`Hook::IqResponse`]) for an iq `result` or
 //!   `error` addressed to an account's bare JID (the answer to a request
 //!   a module sent on the account's behalf).
@@ -120,6 +122,8 @@ pub enum Hook {
     IqResponse,
     /// [`Module::routing`].
     Routing,
+    /// [`Module::caps_changed`].
+    Caps,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -318,6 +322,14 @@ pub trait Module: Send + Sync + 'static {
     async fn iq_response(&self, hub: &Hub, st: Routed, to: &BareJid) -> Flow {
         let _ = (hub, to);
         Flow::Continue(st)
+    }
+
+    /// The XEP-0115 capabilities of `jid` (a local session or a contact
+    /// with available presence) became known or changed: they are in
+    /// [`Hub::caps`] (PEP sends the last items of the nodes `jid` wants
+    /// notifications of).
+    async fn caps_changed(&self, hub: &Hub, jid: &FullJid, caps: &Arc<crate::caps::CapsInfo>) {
+        let _ = (hub, jid, caps);
     }
 
     /// A stanza about to be written to a session (runs in that session's

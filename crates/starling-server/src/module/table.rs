@@ -225,6 +225,19 @@ impl ModuleSet {
         false
     }
 
+    /// Tells every [`Hook::Caps`] module that `jid`'s capabilities became
+    /// known or changed.
+    pub async fn caps_changed(
+        &self,
+        hub: &Hub,
+        jid: &starling_jid::FullJid,
+        caps: &Arc<crate::caps::CapsInfo>,
+    ) {
+        for m in self.hooked(Hook::Caps, None) {
+            m.caps_changed(hub, jid, caps).await;
+        }
+    }
+
     /// Tells every [`Hook::Detached`] module of a stanza queued for the
     /// detached session `jid`.
     pub async fn detached(&self, hub: &Hub, jid: &starling_jid::FullJid, st: &Routed) {

@@ -2,6 +2,7 @@
 //! re-exported at the crate root.
 
 pub(crate) mod xep0004;
+pub(crate) mod xep0060;
 pub(crate) mod xep0191;
 pub(crate) mod xep0198;
 pub(crate) mod xep0280;

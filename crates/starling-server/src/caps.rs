@@ -1,0 +1,126 @@
+//! What the server knows of entities' XEP-0115 capabilities: for each
+//! full JID whose available presence advertised caps that the `caps`
+//! module resolved, the features behind them ([`CapsInfo`], shared by
+//! every JID with the same verification string).
+//!
+//! The `caps` module fills the table (from local sessions' presence and
+//! from contacts' presence routed to local accounts) and empties it when
+//! the presence ends; other modules read it (PEP sends a notification for
+//! node N only to resources whose features include `N+notify`, XEP-0163
+//! §4). Modules registered for [`crate::module::Hook::Caps`] hear of each
+//! JID whose caps became known or changed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use starling_jid::{BareJid, FullJid};
+use starling_stanza::DiscoInfo;
+
+/// The disco#info behind one verification string: its features, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapsInfo {
+    features: HashSet<String>,
+    bytes: usize,
+}
+
+impl CapsInfo {
+    /// The features of `info`.
+    pub fn new(info: &DiscoInfo) -> CapsInfo {
+        let features: HashSet<String> = info.features.iter().cloned().collect();
+        let bytes = features.iter().map(|f| f.len() + 32).sum::<usize>() + 64;
+        CapsInfo { features, bytes }
+    }
+
+    /// Whether `feature` is advertised.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.contains(feature)
+    }
+
+    /// Whether the entity wants notifications of PEP node `node`
+    /// (`NODE+notify`, XEP-0163 §4).
+    pub fn wants_notify(&self, node: &str) -> bool {
+        // The feature is "NODE+notify": avoid an allocation per check.
+        self.features
+            .iter()
+            .any(|f| f.len() == node.len() + 7 && f.starts_with(node) && f.ends_with("+notify"))
+    }
+
+    /// The nodes it wants notifications of.
+    pub fn notify_nodes(&self) -> impl Iterator<Item = &str> {
+        self.features
+            .iter()
+            .filter_map(|f| f.strip_suffix("+notify"))
+    }
+
+    /// An estimate of the memory it holds, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// The caps of each entity with available presence the server has seen
+/// (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct CapsTable {
+    by_jid: Mutex<HashMap<BareJid, HashMap<String, Arc<CapsInfo>>>>,
+}
+
+impl CapsTable {
+    /// An empty table.
+    pub fn new() -> CapsTable {
+        CapsTable::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<BareJid, HashMap<String, Arc<CapsInfo>>>> {
+        self.by_jid.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The caps of `jid`, if known.
+    pub fn get(&self, jid: &FullJid) -> Option<Arc<CapsInfo>> {
+        self.lock()
+            .get(&jid.bare())
+            .and_then(|r| r.get(jid.resource()).cloned())
+    }
+
+    /// The resources of `bare` with known caps, with them.
+    pub fn resources(&self, bare: &BareJid) -> Vec<(FullJid, Arc<CapsInfo>)> {
+        self.lock()
+            .get(bare)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|(res, c)| Some((bare.with_resource_str(res).ok()?, c.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records `jid`'s caps; true when they are new or changed.
+    pub fn set(&self, jid: &FullJid, info: Arc<CapsInfo>) -> bool {
+        let mut t = self.lock();
+        let r = t.entry(jid.bare()).or_default();
+        let prev = r.insert(jid.resource().to_owned(), info.clone());
+        prev.is_none_or(|p| !Arc::ptr_eq(&p, &info) && *p != *info)
+    }
+
+    /// Forgets `jid` (its presence ended).
+    pub fn remove(&self, jid: &FullJid) {
+        let mut t = self.lock();
+        let bare = jid.bare();
+        if let Some(r) = t.get_mut(&bare) {
+            r.remove(jid.resource());
+            if r.is_empty() {
+                t.remove(&bare);
+            }
+        }
+    }
+
+    /// How many JIDs have caps recorded.
+    pub fn len(&self) -> usize {
+        self.lock().values().map(HashMap::len).sum()
+    }
+
+    /// Whether no JID has caps recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
