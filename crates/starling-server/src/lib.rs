@@ -44,6 +44,7 @@ mod listen;
 pub mod module;
 pub mod modules;
 pub mod password_input;
+pub mod pep;
 pub mod queue;
 pub mod registry;
 pub mod routed;
