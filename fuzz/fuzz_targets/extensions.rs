@@ -1,5 +1,5 @@
-//! The typed extension payloads (XEP-0004, -0191, -0198, -0280, -0297,
-//! -0334, -0352, -0357) on every element of fuzzed XML: no panic, and a
+//! The typed extension payloads (XEP-0004, -0060, -0191, -0198, -0280,
+//! -0297, -0334, -0352, -0357) on every element of fuzzed XML: no panic, and a
 //! payload that parses is written to an element, and to bytes, that parse
 //! to the same value (`parse → build → parse` is the identity).
 #![no_main]
@@ -9,9 +9,10 @@ use std::fmt::Debug;
 use libfuzzer_sys::fuzz_target;
 use starling_stanza::{
     Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived,
-    CarbonsSent, CsiFeature, CsiState, DataForm, Forwarded, HandledCountTooHigh, Hint, Message,
-    Payload, PushDisable, PushEnable, PushNotification, PushSummary, SmAck, SmEnable, SmEnabled,
-    SmFailed, SmNonza, SmRequest, SmResume, SmResumed, Unblock,
+    CarbonsSent, CsiFeature, CsiState, DataForm, FormType, Forwarded, HandledCountTooHigh, Hint,
+    Message, NodeConfig, Payload, PubSub, PubSubEvent, PubSubOwner, PushDisable, PushEnable,
+    PushNotification, PushSummary, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,
+    SmResume, SmResumed, Unblock,
 };
 use starling_xml::Element;
 
@@ -75,6 +76,18 @@ fn visit(el: &Element) {
     if let Ok(form) = DataForm::from_element(el) {
         if let Ok(s) = PushSummary::from_form(&form) {
             assert_eq!(PushSummary::from_form(&s.to_form()).expect("parses"), s);
+        }
+    }
+    check::<PubSub>(el);
+    check::<PubSubOwner>(el);
+    check::<PubSubEvent>(el);
+    if let Ok(form) = DataForm::from_element(el) {
+        if let Ok(c) = NodeConfig::from_form(&form) {
+            let again = c.to_form(
+                FormType::Submit,
+                starling_stanza::ns::PUBSUB_PUBLISH_OPTIONS,
+            );
+            assert_eq!(NodeConfig::from_form(&again).expect("parses"), c);
         }
     }
     check::<PushEnable>(el);

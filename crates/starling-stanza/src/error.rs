@@ -364,25 +364,47 @@ pub struct ParseError {
     pub condition: Condition,
     /// What was wrong.
     pub reason: String,
+    /// An application-specific condition element to put in the stanza
+    /// error (for example XEP-0060's `<nodeid-required/>`); see
+    /// [`with_application`](Self::with_application).
+    pub application: Option<Box<Element>>,
 }
 
 impl ParseError {
-    pub(crate) fn bad_request(reason: impl Into<String>) -> Self {
+    /// An error with a condition and a reason, and no application
+    /// condition.
+    pub fn new(condition: Condition, reason: impl Into<String>) -> Self {
         ParseError {
-            condition: Condition::BadRequest,
+            condition,
             reason: reason.into(),
+            application: None,
         }
+    }
+
+    pub(crate) fn bad_request(reason: impl Into<String>) -> Self {
+        ParseError::new(Condition::BadRequest, reason)
     }
 
     pub(crate) fn jid_malformed(attr: &str, err: impl fmt::Display) -> Self {
-        ParseError {
-            condition: Condition::JidMalformed,
-            reason: format!("'{attr}' is not a valid JID: {err}"),
-        }
+        ParseError::new(
+            Condition::JidMalformed,
+            format!("'{attr}' is not a valid JID: {err}"),
+        )
     }
 
-    /// The stanza error to send back.
+    /// Adds the application-specific condition element that
+    /// [`to_stanza_error`](Self::to_stanza_error) puts in the error.
+    #[must_use]
+    pub fn with_application(mut self, element: Element) -> Self {
+        self.application = Some(Box::new(element));
+        self
+    }
+
+    /// The stanza error to send back (with the application condition,
+    /// if any).
     pub fn to_stanza_error(&self) -> StanzaError {
-        StanzaError::new(self.condition.clone()).with_text(self.reason.clone())
+        let mut e = StanzaError::new(self.condition.clone()).with_text(self.reason.clone());
+        e.application = self.application.clone();
+        e
     }
 }

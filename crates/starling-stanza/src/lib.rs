@@ -16,7 +16,9 @@
 //! Indication ([`CsiState`], XEP-0352), the Blocking Command ([`BlockList`],
 //! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004)
 //! and Push Notifications ([`PushEnable`], [`PushDisable`],
-//! [`PushNotification`], [`PushSummary`], XEP-0357).
+//! [`PushNotification`], [`PushSummary`], XEP-0357), and Publish-Subscribe
+//! ([`PubSub`], [`PubSubOwner`], [`PubSubEvent`], [`NodeConfig`],
+//! [`PubSubError`], XEP-0060).
 //!
 //! Conversion goes both ways between a stanza and an
 //! [`Element`](starling_xml::Element); every child the library does not model

@@ -269,10 +269,10 @@ impl Payload for Roster {
                 let name = g.text();
                 if name.is_empty() {
                     // RFC 6121 §2.1.2.4: a group name must not be empty.
-                    return Err(ParseError {
-                        condition: crate::Condition::NotAcceptable,
-                        reason: "empty roster group name".into(),
-                    });
+                    return Err(ParseError::new(
+                        crate::Condition::NotAcceptable,
+                        "empty roster group name",
+                    ));
                 }
                 if groups.contains(&name) {
                     return Err(ParseError::bad_request("duplicate roster group"));

@@ -869,10 +869,10 @@ impl Stanza {
 }
 
 pub(crate) fn not_a_stanza(el: &Element) -> ParseError {
-    ParseError {
-        condition: Condition::FeatureNotImplemented,
-        reason: format!("<{}/> in {:?} is not a stanza", el.name(), el.ns()),
-    }
+    ParseError::new(
+        Condition::FeatureNotImplemented,
+        format!("<{}/> in {:?} is not a stanza", el.name(), el.ns()),
+    )
 }
 
 /// Builds the error reply to a stanza element (RFC 6120 §8.3.1): same

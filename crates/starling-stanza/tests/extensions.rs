@@ -1,7 +1,8 @@
 //! Typed payloads of the mobile and IM extensions: XEP-0198 (stream
 //! management, with the wrapping counter and the ack queue), XEP-0280 and
 //! XEP-0297 (carbons, forwarding), XEP-0334 (hints), XEP-0352 (CSI),
-//! XEP-0191 (blocking), XEP-0004 (data forms) and XEP-0357 (push).
+//! XEP-0191 (blocking), XEP-0004 (data forms), XEP-0357 (push) and
+//! XEP-0060 (pubsub requests, owner requests, events, node configuration).
 //!
 //! Examples written in the shape of each XEP's own, the error condition of
 //! each kind of invalid input, and property tests: value → element → value
@@ -13,12 +14,14 @@ use std::fmt::Debug;
 use proptest::prelude::*;
 use starling_jid::Jid;
 use starling_stanza::{
-    AckQueue, Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate,
-    CarbonsReceived, CarbonsSent, CsiActive, CsiFeature, CsiInactive, CsiState, DataForm, Delay,
-    Field, FieldOption, FieldType, FormType, Forwarded, H, HandledCountTooHigh, Hint, Iq, LangText,
-    Message, MessageType, ParseError, Payload, PushDisable, PushEnable, PushNotification,
-    PushSummary, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest, SmResume, SmResumed,
-    Stanza, StanzaErrorCondition as C, Thread, Unblock, ns,
+    AccessModel, AckQueue, Affiliation, AffiliationInfo, Block, BlockList, Blocked, CarbonsDisable,
+    CarbonsEnable, CarbonsPrivate, CarbonsReceived, CarbonsSent, CsiActive, CsiFeature,
+    CsiInactive, CsiState, DataForm, Delay, Field, FieldOption, FieldType, FormType, Forwarded, H,
+    HandledCountTooHigh, Hint, Iq, Item, LangText, MaxItems, Message, MessageType, NodeConfig,
+    ParseError, Payload, PubSub, PubSubEvent, PubSubOwner, PublishModel, PushDisable, PushEnable,
+    PushNotification, PushSummary, SendLastPublished, SmAck, SmEnable, SmEnabled, SmFailed,
+    SmNonza, SmRequest, SmResume, SmResumed, Stanza, StanzaErrorCondition as C, SubscriptionInfo,
+    SubscriptionState, Thread, Unblock, ns,
 };
 use starling_xml::Element;
 
@@ -1140,6 +1143,274 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- XEP-0060
+
+fn arb_node() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9:/.#_-]{1,16}"
+}
+
+fn arb_item() -> impl Strategy<Value = Item> {
+    (
+        proptest::option::of(arb_text()),
+        proptest::option::of(arb_jid()),
+        proptest::option::of(
+            (
+                proptest::sample::select(vec![
+                    ("entry", "http://www.w3.org/2005/Atom"),
+                    ("tune", "http://jabber.org/protocol/tune"),
+                ]),
+                proptest::option::of(arb_text()),
+                proptest::option::of(arb_text()),
+            )
+                .prop_map(|((name, ns), attr, text)| {
+                    let mut e = Element::new(name, ns);
+                    e.set_attr("a", attr.as_deref());
+                    if let Some(t) = text {
+                        e.append_child(Element::new("title", ns)).append_text(t);
+                    }
+                    e
+                }),
+        ),
+    )
+        .prop_map(|(id, publisher, payload)| Item {
+            id,
+            publisher,
+            payload,
+        })
+}
+
+fn arb_subscription() -> impl Strategy<Value = SubscriptionInfo> {
+    (
+        proptest::option::of(arb_text()),
+        arb_jid(),
+        proptest::option::of(arb_text()),
+        proptest::option::of(proptest::sample::select(SubscriptionState::ALL.to_vec())),
+    )
+        .prop_map(|(node, jid, subid, state)| SubscriptionInfo {
+            node,
+            jid,
+            subid,
+            state,
+        })
+}
+
+fn arb_affiliation() -> impl Strategy<Value = AffiliationInfo> {
+    (
+        proptest::option::of(arb_text()),
+        proptest::option::of(arb_jid()),
+        proptest::sample::select(Affiliation::ALL.to_vec()),
+    )
+        .prop_map(|(node, jid, affiliation)| AffiliationInfo {
+            node,
+            jid,
+            affiliation,
+        })
+}
+
+fn arb_pubsub() -> impl Strategy<Value = PubSub> {
+    let opt_node = || proptest::option::of(arb_text());
+    let form = || proptest::option::of(arb_form());
+    let items = || proptest::collection::vec(arb_item(), 0..3);
+    prop_oneof![
+        (opt_node(), form()).prop_map(|(node, config)| PubSub::Create { node, config }),
+        (arb_node(), items(), form()).prop_map(|(node, items, options)| PubSub::Publish {
+            node,
+            items,
+            options
+        }),
+        (
+            arb_node(),
+            any::<bool>(),
+            proptest::collection::vec(arb_nonempty(), 1..3)
+        )
+            .prop_map(|(node, notify, ids)| PubSub::Retract { node, notify, ids }),
+        (
+            arb_node(),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(arb_text()),
+            items()
+        )
+            .prop_map(|(node, max_items, subid, items)| PubSub::Items {
+                node,
+                max_items,
+                subid,
+                items
+            }),
+        (opt_node(), arb_jid(), form()).prop_map(|(node, jid, options)| PubSub::Subscribe {
+            node,
+            jid,
+            options
+        }),
+        (opt_node(), arb_jid(), proptest::option::of(arb_text()))
+            .prop_map(|(node, jid, subid)| PubSub::Unsubscribe { node, jid, subid }),
+        arb_subscription().prop_map(PubSub::Subscription),
+        (
+            opt_node(),
+            proptest::collection::vec(arb_subscription(), 0..3)
+        )
+            .prop_map(|(node, list)| PubSub::Subscriptions { node, list }),
+        (
+            opt_node(),
+            proptest::collection::vec(arb_affiliation(), 0..3)
+        )
+            .prop_map(|(node, list)| PubSub::Affiliations { node, list }),
+        (
+            opt_node(),
+            arb_jid(),
+            proptest::option::of(arb_text()),
+            form()
+        )
+            .prop_map(|(node, jid, subid, form)| PubSub::Options {
+                node,
+                jid,
+                subid,
+                form
+            }),
+        (opt_node(), form()).prop_map(|(node, form)| PubSub::Default { node, form }),
+        (opt_node(), form()).prop_map(|(node, form)| PubSub::Configure { node, form }),
+    ]
+}
+
+fn arb_owner() -> impl Strategy<Value = PubSubOwner> {
+    prop_oneof![
+        (
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_form())
+        )
+            .prop_map(|(node, form)| PubSubOwner::Configure { node, form }),
+        proptest::option::of(arb_form()).prop_map(|form| PubSubOwner::Default { form }),
+        (arb_node(), proptest::option::of(arb_text()))
+            .prop_map(|(node, redirect)| PubSubOwner::Delete { node, redirect }),
+        arb_node().prop_map(|node| PubSubOwner::Purge { node }),
+        (
+            arb_node(),
+            proptest::collection::vec(arb_subscription(), 0..3)
+        )
+            .prop_map(|(node, list)| PubSubOwner::Subscriptions { node, list }),
+        (
+            arb_node(),
+            proptest::collection::vec(arb_affiliation(), 0..3)
+        )
+            .prop_map(|(node, list)| PubSubOwner::Affiliations { node, list }),
+    ]
+}
+
+fn arb_event() -> impl Strategy<Value = PubSubEvent> {
+    prop_oneof![
+        (
+            arb_node(),
+            proptest::collection::vec(arb_item(), 0..3),
+            proptest::collection::vec(arb_text(), 0..3)
+        )
+            .prop_map(|(node, items, retracts)| PubSubEvent::Items {
+                node,
+                items,
+                retracts
+            }),
+        arb_node().prop_map(|node| PubSubEvent::Purge { node }),
+        (arb_node(), proptest::option::of(arb_text()))
+            .prop_map(|(node, redirect)| PubSubEvent::Delete { node, redirect }),
+        (arb_node(), proptest::option::of(arb_form()))
+            .prop_map(|(node, form)| PubSubEvent::Configuration { node, form }),
+        arb_subscription().prop_map(PubSubEvent::Subscription),
+    ]
+}
+
+fn arb_node_config() -> impl Strategy<Value = NodeConfig> {
+    let b = || proptest::option::of(any::<bool>());
+    (
+        (
+            proptest::option::of(proptest::sample::select(AccessModel::ALL.to_vec())),
+            proptest::option::of(proptest::sample::select(PublishModel::ALL.to_vec())),
+            proptest::option::of(prop_oneof![
+                Just(MaxItems::Max),
+                any::<u32>().prop_map(MaxItems::Count)
+            ]),
+            b(),
+            b(),
+            b(),
+            b(),
+            b(),
+            b(),
+        ),
+        (
+            proptest::option::of(proptest::sample::select(SendLastPublished::ALL.to_vec())),
+            proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_text()),
+            proptest::option::of(any::<u32>()),
+            arb_fields(3).prop_map(|fs| {
+                fs.into_iter()
+                    .filter(|f| f.var.is_some())
+                    .map(|f| Field {
+                        var: f.var.map(|v| format!("x#{v}")),
+                        ..f
+                    })
+                    .collect::<Vec<_>>()
+            }),
+        ),
+    )
+        .prop_map(|(a, b)| NodeConfig {
+            access_model: a.0,
+            publish_model: a.1,
+            max_items: a.2,
+            persist_items: a.3,
+            deliver_notifications: a.4,
+            deliver_payloads: a.5,
+            notify_retract: a.6,
+            notify_delete: a.7,
+            notify_config: a.8,
+            send_last_published_item: b.0,
+            roster_groups_allowed: b.1,
+            title: b.2,
+            payload_type: b.3,
+            max_payload_size: b.4,
+            other: b.5,
+        })
+}
+
+proptest! {
+    #[test]
+    fn pubsub_round_trip(p in arb_pubsub()) {
+        round_trip(&p)?;
+        let iq = Iq::set("ps1", p.clone());
+        let back = Iq::from_element(&Element::parse(iq.to_element().to_xml().as_bytes()).unwrap()).unwrap();
+        prop_assert_eq!(back.payload_as::<PubSub>().unwrap().unwrap(), p);
+    }
+
+    #[test]
+    fn pubsub_owner_round_trip(p in arb_owner()) {
+        round_trip(&p)?;
+    }
+
+    #[test]
+    fn pubsub_event_round_trip(e in arb_event()) {
+        round_trip(&e)?;
+        let mut m = Message::default();
+        m.payloads.push(e.to_element());
+        let back = Message::from_element(&Element::parse(m.to_element().to_xml().as_bytes()).unwrap()).unwrap();
+        prop_assert_eq!(back.payload::<PubSubEvent>().unwrap().unwrap(), e);
+    }
+
+    #[test]
+    fn node_config_round_trips_through_a_form(
+        c in arb_node_config(),
+        t in proptest::sample::select(vec![FormType::Form, FormType::Submit, FormType::Result]),
+        over in arb_node_config(),
+    ) {
+        for form_ns in [ns::PUBSUB_NODE_CONFIG, ns::PUBSUB_PUBLISH_OPTIONS] {
+            let form = c.to_form(t, form_ns);
+            let back = DataForm::from_element(&Element::parse(form.to_element().to_xml().as_bytes()).unwrap()).unwrap();
+            prop_assert_eq!(NodeConfig::from_form(&back).unwrap(), c.clone());
+        }
+        // What is merged over a configuration is satisfied by the result.
+        let m = c.merged(&over);
+        prop_assert!(m.satisfies(&over));
+        prop_assert!(m.satisfies(&NodeConfig::default()));
+        prop_assert_eq!(m.merged(&over), m.clone());
+    }
+}
+
 // ---------------------------------------------------------------- no panic on any element
 
 /// Runs every parser of this file's payloads on `e`; whatever parses must
@@ -1167,6 +1438,17 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
     check::<PushEnable>(e)?;
     check::<PushDisable>(e)?;
     check::<PushNotification>(e)?;
+    check::<PubSub>(e)?;
+    check::<PubSubOwner>(e)?;
+    check::<PubSubEvent>(e)?;
+    if let Ok(form) = DataForm::from_element(e) {
+        if let Ok(c) = NodeConfig::from_form(&form) {
+            for t in [FormType::Form, FormType::Submit] {
+                let again = c.to_form(t, ns::PUBSUB_NODE_CONFIG);
+                prop_assert_eq!(NodeConfig::from_form(&again).unwrap(), c.clone());
+            }
+        }
+    }
     if let Ok(n) = SmNonza::from_element(e) {
         prop_assert_eq!(SmNonza::from_element(&n.to_element()).unwrap(), n);
     }
@@ -1200,6 +1482,14 @@ fn arb_element() -> impl Strategy<Value = Element> {
             ("delay", ns::DELAY),
             ("enable", ns::PUSH),
             ("disable", ns::PUSH),
+            ("publish", ns::PUBSUB),
+            ("items", ns::PUBSUB),
+            ("subscribe", ns::PUBSUB),
+            ("create", ns::PUBSUB),
+            ("purge", ns::PUBSUB_OWNER),
+            ("retract", ns::PUBSUB_EVENT),
+            ("redirect", ns::PUBSUB_EVENT),
+            ("subscription", ns::PUBSUB_EVENT),
         ]),
         proptest::collection::vec(
             (
@@ -1216,6 +1506,12 @@ fn arb_element() -> impl Strategy<Value = Element> {
                     "send-count",
                     "from",
                     "label",
+                    "id",
+                    "max_items",
+                    "notify",
+                    "subscription",
+                    "affiliation",
+                    "uri",
                 ]),
                 prop_oneof![
                     Just("1".to_owned()),
@@ -1263,6 +1559,15 @@ fn arb_element() -> impl Strategy<Value = Element> {
                 ("unblock", ns::BLOCKING),
                 ("enable", ns::PUSH),
                 ("notification", ns::PUSH),
+                ("pubsub", ns::PUBSUB),
+                ("pubsub", ns::PUBSUB_OWNER),
+                ("event", ns::PUBSUB_EVENT),
+                ("items", ns::PUBSUB_EVENT),
+                ("item", ns::PUBSUB),
+                ("publish", ns::PUBSUB),
+                ("retract", ns::PUBSUB),
+                ("configure", ns::PUBSUB),
+                ("delete", ns::PUBSUB_OWNER),
             ]),
             proptest::collection::vec(
                 (

@@ -431,10 +431,10 @@ impl Payload for DataForm {
             }
         }
         if !form.items.is_empty() && form.reported.is_none() {
-            return Err(ParseError {
-                condition: Condition::BadRequest,
-                reason: "<item/> without <reported/>".into(),
-            });
+            return Err(ParseError::new(
+                Condition::BadRequest,
+                "<item/> without <reported/>",
+            ));
         }
         Ok(form)
     }

@@ -497,14 +497,14 @@ impl SmNonza {
     /// unknown name, gives `feature-not-implemented`.
     pub fn from_element(el: &Element) -> Result<SmNonza, ParseError> {
         if el.ns() != ns::SM {
-            return Err(ParseError {
-                condition: Condition::FeatureNotImplemented,
-                reason: format!(
+            return Err(ParseError::new(
+                Condition::FeatureNotImplemented,
+                format!(
                     "<{}/> in {:?} is not a stream management nonza",
                     el.name(),
                     el.ns()
                 ),
-            });
+            ));
         }
         Ok(match el.name() {
             "enable" => SmNonza::Enable(SmEnable::from_element(el)?),
@@ -515,10 +515,10 @@ impl SmNonza {
             "r" => SmNonza::Request,
             "a" => SmNonza::Ack(SmAck::from_element(el)?),
             other => {
-                return Err(ParseError {
-                    condition: Condition::FeatureNotImplemented,
-                    reason: format!("unknown stream management element <{other}/>"),
-                });
+                return Err(ParseError::new(
+                    Condition::FeatureNotImplemented,
+                    format!("unknown stream management element <{other}/>"),
+                ));
             }
         })
     }

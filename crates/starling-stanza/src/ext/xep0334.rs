@@ -58,10 +58,10 @@ impl Hint {
                 return Ok(h);
             }
         }
-        Err(ParseError {
-            condition: crate::Condition::FeatureNotImplemented,
-            reason: format!("<{}/> in {:?} is not a processing hint", el.name(), el.ns()),
-        })
+        Err(ParseError::new(
+            crate::Condition::FeatureNotImplemented,
+            format!("<{}/> in {:?} is not a processing hint", el.name(), el.ns()),
+        ))
     }
 
     /// The hint's element.

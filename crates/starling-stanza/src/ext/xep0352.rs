@@ -39,10 +39,10 @@ impl CsiState {
         match (el.ns(), el.name()) {
             (ns::CSI, "active") => Ok(CsiState::Active),
             (ns::CSI, "inactive") => Ok(CsiState::Inactive),
-            _ => Err(ParseError {
-                condition: Condition::FeatureNotImplemented,
-                reason: format!("<{}/> in {:?} is not a CSI nonza", el.name(), el.ns()),
-            }),
+            _ => Err(ParseError::new(
+                Condition::FeatureNotImplemented,
+                format!("<{}/> in {:?} is not a CSI nonza", el.name(), el.ns()),
+            )),
         }
     }
 

@@ -72,3 +72,83 @@ pub struct AffiliationInfo {
     /// The affiliation.
     pub affiliation: Affiliation,
 }
+
+impl Item {
+    /// An item with an id (or none: the service picks one) and a
+    /// payload.
+    ///
+    /// ```
+    /// use starling_stanza::Item;
+    /// use starling_xml::Element;
+    ///
+    /// let item = Item::new(Some("current".into()), Element::new("tune", "http://jabber.org/protocol/tune"));
+    /// assert_eq!(item.id.as_deref(), Some("current"));
+    /// ```
+    pub fn new(id: Option<String>, payload: Element) -> Self {
+        Item {
+            id,
+            publisher: None,
+            payload: Some(payload),
+        }
+    }
+
+    /// An item named by id only (in an items request or a retract).
+    pub fn with_id(id: impl Into<String>) -> Self {
+        Item {
+            id: Some(id.into()),
+            ..Item::default()
+        }
+    }
+}
+
+macro_rules! keyword_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $s:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The attribute or field value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $s),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = crate::error::ParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($s => Ok($ty::$variant),)+
+                    _ => Err(crate::error::ParseError::bad_request(format!(
+                        concat!("unknown ", $what, " {:?}"),
+                        s
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(super) use keyword_enum;
+
+keyword_enum!(SubscriptionState, "subscription state", {
+    None => "none",
+    Pending => "pending",
+    Unconfigured => "unconfigured",
+    Subscribed => "subscribed",
+});
+
+keyword_enum!(Affiliation, "affiliation", {
+    Owner => "owner",
+    Publisher => "publisher",
+    PublishOnly => "publish-only",
+    Member => "member",
+    None => "none",
+    Outcast => "outcast",
+});
