@@ -22,11 +22,13 @@ use starling_jid::DomainPart;
 
 mod modules;
 mod parse;
+mod pep;
 mod stream_management;
 #[cfg(test)]
 mod tests;
 
 pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
+pub use pep::PepConfig;
 pub use stream_management::StreamManagementConfig;
 
 /// A configuration that cannot be used.

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::ConfigError;
 use super::parse::Checker;
+use super::pep::{PepConfig, RawPep};
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
 /// A module section with only the on/off switch.
@@ -95,6 +96,7 @@ pub(crate) struct RawModules {
     csi: Option<RawCsi>,
     push: Option<RawPush>,
     blocking: Option<RawBlocking>,
+    pep: Option<RawPep>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -123,6 +125,8 @@ pub struct ModulesConfig {
     pub push: PushConfig,
     /// `[modules.blocking]`: XEP-0191 blocking command.
     pub blocking: BlockingConfig,
+    /// `[modules.pep]`: XEP-0163 personal eventing (XEP-0060 core).
+    pub pep: PepConfig,
 }
 
 impl ModulesConfig {
@@ -139,6 +143,7 @@ impl ModulesConfig {
             csi: CsiConfig::check(raw.csi, ck)?,
             push: PushConfig::check(raw.push, ck)?,
             blocking: BlockingConfig::check(raw.blocking, ck)?,
+            pep: PepConfig::check(raw.pep, ck)?,
         })
     }
 }

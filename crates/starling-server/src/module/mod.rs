@@ -379,6 +379,7 @@ pub struct Registrar {
     pub(crate) features: Vec<String>,
     pub(crate) identities: Vec<starling_stanza::Identity>,
     pub(crate) account_features: Vec<String>,
+    pub(crate) account_identities: Vec<starling_stanza::Identity>,
     pub(crate) stream_features: Features,
 }
 
@@ -412,6 +413,17 @@ impl Registrar {
     /// Lists a feature in an account's disco#info.
     pub fn account_feature(&mut self, var: &str) {
         self.account_features.push(var.to_owned());
+    }
+
+    /// Adds an identity to accounts' disco#info (next to
+    /// `account/registered`).
+    pub fn account_identity(&mut self, category: &str, identity_type: &str, name: Option<&str>) {
+        self.account_identities.push(starling_stanza::Identity {
+            category: category.to_owned(),
+            identity_type: identity_type.to_owned(),
+            name: name.map(str::to_owned),
+            lang: None,
+        });
     }
 
     /// Adds an identity to the server's disco#info.

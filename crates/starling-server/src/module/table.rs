@@ -23,6 +23,7 @@ pub struct ModuleSet {
     features: Vec<String>,
     identities: Vec<Identity>,
     account_features: Vec<String>,
+    account_identities: Vec<Identity>,
     stream_features: Features,
 }
 
@@ -48,6 +49,7 @@ impl ModuleSet {
             features: Vec::new(),
             identities: Vec::new(),
             account_features: Vec::new(),
+            account_identities: Vec::new(),
             stream_features: Features::default(),
         };
         for (i, m) in modules.into_iter().enumerate() {
@@ -80,6 +82,7 @@ impl ModuleSet {
         self.features.extend(r.features);
         self.identities.extend(r.identities);
         self.account_features.extend(r.account_features);
+        self.account_identities.extend(r.account_identities);
         let f = r.stream_features;
         self.stream_features.roster_ver |= f.roster_ver;
         self.stream_features.pre_approval |= f.pre_approval;
@@ -145,6 +148,11 @@ impl ModuleSet {
     /// Features for an account's disco#info, sorted.
     pub fn account_features(&self) -> &[String] {
         &self.account_features
+    }
+
+    /// The identities every account shows besides `account/registered`.
+    pub fn account_identities(&self) -> &[Identity] {
+        &self.account_identities
     }
 
     /// Stream features offered after authentication.

@@ -61,12 +61,14 @@ fn server_info(hub: &Hub) -> DiscoInfo {
 fn account_info(hub: &Hub) -> DiscoInfo {
     DiscoInfo {
         node: None,
-        identities: vec![Identity {
+        identities: std::iter::once(Identity {
             category: "account".to_owned(),
             identity_type: "registered".to_owned(),
             name: None,
             lang: None,
-        }],
+        })
+        .chain(hub.modules().account_identities().iter().cloned())
+        .collect(),
         features: hub.modules().account_features().to_vec(),
         extensions: Vec::new(),
     }

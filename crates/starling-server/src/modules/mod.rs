@@ -8,6 +8,7 @@
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
+//! | [`pep`] | XEP-0163 personal eventing on a XEP-0060 core | `[modules.pep]` |
 //! | [`offline`] | XEP-0160 offline messages | `[modules.offline]` |
 //! | [`disco`] | XEP-0030 service discovery | `[modules.disco]` |
 //! | [`ping`] | XEP-0199 ping | `[modules.ping]` |
@@ -22,6 +23,7 @@ pub mod csi;
 pub mod disco;
 pub mod federation;
 pub mod offline;
+pub mod pep;
 pub mod ping;
 pub mod presence;
 pub mod push;
@@ -61,6 +63,9 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.push.enabled {
         list.push(Arc::new(push::Push::new(stores.push.clone(), m.push)));
+    }
+    if m.pep.enabled {
+        list.push(Arc::new(pep::Pep::new(m.pep)));
     }
     if m.offline.enabled {
         let quota = config.limits.offline_quota();

@@ -42,6 +42,7 @@ pub mod blocking;
 pub mod blocklist;
 mod exec;
 pub mod limits;
+pub mod pubsub;
 pub mod push;
 pub mod requests;
 mod sqlite;
@@ -50,6 +51,9 @@ pub use blocklist::{BlocklistFull, BlocklistStore};
 pub use exec::Executor;
 pub use limits::{
     Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
+};
+pub use pubsub::{
+    PubSubFull, PubSubLimits, PubSubStore, StoredItem, StoredNode, StoredSubscription,
 };
 pub use push::{PushFull, PushRegistration, PushStore};
 pub use requests::SubscriptionRequest;
@@ -371,6 +375,8 @@ pub struct Stores {
     pub push: Arc<dyn PushStore>,
     /// XEP-0191 block lists.
     pub blocklists: Arc<dyn BlocklistStore>,
+    /// XEP-0060 / XEP-0163 nodes and items.
+    pub pubsub: Arc<dyn PubSubStore>,
     /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
     /// so this interface is synchronous.
     pub credentials: Arc<dyn CredentialStore>,
@@ -392,7 +398,8 @@ impl Stores {
             rosters: on_pool.clone(),
             offline: on_pool.clone(),
             push: on_pool.clone(),
-            blocklists: on_pool,
+            blocklists: on_pool.clone(),
+            pubsub: on_pool,
             credentials: Arc::new(BlockingCredentials(db)),
         }
     }

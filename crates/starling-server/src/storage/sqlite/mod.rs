@@ -46,6 +46,7 @@ mod blocklist;
 mod inflight;
 mod migrate_v3;
 mod offline;
+mod pubsub;
 mod push;
 mod roster;
 mod schema;

@@ -136,6 +136,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ),
     // 6: the in-flight journal of XEP-0198 senders' messages.
     Migration::Sql(super::inflight::SCHEMA),
+    // 7: XEP-0060 / XEP-0163 publish-subscribe nodes and items.
+    Migration::Sql(super::pubsub::MIGRATION),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per

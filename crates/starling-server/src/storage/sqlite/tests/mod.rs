@@ -6,6 +6,7 @@ mod durability;
 mod features;
 mod limits;
 mod model;
+mod pubsub;
 mod push;
 
 use std::collections::BTreeMap;
