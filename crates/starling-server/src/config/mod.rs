@@ -20,12 +20,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use starling_jid::DomainPart;
 
+mod caps;
 mod modules;
 mod parse;
 mod stream_management;
 #[cfg(test)]
 mod tests;
 
+pub use caps::CapsConfig;
 pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
 pub use stream_management::StreamManagementConfig;
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::caps::{CapsConfig, RawCaps};
 use super::parse::Checker;
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
@@ -95,6 +96,7 @@ pub(crate) struct RawModules {
     csi: Option<RawCsi>,
     push: Option<RawPush>,
     blocking: Option<RawBlocking>,
+    caps: Option<RawCaps>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -123,6 +125,8 @@ pub struct ModulesConfig {
     pub push: PushConfig,
     /// `[modules.blocking]`: XEP-0191 blocking command.
     pub blocking: BlockingConfig,
+    /// `[modules.caps]`: XEP-0115 entity capabilities.
+    pub caps: CapsConfig,
 }
 
 impl ModulesConfig {
@@ -139,6 +143,7 @@ impl ModulesConfig {
             csi: CsiConfig::check(raw.csi, ck)?,
             push: PushConfig::check(raw.push, ck)?,
             blocking: BlockingConfig::check(raw.blocking, ck)?,
+            caps: CapsConfig::check(raw.caps, ck)?,
         })
     }
 }
