@@ -1,5 +1,5 @@
-//! The typed extension payloads (XEP-0004, -0060, -0191, -0198, -0280,
-//! -0297, -0334, -0352, -0357) on every element of fuzzed XML: no panic, and a
+//! The typed extension payloads (XEP-0004, -0060, -0115, -0191, -0198,
+//! -0280, -0297, -0334, -0352, -0357) on every element of fuzzed XML: no panic, and a
 //! payload that parses is written to an element, and to bytes, that parse
 //! to the same value (`parse → build → parse` is the identity).
 #![no_main]
@@ -7,6 +7,7 @@
 use std::fmt::Debug;
 
 use libfuzzer_sys::fuzz_target;
+use starling_stanza::{Caps, CapsHash, DiscoInfo, caps_ver, caps_verification_string};
 use starling_stanza::{
     Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived,
     CarbonsSent, CsiFeature, CsiState, DataForm, FormType, Forwarded, HandledCountTooHigh, Hint,
@@ -93,6 +94,13 @@ fn visit(el: &Element) {
     check::<PushEnable>(el);
     check::<PushDisable>(el);
     check::<PushNotification>(el);
+    check::<Caps>(el);
+    if let Ok(info) = DiscoInfo::from_element(el) {
+        // Never panics; an accepted string hashes.
+        if caps_verification_string(&info).is_ok() {
+            assert!(caps_ver(&info, CapsHash::Sha1).is_ok());
+        }
+    }
     if el.name() == "message" {
         if let Ok(m) = Message::from_element(el) {
             let hints = m.hints();

@@ -14,11 +14,12 @@
 //! Carbons ([`CarbonsReceived`], [`CarbonsSent`], …, XEP-0280) around
 //! [`Forwarded`] (XEP-0297), processing [`Hint`]s (XEP-0334), Client State
 //! Indication ([`CsiState`], XEP-0352), the Blocking Command ([`BlockList`],
-//! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004)
-//! and Push Notifications ([`PushEnable`], [`PushDisable`],
-//! [`PushNotification`], [`PushSummary`], XEP-0357), and Publish-Subscribe
+//! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004),
+//! Push Notifications ([`PushEnable`], [`PushDisable`],
+//! [`PushNotification`], [`PushSummary`], XEP-0357), Publish-Subscribe
 //! ([`PubSub`], [`PubSubOwner`], [`PubSubEvent`], [`NodeConfig`],
-//! [`PubSubError`], XEP-0060).
+//! [`PubSubError`], XEP-0060) and Entity Capabilities ([`Caps`],
+//! [`caps_ver`], XEP-0115).
 //!
 //! Conversion goes both ways between a stanza and an
 //! [`Element`](starling_xml::Element); every child the library does not model
@@ -53,6 +54,10 @@ pub use ext::xep0004::{DataForm, FORM_TYPE, Field, FieldOption, FieldType, FormT
 pub use ext::xep0060::{
     AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
     PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
+};
+pub use ext::xep0115::{
+    Caps, CapsError, CapsHash, ver as caps_ver, verification_string as caps_verification_string,
+    verify as caps_verify,
 };
 pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
 pub use ext::xep0198::{

@@ -2,7 +2,8 @@
 //! management, with the wrapping counter and the ack queue), XEP-0280 and
 //! XEP-0297 (carbons, forwarding), XEP-0334 (hints), XEP-0352 (CSI),
 //! XEP-0191 (blocking), XEP-0004 (data forms), XEP-0357 (push) and
-//! XEP-0060 (pubsub requests, owner requests, events, node configuration).
+//! XEP-0060 (pubsub requests, owner requests, events, node configuration)
+//! and XEP-0115 (entity capabilities).
 //!
 //! Examples written in the shape of each XEP's own, the error condition of
 //! each kind of invalid input, and property tests: value → element → value
@@ -23,6 +24,7 @@ use starling_stanza::{
     SmNonza, SmRequest, SmResume, SmResumed, Stanza, StanzaErrorCondition as C, SubscriptionInfo,
     SubscriptionState, Thread, Unblock, ns,
 };
+use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, caps_ver, caps_verification_string};
 use starling_xml::Element;
 
 fn el(s: &str) -> Element {
@@ -1449,6 +1451,10 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
             }
         }
     }
+    check::<Caps>(e)?;
+    if let Ok(info) = DiscoInfo::from_element(e) {
+        let _ = caps_ver(&info, CapsHash::Sha1);
+    }
     if let Ok(n) = SmNonza::from_element(e) {
         prop_assert_eq!(SmNonza::from_element(&n.to_element()).unwrap(), n);
     }
@@ -1546,6 +1552,7 @@ fn arb_element() -> impl Strategy<Value = Element> {
             proptest::sample::select(vec![
                 ("failed", ns::SM),
                 ("x", ns::DATA_FORMS),
+                ("query", ns::DISCO_INFO),
                 ("field", ns::DATA_FORMS),
                 ("reported", ns::DATA_FORMS),
                 ("item", ns::DATA_FORMS),
@@ -1606,4 +1613,97 @@ proptest! {
             every_parser(c)?;
         }
     }
+}
+
+// ---------------------------------------------------------------- XEP-0115
+
+fn arb_caps() -> impl Strategy<Value = Caps> {
+    (
+        prop_oneof![
+            Just("sha-1".to_owned()),
+            Just("sha-256".to_owned()),
+            XML_TEXT_8
+        ],
+        XML_TEXT_8,
+        XML_TEXT_8,
+    )
+        .prop_map(|(hash, node, ver)| Caps { hash, node, ver })
+}
+
+fn arb_disco_info() -> impl Strategy<Value = DiscoInfo> {
+    let identity = (
+        prop_oneof![Just("client"), Just("server"), Just("pubsub")],
+        prop_oneof![Just("pc"), Just("phone"), Just("im")],
+        proptest::option::of(prop_oneof![Just("en"), Just("el")]),
+        proptest::option::of("[a-zA-Z0-9 é<&]{1,8}"),
+    )
+        .prop_map(|(c, t, lang, name)| Identity {
+            category: c.to_owned(),
+            identity_type: t.to_owned(),
+            name,
+            lang: lang.map(str::to_owned),
+        });
+    (
+        proptest::collection::btree_set(
+            identity.prop_map(|i| {
+                (
+                    i.category.clone(),
+                    i.identity_type.clone(),
+                    i.lang.clone(),
+                    i.name.clone(),
+                )
+            }),
+            0..4,
+        ),
+        proptest::collection::btree_set("[a-z:#+]{1,12}", 0..8),
+    )
+        .prop_map(|(ids, features)| DiscoInfo {
+            identities: ids
+                .into_iter()
+                .map(|(category, identity_type, lang, name)| Identity {
+                    category,
+                    identity_type,
+                    name,
+                    lang,
+                })
+                .collect(),
+            features: features.into_iter().collect(),
+            ..DiscoInfo::default()
+        })
+}
+
+proptest! {
+    #[test]
+    fn caps_round_trip(c in arb_caps()) {
+        round_trip(&c)?;
+    }
+
+    /// The verification string does not depend on the order identities
+    /// and features come in, and survives a trip through XML.
+    #[test]
+    fn caps_ver_is_order_independent(info in arb_disco_info(), seed in any::<u64>()) {
+        let ver = caps_ver(&info, CapsHash::Sha1).expect("no duplicates");
+        let mut shuffled = info.clone();
+        let n = shuffled.features.len().max(1);
+        shuffled.features.rotate_left((seed as usize) % n);
+        shuffled.identities.reverse();
+        prop_assert_eq!(caps_ver(&shuffled, CapsHash::Sha1).unwrap(), ver.clone());
+        let reparsed = DiscoInfo::from_element(&info.to_element()).unwrap();
+        prop_assert_eq!(caps_ver(&reparsed, CapsHash::Sha1).unwrap(), ver);
+        let s = caps_verification_string(&info).unwrap();
+        prop_assert_eq!(s.matches('<').count() >= info.features.len() + info.identities.len(), true);
+    }
+}
+
+#[test]
+fn xep0115_examples() {
+    let c = parse::<Caps>(
+        "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>",
+    )
+    .unwrap();
+    assert_eq!(c.ver, "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    assert_eq!(
+        condition::<Caps>("<c xmlns='http://jabber.org/protocol/caps' node='n' ver='v'/>"),
+        C::BadRequest
+    );
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use starling_jid::DomainPart;
 
+mod caps;
 mod modules;
 mod parse;
 mod pep;
@@ -27,6 +28,7 @@ mod stream_management;
 #[cfg(test)]
 mod tests;
 
+pub use caps::CapsConfig;
 pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
 pub use pep::PepConfig;
 pub use stream_management::StreamManagementConfig;

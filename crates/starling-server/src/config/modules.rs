@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::caps::{CapsConfig, RawCaps};
 use super::parse::Checker;
 use super::pep::{PepConfig, RawPep};
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
@@ -97,6 +98,7 @@ pub(crate) struct RawModules {
     push: Option<RawPush>,
     blocking: Option<RawBlocking>,
     pep: Option<RawPep>,
+    caps: Option<RawCaps>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -127,6 +129,8 @@ pub struct ModulesConfig {
     pub blocking: BlockingConfig,
     /// `[modules.pep]`: XEP-0163 personal eventing (XEP-0060 core).
     pub pep: PepConfig,
+    /// `[modules.caps]`: XEP-0115 entity capabilities.
+    pub caps: CapsConfig,
 }
 
 impl ModulesConfig {
@@ -144,6 +148,7 @@ impl ModulesConfig {
             push: PushConfig::check(raw.push, ck)?,
             blocking: BlockingConfig::check(raw.blocking, ck)?,
             pep: PepConfig::check(raw.pep, ck)?,
+            caps: CapsConfig::check(raw.caps, ck)?,
         })
     }
 }

@@ -52,16 +52,31 @@ impl ModuleSet {
             account_identities: Vec::new(),
             stream_features: Features::default(),
         };
+        let mut from_disco = Vec::new();
         for (i, m) in modules.into_iter().enumerate() {
             let mut r = Registrar::default();
             m.register(&mut r);
+            from_disco.append(&mut r.disco_stream_features);
             set.add(i, m, r);
         }
         set.features.sort();
         set.features.dedup();
         set.account_features.sort();
         set.account_features.dedup();
+        let info = set.server_info();
+        let extra = from_disco.into_iter().filter_map(|f| f(&info));
+        set.stream_features.other.extend(extra);
         set
+    }
+
+    /// The server's disco#info: every module's identities and features.
+    pub fn server_info(&self) -> starling_stanza::DiscoInfo {
+        starling_stanza::DiscoInfo {
+            node: None,
+            identities: self.identities.clone(),
+            features: self.features.clone(),
+            extensions: Vec::new(),
+        }
     }
 
     fn add(&mut self, i: usize, m: Arc<dyn Module>, r: Registrar) {

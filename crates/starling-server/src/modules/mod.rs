@@ -5,6 +5,7 @@
 //! | module | what | configuration |
 //! |---|---|---|
 //! | [`blocking`] | XEP-0191 blocking command | `[modules.blocking]` |
+//! | [`caps`] | XEP-0115 entity capabilities (before `presence`: it sees clients' presence first, and takes nothing) | `[modules.caps]` |
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
@@ -18,6 +19,7 @@
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
 pub mod blocking;
+pub mod caps;
 pub mod carbons;
 pub mod csi;
 pub mod disco;
@@ -50,6 +52,10 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
             stores.rosters.clone(),
             m.blocking.max_items,
         )));
+    }
+    // Before presence, which takes clients' presence: caps only looks.
+    if m.caps.enabled {
+        list.push(Arc::new(caps::CapsModule::new(m.caps)));
     }
     if m.presence.enabled {
         let limits = config.limits.subscription_requests();

@@ -3,6 +3,7 @@
 
 pub(crate) mod xep0004;
 pub(crate) mod xep0060;
+pub(crate) mod xep0115;
 pub(crate) mod xep0191;
 pub(crate) mod xep0198;
 pub(crate) mod xep0280;
