@@ -22,11 +22,13 @@ use starling_jid::DomainPart;
 
 mod modules;
 mod parse;
+mod profiles;
 mod stream_management;
 #[cfg(test)]
 mod tests;
 
 pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
+pub use profiles::{PrivateConfig, VCardConfig};
 pub use stream_management::StreamManagementConfig;
 
 /// A configuration that cannot be used.

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::ConfigError;
 use super::parse::Checker;
+use super::profiles::{PrivateConfig, RawPrivate, RawVCard, VCardConfig};
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
 /// A module section with only the on/off switch.
@@ -95,6 +96,8 @@ pub(crate) struct RawModules {
     csi: Option<RawCsi>,
     push: Option<RawPush>,
     blocking: Option<RawBlocking>,
+    vcard: Option<RawVCard>,
+    private: Option<RawPrivate>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -123,6 +126,10 @@ pub struct ModulesConfig {
     pub push: PushConfig,
     /// `[modules.blocking]`: XEP-0191 blocking command.
     pub blocking: BlockingConfig,
+    /// `[modules.vcard]`: XEP-0054 vcard-temp.
+    pub vcard: VCardConfig,
+    /// `[modules.private]`: XEP-0049 private XML storage.
+    pub private: PrivateConfig,
 }
 
 impl ModulesConfig {
@@ -139,6 +146,8 @@ impl ModulesConfig {
             csi: CsiConfig::check(raw.csi, ck)?,
             push: PushConfig::check(raw.push, ck)?,
             blocking: BlockingConfig::check(raw.blocking, ck)?,
+            vcard: VCardConfig::check(raw.vcard, ck)?,
+            private: PrivateConfig::check(raw.private, ck)?,
         })
     }
 }

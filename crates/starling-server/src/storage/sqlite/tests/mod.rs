@@ -133,11 +133,13 @@ fn fresh_database_is_migrated() {
             "credentials",
             "inflight",
             "offline",
+            "private_xml",
             "push_registrations",
             "roster",
             "roster_groups",
             "roster_versions",
-            "subscription_requests"
+            "subscription_requests",
+            "vcards"
         ]
     );
     let fk: bool = conn
