@@ -102,6 +102,7 @@ pub mod discovery;
 mod error;
 mod incoming;
 mod mobile;
+mod profile;
 mod reconnect;
 mod sm;
 mod task;

@@ -284,6 +284,8 @@ impl World {
             push: inner.push.clone(),
             blocklists: faulty.clone(),
             pubsub: inner.pubsub.clone(),
+            vcards: inner.vcards.clone(),
+            private: inner.private.clone(),
             credentials: inner.credentials.clone(),
         };
         let modules = starling_server::modules::build(&config, &stores, None);

@@ -51,6 +51,8 @@ mod stanza;
 pub use envelope::{Envelope, IqType, StanzaKind};
 pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
 pub use ext::xep0004::{DataForm, FORM_TYPE, Field, FieldOption, FieldType, FormType};
+pub use ext::xep0049::PrivateQuery;
+pub use ext::xep0054::{Photo, PhotoData, VCard};
 pub use ext::xep0060::{
     AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
     PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
@@ -59,6 +61,8 @@ pub use ext::xep0115::{
     Caps, CapsError, CapsHash, ver as caps_ver, verification_string as caps_verification_string,
     verify as caps_verify,
 };
+pub use ext::xep0153::VCardUpdate;
+pub use ext::xep0172::Nick;
 pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
 pub use ext::xep0198::{
     AckQueue, H, HandledCountTooHigh, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,

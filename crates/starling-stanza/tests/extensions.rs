@@ -25,6 +25,7 @@ use starling_stanza::{
     SubscriptionState, Thread, Unblock, ns,
 };
 use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, caps_ver, caps_verification_string};
+use starling_stanza::{Nick, Photo, PhotoData, PrivateQuery, VCard, VCardUpdate};
 use starling_xml::Element;
 
 fn el(s: &str) -> Element {
@@ -1440,6 +1441,16 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
     check::<PushEnable>(e)?;
     check::<PushDisable>(e)?;
     check::<PushNotification>(e)?;
+    check::<VCard>(e)?;
+    check::<PrivateQuery>(e)?;
+    check::<Nick>(e)?;
+    check::<VCardUpdate>(e)?;
+    if let Ok(card) = VCard::from_element(e) {
+        if let Ok(Some(photo)) = card.photo() {
+            let again = card.clone().with_photo(&photo);
+            prop_assert_eq!(again.photo().unwrap(), Some(photo));
+        }
+    }
     check::<PubSub>(e)?;
     check::<PubSubOwner>(e)?;
     check::<PubSubEvent>(e)?;
@@ -1575,6 +1586,10 @@ fn arb_element() -> impl Strategy<Value = Element> {
                 ("retract", ns::PUBSUB),
                 ("configure", ns::PUBSUB),
                 ("delete", ns::PUBSUB_OWNER),
+                ("vCard", ns::VCARD),
+                ("PHOTO", ns::VCARD),
+                ("query", ns::PRIVATE),
+                ("x", ns::VCARD_UPDATE),
             ]),
             proptest::collection::vec(
                 (
@@ -1706,4 +1721,140 @@ fn xep0115_examples() {
         condition::<Caps>("<c xmlns='http://jabber.org/protocol/caps' node='n' ver='v'/>"),
         C::BadRequest
     );
+}
+
+// ------------------------------------------- XEP-0054, -0049, -0172, -0153
+
+#[test]
+fn xep0054_examples() {
+    // §3.2 Example 5 (abridged), kept verbatim.
+    let xml = "<vCard xmlns='vcard-temp'><FN>Peter Saint-Andre</FN><N><FAMILY>Saint-Andre</FAMILY>\
+        <GIVEN>Peter</GIVEN></N><NICKNAME>stpeter</NICKNAME><PHOTO><TYPE>image/jpeg</TYPE>\
+        <BINVAL>Base64-encoded-avatar-file-here!</BINVAL></PHOTO></vCard>";
+    let card = parse::<VCard>(xml).unwrap();
+    assert_eq!(card.to_element(), el(xml));
+    assert_eq!(card.full_name().as_deref(), Some("Peter Saint-Andre"));
+    assert_eq!(card.nickname().as_deref(), Some("stpeter"));
+    // The XEP's placeholder is not base64.
+    assert_eq!(card.photo().unwrap_err().condition, C::BadRequest);
+    let ok = "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>iVBORw0KGgo=</BINVAL></PHOTO></vCard>";
+    let photo = parse::<VCard>(ok).unwrap().photo().unwrap().unwrap();
+    assert_eq!(photo.mime_type.as_deref(), Some("image/png"));
+    assert_eq!(photo.data, PhotoData::Binval(b"\x89PNG\r\n\x1a\n".to_vec()));
+    assert_eq!(
+        condition::<VCard>("<VCARD xmlns='vcard-temp'/>"),
+        C::BadRequest
+    );
+    assert_eq!(
+        condition::<VCard>("<vCard xmlns='vcard-temp:x:update'/>"),
+        C::BadRequest
+    );
+}
+
+#[test]
+fn xep0049_examples_and_errors() {
+    let q = parse::<PrivateQuery>(
+        "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'><defaultnick>Hamlet</defaultnick></exodus></query>",
+    )
+    .unwrap();
+    assert_eq!(q.key(), ("exodus:prefs", "exodus"));
+    assert_eq!(PrivateQuery::get("exodus", "exodus:prefs").key(), q.key());
+    let table: &[(&str, C)] = &[
+        ("<query xmlns='jabber:iq:private'/>", C::BadRequest),
+        ("<query xmlns='jabber:iq:private'> </query>", C::BadRequest),
+        (
+            "<query xmlns='jabber:iq:private'><a xmlns='x'/><b xmlns='x'/></query>",
+            C::BadRequest,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><query xmlns='jabber:iq:private'/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><a/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><a xmlns='jabber:server'/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:roster'><a xmlns='x'/></query>",
+            C::BadRequest,
+        ),
+    ];
+    for (xml, want) in table {
+        assert_eq!(&condition::<PrivateQuery>(xml), want, "{xml}");
+    }
+}
+
+#[test]
+fn xep0172_and_xep0153_examples() {
+    assert_eq!(
+        parse::<Nick>("<nick xmlns='http://jabber.org/protocol/nick'>Ishmael</nick>").unwrap(),
+        Nick("Ishmael".into())
+    );
+    let table: &[(&str, Option<VCardUpdate>)] = &[
+        (
+            "<x xmlns='vcard-temp:x:update'/>",
+            Some(VCardUpdate { photo: None }),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo/></x>",
+            Some(VCardUpdate::with_hash(None)),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo> </photo></x>",
+            Some(VCardUpdate::with_hash(None)),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo>sha1-hash-of-image</photo></x>",
+            None,
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo>01b87fcd030b72895ff8e88db57ec525450f000d</photo></x>",
+            Some(VCardUpdate::with_hash(Some(
+                "01b87fcd030b72895ff8e88db57ec525450f000d",
+            ))),
+        ),
+    ];
+    for (xml, want) in table {
+        assert_eq!(&parse::<VCardUpdate>(xml).ok(), want, "{xml}");
+    }
+}
+
+fn arb_photo() -> impl Strategy<Value = Photo> {
+    (
+        proptest::option::of("[a-z]{1,8}/[a-z0-9.+-]{1,10}"),
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 1..64).prop_map(PhotoData::Binval),
+            "https://[a-z]{1,10}\\.example/[a-z0-9]{0,10}".prop_map(PhotoData::Extval),
+        ],
+    )
+        .prop_map(|(mime_type, data)| Photo { mime_type, data })
+}
+
+proptest! {
+    #[test]
+    fn profile_payloads_round_trip(
+        fn_ in proptest::option::of(arb_nonempty()),
+        photo in proptest::option::of(arb_photo()),
+        nick in arb_text(),
+        hash in proptest::option::of(proptest::option::of("[0-9a-f]{40}")),
+        ns_ in "urn:[a-z]{1,10}",
+    ) {
+        let mut card = VCard::new();
+        if let Some(f) = &fn_ {
+            card = card.with_full_name(f);
+        }
+        card.set_photo(photo.as_ref());
+        round_trip(&card)?;
+        let reparsed = VCard::from_element(&Element::parse(card.to_element().to_xml().as_bytes()).unwrap()).unwrap();
+        prop_assert_eq!(reparsed.photo().unwrap(), photo);
+        round_trip(&Nick(nick))?;
+        round_trip(&VCardUpdate { photo: hash })?;
+        let mut stored = Element::new("prefs", &ns_);
+        stored.append_child(card.to_element());
+        round_trip(&PrivateQuery::new(stored))?;
+    }
 }

@@ -11,6 +11,7 @@ use super::ConfigError;
 use super::caps::{CapsConfig, RawCaps};
 use super::parse::Checker;
 use super::pep::{PepConfig, RawPep};
+use super::profiles::{PrivateConfig, RawPrivate, RawVCard, VCardConfig};
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
 /// A module section with only the on/off switch.
@@ -99,6 +100,8 @@ pub(crate) struct RawModules {
     blocking: Option<RawBlocking>,
     pep: Option<RawPep>,
     caps: Option<RawCaps>,
+    vcard: Option<RawVCard>,
+    private: Option<RawPrivate>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -131,6 +134,10 @@ pub struct ModulesConfig {
     pub pep: PepConfig,
     /// `[modules.caps]`: XEP-0115 entity capabilities.
     pub caps: CapsConfig,
+    /// `[modules.vcard]`: XEP-0054 vcard-temp.
+    pub vcard: VCardConfig,
+    /// `[modules.private]`: XEP-0049 private XML storage.
+    pub private: PrivateConfig,
 }
 
 impl ModulesConfig {
@@ -149,6 +156,8 @@ impl ModulesConfig {
             blocking: BlockingConfig::check(raw.blocking, ck)?,
             pep: PepConfig::check(raw.pep, ck)?,
             caps: CapsConfig::check(raw.caps, ck)?,
+            vcard: VCardConfig::check(raw.vcard, ck)?,
+            private: PrivateConfig::check(raw.private, ck)?,
         })
     }
 }

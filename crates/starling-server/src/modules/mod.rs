@@ -16,6 +16,8 @@
 //! | [`version`] | XEP-0092 software version | `[modules.version]` |
 //! | [`carbons`] | XEP-0280 message carbons | `[modules.carbons]` |
 //! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
+//! | [`vcard`] | XEP-0054 vcard-temp | `[modules.vcard]` |
+//! | [`private`] | XEP-0049 private XML storage | `[modules.private]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
 pub mod blocking;
@@ -28,8 +30,12 @@ pub mod offline;
 pub mod pep;
 pub mod ping;
 pub mod presence;
+pub mod private;
 pub mod push;
 pub mod roster;
+#[cfg(test)]
+pub(crate) mod test_world;
+pub mod vcard;
 pub mod version;
 
 use std::sync::Arc;
@@ -94,6 +100,18 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.csi.enabled {
         list.push(Arc::new(csi::Csi::new(m.csi)));
+    }
+    if m.vcard.enabled {
+        list.push(Arc::new(vcard::VCards::new(
+            stores.vcards.clone(),
+            m.vcard.max_bytes,
+        )));
+    }
+    if m.private.enabled {
+        list.push(Arc::new(private::Private::new(
+            stores.private.clone(),
+            m.private,
+        )));
     }
     if let Some(s2s) = s2s {
         list.push(Arc::new(federation::Federation::new(s2s)));

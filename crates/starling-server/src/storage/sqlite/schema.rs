@@ -138,6 +138,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::inflight::SCHEMA),
     // 7: XEP-0060 / XEP-0163 publish-subscribe nodes and items.
     Migration::Sql(super::pubsub::MIGRATION),
+    // XEP-0054 vCards.
+    Migration::Sql(super::vcard::MIGRATION),
+    // XEP-0049 private XML storage.
+    Migration::Sql(super::private::MIGRATION),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per
