@@ -34,6 +34,7 @@ pub mod peers;
 pub mod ports;
 pub mod process;
 pub mod raw;
+pub mod raw_pep;
 pub mod raw_wait;
 pub mod server;
 pub mod sm;

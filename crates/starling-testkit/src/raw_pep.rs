@@ -45,45 +45,58 @@ impl Raw {
         .await
         .expect("presence");
         let mut other = Vec::new();
-        for e in self.sync().await {
-            let query = e
-                .get_child("query", ns::DISCO_INFO)
-                .filter(|_| e.name() == "iq" && e.attr("type") == Some("get"));
-            match query {
-                Some(q) => {
-                    let mut answer = info.clone();
-                    answer.node = q.attr("node").map(str::to_owned);
-                    let mut reply = Element::new("iq", ns::CLIENT);
-                    reply.set_attr("type", Some("result"));
-                    reply.set_attr("id", e.attr("id"));
-                    reply.set_attr("to", e.attr("from"));
-                    reply.append_child(answer.to_element());
-                    self.send_str(&reply.to_string()).await.expect("disco#info answer");
+        // The query may come before or after the ping's answer: answer
+        // what came, until a round brings none.
+        let mut answered = 0;
+        for _ in 0..3 {
+            let before = answered;
+            for e in self.sync().await {
+                let query = e
+                    .get_child("query", ns::DISCO_INFO)
+                    .filter(|_| e.name() == "iq" && e.attr("type") == Some("get"));
+                match query {
+                    Some(q) => {
+                        let mut answer = info.clone();
+                        answer.node = q.attr("node").map(str::to_owned);
+                        let mut reply = Element::new("iq", ns::CLIENT);
+                        reply.set_attr("type", Some("result"));
+                        reply.set_attr("id", e.attr("id"));
+                        reply.set_attr("to", e.attr("from"));
+                        reply.append_child(answer.to_element());
+                        self.send_str(&reply.to_string())
+                            .await
+                            .expect("disco#info answer");
+                        answered += 1;
+                    }
+                    None => other.push(e),
                 }
-                None => other.push(e),
+            }
+            if answered == before && answered > 0 {
+                break;
             }
         }
-        other.extend(self.sync().await);
         (ver, other)
     }
 
     /// Makes `a` and `b` subscribed to each other's presence (both ways,
     /// RFC 6121 §3), and waits until the server processed it all.
     pub async fn befriend(a: &mut Raw, b: &mut Raw) {
-        let (ab, bb) = (a.full_jid().bare(), b.full_jid().bare());
-        for (x, y, yb) in [(&mut *a, &mut *b, &bb), (&mut *b, &mut *a, &ab)] {
-            let xb = x.full_jid().bare();
-            x.send_str(&format!("<presence to='{yb}' type='subscribe'/>"))
-                .await
-                .expect("subscribe");
-            x.sync().await;
-            y.send_str(&format!("<presence to='{xb}' type='subscribed'/>"))
-                .await
-                .expect("subscribed");
-            y.sync().await;
-        }
-        a.sync().await;
-        b.sync().await;
+        Raw::subscribe_to(a, b).await;
+        Raw::subscribe_to(b, a).await;
+    }
+
+    /// `x` subscribes to `y`'s presence and `y` approves.
+    async fn subscribe_to(x: &mut Raw, y: &mut Raw) {
+        let (xb, yb) = (x.full_jid().bare(), y.full_jid().bare());
+        x.send_str(&format!("<presence to='{yb}' type='subscribe'/>"))
+            .await
+            .expect("subscribe");
+        x.sync().await;
+        y.send_str(&format!("<presence to='{xb}' type='subscribed'/>"))
+            .await
+            .expect("subscribed");
+        y.sync().await;
+        x.sync().await;
     }
 
     /// Sends `to` a message with a fresh marker body from `self` and
@@ -96,9 +109,11 @@ impl Raw {
         ))
         .await
         .expect("marker");
-        to.until(&marker, |e| crate::raw_wait::body_of(e).as_deref() == Some(&marker))
-            .await
-            .0
+        to.until(&marker, |e| {
+            crate::raw_wait::body_of(e).as_deref() == Some(&marker)
+        })
+        .await
+        .0
     }
 }
 

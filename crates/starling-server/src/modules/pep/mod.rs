@@ -253,9 +253,8 @@ impl Module for Pep {
             return Flow::Continue(st);
         };
         let from = &from;
-        if from.bare() == *account || st.to().is_some_and(|t| t.resource().is_some()) {
-            // Own resources come through session events; directed
-            // presence to one resource is not to the account.
+        if from.bare() == *account {
+            // Own resources come through session events.
             return Flow::Continue(st);
         }
         match st.kind() {
