@@ -4,7 +4,8 @@
 //! out or after it was answered), caches only what verifies (a wrong
 //! answer is not cached: the next one to advertise the string is asked),
 //! offers its own caps in the stream features (§6.3) and answers
-//! disco#info at its `NODE#VER`.
+//! disco#info at its `NODE#VER`; a contact on another domain is asked
+//! over federation from the local account it wrote to.
 //!
 //! "Not asked" is checked with a message to oneself after the presence:
 //! the server handles a session's stanzas in order and the query and the
@@ -13,7 +14,8 @@
 
 use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, Payload, caps_ver, ns};
 use starling_testkit::raw::{Got, Raw};
-use starling_testkit::server::Server;
+use starling_testkit::server::{FedServer, Server};
+use starling_testkit::wait::blocking;
 use starling_xml::Element;
 
 const NODE: &str = "https://client.example/caps-test";
@@ -186,4 +188,56 @@ async fn server_caps_in_stream_features_and_its_node_answers() {
     );
     let (_, wrong) = romeo.iq("get", "d3", Some("localhost"), &q).await;
     assert_eq!(wrong.attr("type"), Some("error"));
+}
+
+/// A contact on another server: its presence to a local account makes
+/// the server ask it, over s2s, from that account's bare JID; once
+/// verified, another resource with the same string is not asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contact_on_another_domain_is_asked_over_federation() {
+    let (a, b) =
+        blocking(|| FedServer::started_pair(("a.fed.test", &["alice"]), ("b.fed.test", &["bob"])));
+    let (la, lb) = (a.login("alice"), b.login("bob"));
+    let mut alice = Raw::login_test_user(a.c2s_port, &la.ca_file, "alice@a.fed.test", "home").await;
+    alice.send_str("<presence/>").await.expect("presence");
+    alice
+        .iq("get", "p0", None, "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+
+    let good = info(&[ns::DISCO_INFO, "urn:xmpp:avatar:metadata+notify"]);
+    let caps = caps_of(&good);
+    let directed = format!(
+        "<presence to='alice@a.fed.test'>{}</presence>",
+        caps.to_element().to_xml()
+    );
+    let mut bob = Raw::login_test_user(b.c2s_port, &lb.ca_file, "bob@b.fed.test", "work").await;
+    bob.send_str(&directed).await.expect("presence");
+    let (_, q) = bob.until("the caps query over s2s", is_caps_query).await;
+    assert_eq!(q.attr("from"), Some("alice@a.fed.test"));
+    answer(&mut bob, &q, &good).await;
+    // Answered over s2s before alice's server answers this ping (same
+    // streams, in order): then the string is known.
+    bob.iq(
+        "get",
+        "p1",
+        Some("alice@a.fed.test"),
+        "<ping xmlns='urn:xmpp:ping'/>",
+    )
+    .await;
+
+    let mut bob2 = Raw::login_test_user(b.c2s_port, &lb.ca_file, "bob@b.fed.test", "two").await;
+    bob2.send_str(&directed).await.expect("presence");
+    // A query would come back on the same streams before this answer.
+    let (before, _) = bob2
+        .iq(
+            "get",
+            "p2",
+            Some("alice@a.fed.test"),
+            "<ping xmlns='urn:xmpp:ping'/>",
+        )
+        .await;
+    assert!(
+        !before.iter().any(is_caps_query),
+        "a verified string was asked again: {before:?}"
+    );
 }
