@@ -96,6 +96,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+pub mod caps;
 mod client;
 mod connection;
 pub mod discovery;

@@ -11,12 +11,23 @@ impl Raw {
     /// initial presence, waiting until the server has processed it (a
     /// ping after it is answered).
     pub async fn available(port: u16, ca: &std::path::Path, account: &str, resource: &str) -> Raw {
-        let user = account.split('@').next().unwrap_or(account);
-        let mut raw = Raw::login(port, ca, account, &format!("pw-{user}"), Some(resource)).await;
+        let mut raw = Raw::login_test_user(port, ca, account, resource).await;
         raw.send_str("<presence/>").await.expect("presence");
         raw.iq("get", "available", None, "<ping xmlns='urn:xmpp:ping'/>")
             .await;
         raw
+    }
+
+    /// Logs `account` (password `pw-<user>`, as the test servers create
+    /// it) in with `resource`, sending nothing else.
+    pub async fn login_test_user(
+        port: u16,
+        ca: &std::path::Path,
+        account: &str,
+        resource: &str,
+    ) -> Raw {
+        let user = account.split('@').next().unwrap_or(account);
+        Raw::login(port, ca, account, &format!("pw-{user}"), Some(resource)).await
     }
 
     /// Reads until an element for which `pred` is true arrives (within

@@ -280,16 +280,8 @@ async fn offline_path_restart_and_unblock_all() {
 /// and what the user sends there is refused with `<blocked/>`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_domain_across_federation() {
-    let mut a = FedServer::new("a.fed.test");
-    let mut b = FedServer::new("b.fed.test");
-    a.route_to(&b);
-    b.route_to(&a);
-    blocking(|| {
-        a.start();
-        b.start();
-        a.add_user("alice");
-        b.add_user("bob");
-    });
+    let (a, b) =
+        blocking(|| FedServer::started_pair(("a.fed.test", &["alice"]), ("b.fed.test", &["bob"])));
     let mut alice = a.online("alice", "home").await;
     let mut bob = b.online("bob", "work").await;
     let (to_alice, to_bob) = (Jid::from(alice.jid().clone()), Jid::from(bob.jid().clone()));

@@ -69,3 +69,33 @@ impl CapsConfig {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn keys_defaults_and_ranges() {
+        let c = Config::from_toml_str("", "x").unwrap().modules.caps;
+        assert_eq!(c, super::CapsConfig::default());
+        assert!(c.enabled);
+        let text = "[modules.caps]\nenabled = false\nmax_entries = 50\nmax_bytes = 1048576\nmax_pending = 5\nquery_timeout = 10\n";
+        let c = Config::from_toml_str(text, "x").unwrap().modules.caps;
+        assert!(!c.enabled);
+        assert_eq!(
+            (c.max_entries, c.max_bytes, c.max_pending),
+            (50, 1 << 20, 5)
+        );
+        assert_eq!(c.query_timeout.as_secs(), 10);
+        for bad in [
+            "max_entries = 0",
+            "max_bytes = 1",
+            "max_pending = 0",
+            "query_timeout = 0",
+            "unknown = 1",
+        ] {
+            let text = format!("[modules.caps]\n{bad}\n");
+            assert!(Config::from_toml_str(&text, "x").is_err(), "{bad}");
+        }
+    }
+}

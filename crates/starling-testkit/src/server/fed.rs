@@ -224,6 +224,24 @@ impl FedServer {
         c
     }
 
+    /// Two servers for `a` and `b` routed to each other, started, with
+    /// `users` added to each (password `pw-USER`). Blocking: call it in
+    /// [`crate::wait::blocking`] from a multi-threaded runtime.
+    pub fn started_pair(a: (&str, &[&str]), b: (&str, &[&str])) -> (FedServer, FedServer) {
+        let mut sa = FedServer::new(a.0);
+        let mut sb = FedServer::new(b.0);
+        sa.route_to(&sb);
+        sb.route_to(&sa);
+        sa.start();
+        sb.start();
+        for (s, users) in [(&sa, a.1), (&sb, b.1)] {
+            for u in users {
+                s.add_user(u);
+            }
+        }
+        (sa, sb)
+    }
+
     /// Writes the config and starts the server; returns once every
     /// configured port accepts connections.
     ///

@@ -6,7 +6,8 @@
 //!   account from another domain ([`Hook::Routing`]) with a `<c/>` record
 //!   the sender's caps in [`Hub::caps`]; unavailable presence, presence
 //!   without `<c/>` and a session's end remove them. The hooks never take
-//!   a stanza.
+//!   a stanza. A contact's available presence counts only when the local
+//!   account it is addressed to has a session.
 //! * **Resolving a verification string.** A bounded cache maps (hash,
 //!   ver) to the [`CapsInfo`] behind it. An unknown string is asked of
 //!   the entity that advertised it with one disco#info query to
@@ -183,8 +184,16 @@ impl Module for CapsModule {
     }
 
     async fn routing(&self, hub: &Hub, st: Routed, to: Option<&BareJid>) -> Flow {
-        // Local senders are seen in `client_stanza`.
+        // Local senders are seen in `client_stanza`; a contact's caps are
+        // worth asking only when the account it writes to is online.
         let from = st.from().filter(|f| !hub.serves(f.domain()));
+        let online = |to: &BareJid| hub.sessions().with_sessions(to, |h| !h.is_empty());
+        let to = to.filter(|to| {
+            matches!(
+                st.kind(),
+                StanzaKind::Presence(PresenceType::Unavailable, _)
+            ) || online(to)
+        });
         if let (Some(to), Some(Ok(from))) = (to, from.cloned().map(Jid::try_into_full)) {
             self.presence(hub, &from, to, &st).await;
         }

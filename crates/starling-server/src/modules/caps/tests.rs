@@ -24,6 +24,22 @@ async fn hub(config: Config) -> Hub {
     Hub::new(Arc::new(config), stores, modules)
 }
 
+/// Sessions bound for `jids` (their inboxes keep them open).
+fn bind(hub: &Hub, jids: &[&str]) -> Vec<crate::queue::Inbox> {
+    let limits = crate::registry::QueueLimits {
+        bytes: 1 << 20,
+        count: 64,
+    };
+    let mut inboxes = Vec::new();
+    for (i, s) in jids.iter().enumerate() {
+        let id = u64::try_from(i).unwrap_or_default();
+        let (h, inbox) = crate::registry::SessionHandle::new(s.parse().unwrap(), id, limits);
+        hub.sessions().insert(h, true, 10);
+        inboxes.push(inbox);
+    }
+    inboxes
+}
+
 #[tokio::test]
 async fn server_caps_in_stream_features_and_disco_node() {
     let hub = hub(Config::default()).await;
@@ -104,6 +120,16 @@ async fn disabled_caps_module_offers_nothing() {
 #[tokio::test]
 async fn contact_caps_whose_query_fails_are_not_kept() {
     let hub = hub(Config::default()).await;
+    // Without a session of the account written to: not even asked.
+    let info0 = DiscoInfo::default();
+    let c0 = Caps::for_info(&info0, "n", CapsHash::Sha1).unwrap();
+    hub.route(st(&format!(
+        "<presence xmlns='jabber:client' from='romeo@remote.example/r' to='user@localhost'>{}</presence>",
+        c0.to_element().to_xml()
+    )))
+    .await;
+    assert!(hub.caps().is_empty());
+    let _inboxes = bind(&hub, &["user@localhost/a"]);
     let info = DiscoInfo {
         features: vec!["urn:a".into()],
         ..DiscoInfo::default()
@@ -130,4 +156,115 @@ async fn contact_caps_whose_query_fails_are_not_kept() {
     ))
     .await;
     assert!(hub.caps().is_empty());
+}
+
+/// Stands in for federation (takes what goes to other domains) and for
+/// PEP (hears of caps changes).
+#[derive(Default)]
+struct Recorder {
+    sent: std::sync::Mutex<Vec<Routed>>,
+    changed: std::sync::Mutex<Vec<(FullJid, Arc<CapsInfo>)>>,
+}
+
+#[async_trait::async_trait]
+impl Module for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn register(&self, r: &mut Registrar) {
+        r.hook(Hook::Remote);
+        r.hook(Hook::Caps);
+    }
+    async fn remote(&self, _hub: &Hub, st: Routed) -> Flow {
+        self.sent.lock().unwrap().push(st);
+        Flow::Handled
+    }
+    async fn caps_changed(&self, _hub: &Hub, jid: &FullJid, caps: &Arc<CapsInfo>) {
+        self.changed
+            .lock()
+            .unwrap()
+            .push((jid.clone(), caps.clone()));
+    }
+}
+
+#[tokio::test]
+async fn contact_caps_are_queried_once_verified_and_announced() {
+    let config = Config::default();
+    let stores = Stores::sqlite(Arc::new(SqliteStorage::open_in_memory().unwrap()), 2);
+    for a in ["user@localhost", "other@localhost"] {
+        let a: BareJid = a.parse().unwrap();
+        stores.accounts.create_account(&a, &[]).await.unwrap();
+    }
+    let rec = Arc::new(Recorder::default());
+    let list: Vec<Arc<dyn Module>> =
+        vec![Arc::new(CapsModule::new(config.modules.caps)), rec.clone()];
+    let hub = Hub::new(
+        Arc::new(config),
+        stores,
+        crate::module::ModuleSet::new(list),
+    );
+    let _inboxes = bind(&hub, &["user@localhost/a", "other@localhost/b"]);
+    let info = DiscoInfo {
+        features: vec!["urn:xmpp:avatar:metadata+notify".into()],
+        ..DiscoInfo::default()
+    };
+    let c = Caps::for_info(&info, "https://c.example", CapsHash::Sha1).unwrap();
+    let presence = |from: &str, to: &str| {
+        st(&format!(
+            "<presence xmlns='jabber:client' from='{from}' to='{to}'>{}</presence>",
+            c.to_element().to_xml()
+        ))
+    };
+    hub.route(presence("romeo@remote.example/r", "user@localhost"))
+        .await;
+    // The same string from another contact while the query is out, and
+    // the same contact's presence to another account: no second query.
+    hub.route(presence("juliet@remote.example/j", "other@localhost"))
+        .await;
+    hub.route(presence("romeo@remote.example/r", "other@localhost"))
+        .await;
+    let sent: Vec<Routed> = std::mem::take(&mut *rec.sent.lock().unwrap());
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let q = &sent[0];
+    assert_eq!(q.from().map(Jid::as_str), Some("user@localhost"));
+    assert_eq!(q.to().map(Jid::as_str), Some("romeo@remote.example/r"));
+    let node = q.payload().and_then(|p| p.attr("node"));
+    assert_eq!(node, Some(c.disco_node().as_str()));
+    let mut answer = info.clone();
+    answer.node = Some(c.disco_node());
+    let reply = format!(
+        "<iq xmlns='jabber:client' type='result' id='{}' from='romeo@remote.example/r' to='user@localhost'>{}</iq>",
+        q.id().unwrap(),
+        answer.to_element().to_xml()
+    );
+    hub.route(st(&reply)).await;
+    let romeo: FullJid = "romeo@remote.example/r".parse().unwrap();
+    let juliet: FullJid = "juliet@remote.example/j".parse().unwrap();
+    let got = hub.caps().get(&romeo).expect("romeo's caps");
+    assert!(got.wants_notify("urn:xmpp:avatar:metadata"));
+    assert!(hub.caps().get(&juliet).is_some());
+    let changed: Vec<FullJid> = rec
+        .changed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(j, _)| j.clone())
+        .collect();
+    assert_eq!(changed, vec![romeo.clone(), juliet.clone()]);
+    assert_eq!(hub.caps().cache_usage().0, 1);
+    // Known now: a new resource gets them at once, without a query.
+    hub.route(presence("romeo@remote.example/r2", "user@localhost"))
+        .await;
+    assert!(rec.sent.lock().unwrap().is_empty());
+    assert_eq!(rec.changed.lock().unwrap().len(), 3);
+    // The same presence again changes nothing; unavailable removes.
+    hub.route(presence("romeo@remote.example/r", "user@localhost"))
+        .await;
+    assert_eq!(rec.changed.lock().unwrap().len(), 3);
+    hub.route(st(
+        "<presence xmlns='jabber:client' type='unavailable' from='romeo@remote.example/r' to='user@localhost'/>",
+    ))
+    .await;
+    assert!(hub.caps().get(&romeo).is_none());
+    assert_eq!(hub.caps().len(), 2);
 }
