@@ -5,6 +5,7 @@
 //! | module | what | configuration |
 //! |---|---|---|
 //! | [`blocking`] | XEP-0191 blocking command | `[modules.blocking]` |
+//! | [`vcard`] | XEP-0054 vcard-temp, XEP-0398 avatar conversion (before `presence`: it adds the avatar hash to a client's presence) | `[modules.vcard]` |
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
@@ -14,8 +15,7 @@
 //! | [`version`] | XEP-0092 software version | `[modules.version]` |
 //! | [`carbons`] | XEP-0280 message carbons | `[modules.carbons]` |
 //! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
-//! | [`vcard`] | XEP-0054 vcard-temp | `[modules.vcard]` |
-//! | [`private`] | XEP-0049 private XML storage | `[modules.private]` |
+//! | [`private`] | XEP-0049 private XML storage, XEP-0402 §5 bookmarks conversion | `[modules.private]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
 pub mod blocking;
@@ -24,6 +24,8 @@ pub mod csi;
 pub mod disco;
 pub mod federation;
 pub mod offline;
+#[cfg(test)]
+pub(crate) mod pep_double;
 pub mod ping;
 pub mod presence;
 pub mod private;
@@ -45,6 +47,9 @@ use crate::storage::Stores;
 /// given.
 pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleSet {
     let m = &config.modules;
+    // The PEP service the conversion modules (XEP-0398, XEP-0402 §5) use:
+    // the `pep` module's, once it is in this list.
+    let pep: Option<Arc<dyn crate::pep::PepAccess>> = None;
     let mut list: Vec<Arc<dyn Module>> = Vec::new();
     // First: it refuses what clients send to blocked JIDs before presence
     // and the others act on it.
@@ -53,6 +58,15 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
             stores.blocklists.clone(),
             stores.rosters.clone(),
             m.blocking.max_items,
+        )));
+    }
+    // Before presence: it adds the XEP-0398 avatar hash to the client's
+    // available presence before presence broadcasts it.
+    if m.vcard.enabled {
+        list.push(Arc::new(vcard::VCards::new(
+            stores.vcards.clone(),
+            m.vcard.max_bytes,
+            pep.clone(),
         )));
     }
     if m.presence.enabled {
@@ -90,16 +104,11 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     if m.csi.enabled {
         list.push(Arc::new(csi::Csi::new(m.csi)));
     }
-    if m.vcard.enabled {
-        list.push(Arc::new(vcard::VCards::new(
-            stores.vcards.clone(),
-            m.vcard.max_bytes,
-        )));
-    }
     if m.private.enabled {
         list.push(Arc::new(private::Private::new(
             stores.private.clone(),
             m.private,
+            pep,
         )));
     }
     if let Some(s2s) = s2s {
