@@ -17,7 +17,7 @@
 //!
 //! Given the account's PEP nodes ([`PepAccess`]), XEP-0048 bookmarks
 //! (`storage:bookmarks`) are also kept in step with PEP native bookmarks
-//! (XEP-0402 §5, see [`bookmarks`]) and accounts list
+//! (XEP-0402 §5, in the `bookmarks` submodule) and accounts list
 //! `urn:xmpp:bookmarks:1#compat`.
 
 mod bookmarks;

@@ -5,23 +5,24 @@
 //!   sessions (`forbidden` otherwise); the vCard is kept as it came, up
 //!   to `[modules.vcard] max_bytes` of XML. A bigger one is refused with
 //!   `not-acceptable` (type `modify`, with a text giving the limit) and
-//!   the stored one is kept: XEP-0054 names no condition for this, and
+//!   the stored one is kept. XEP-0054 names no condition for this;
 //!   `not-acceptable` is what XEP-0060 §7.1.3.4 uses for a payload that
-//!   is too big, which vCards stored in PEP (Prosody's `mod_vcard_legacy`)
-//!   run into.
+//!   is too big (Prosody's `mod_vcard_legacy`, which keeps vCards in PEP,
+//!   answers a failed store with `undefined-condition` carrying the PEP
+//!   error's text; ejabberd's answer was not checked).
 //! * `get` to the account: the stored vCard, or an empty `<vCard/>` when
 //!   there is none. XEP-0054 §3.1 allows an empty vCard or an error
-//!   (`item-not-found`); the empty result is what ejabberd answers and
-//!   what clients fetching a contact's avatar handle without a special
-//!   case.
+//!   (`item-not-found`); Prosody's `mod_vcard_legacy` answers an empty
+//!   vCard too, which clients fetching a contact's avatar handle without
+//!   a special case.
 //! * `get` to the server's domain: the server has no vCard of its own;
 //!   an empty `<vCard/>`.
 //!
 //! The server lists `vcard-temp` in its disco#info (XEP-0054 §4).
 //!
 //! Given the account's PEP nodes ([`PepAccess`]), the module also keeps
-//! the vCard photo and the XEP-0084 avatar as one (XEP-0398, see
-//! [`avatar`]) and lists `urn:xmpp:pep-vcard-conversion:0` on accounts.
+//! the vCard photo and the XEP-0084 avatar as one (XEP-0398, in the
+//! `avatar` submodule) and lists `urn:xmpp:pep-vcard-conversion:0` on accounts.
 
 mod avatar;
 

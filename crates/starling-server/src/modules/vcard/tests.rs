@@ -54,6 +54,16 @@ async fn set_by_owner_get_by_anyone() {
         assert_eq!(card_of(&r).to_element(), SET.parse().unwrap(), "{from}");
         assert_eq!(card_of(&r).nickname().as_deref(), Some("u"));
     }
+    // No account, no vCard.
+    let r = w
+        .iq(
+            "eve@localhost/pc",
+            Some("nobody@localhost"),
+            "get",
+            "<vCard xmlns='vcard-temp'/>",
+        )
+        .await;
+    assert_eq!(condition(&r).as_deref(), Some("service-unavailable"));
     // The server's own vCard is empty.
     let r = w
         .iq(
