@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`blocking`] | XEP-0191 blocking command | `[modules.blocking]` |
 //! | [`caps`] | XEP-0115 entity capabilities (before `presence`: it sees clients' presence first, and takes nothing) | `[modules.caps]` |
+//! | [`vcard`] | XEP-0054 vcard-temp, XEP-0398 avatar conversion (before `presence`: it adds the avatar hash to a client's presence) | `[modules.vcard]` |
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
@@ -16,8 +17,7 @@
 //! | [`version`] | XEP-0092 software version | `[modules.version]` |
 //! | [`carbons`] | XEP-0280 message carbons | `[modules.carbons]` |
 //! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
-//! | [`vcard`] | XEP-0054 vcard-temp | `[modules.vcard]` |
-//! | [`private`] | XEP-0049 private XML storage | `[modules.private]` |
+//! | [`private`] | XEP-0049 private XML storage, XEP-0402 §5 bookmarks conversion | `[modules.private]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
 pub mod blocking;
@@ -28,6 +28,8 @@ pub mod disco;
 pub mod federation;
 pub mod offline;
 pub mod pep;
+#[cfg(test)]
+pub(crate) mod pep_double;
 pub mod ping;
 pub mod presence;
 pub mod private;
@@ -49,6 +51,12 @@ use crate::storage::Stores;
 /// given.
 pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleSet {
     let m = &config.modules;
+    // The PEP service the conversion modules (XEP-0398, XEP-0402 §5) use:
+    // the `pep` module's, when it is enabled.
+    let pep_module = m.pep.enabled.then(|| Arc::new(pep::Pep::new(m.pep)));
+    let pep: Option<Arc<dyn crate::pep::PepAccess>> = pep_module
+        .clone()
+        .map(|p| p as Arc<dyn crate::pep::PepAccess>);
     let mut list: Vec<Arc<dyn Module>> = Vec::new();
     // First: it refuses what clients send to blocked JIDs before presence
     // and the others act on it.
@@ -62,6 +70,15 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     // Before presence, which takes clients' presence: caps only looks.
     if m.caps.enabled {
         list.push(Arc::new(caps::CapsModule::new(m.caps)));
+        // Before presence: it adds the XEP-0398 avatar hash to the client's
+        // available presence before presence broadcasts it.
+        if m.vcard.enabled {
+            list.push(Arc::new(vcard::VCards::new(
+                stores.vcards.clone(),
+                m.vcard.max_bytes,
+                pep.clone(),
+            )));
+        }
     }
     if m.presence.enabled {
         let limits = config.limits.subscription_requests();
@@ -76,8 +93,8 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     if m.push.enabled {
         list.push(Arc::new(push::Push::new(stores.push.clone(), m.push)));
     }
-    if m.pep.enabled {
-        list.push(Arc::new(pep::Pep::new(m.pep)));
+    if let Some(p) = pep_module {
+        list.push(p);
     }
     if m.offline.enabled {
         let quota = config.limits.offline_quota();
@@ -101,16 +118,11 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     if m.csi.enabled {
         list.push(Arc::new(csi::Csi::new(m.csi)));
     }
-    if m.vcard.enabled {
-        list.push(Arc::new(vcard::VCards::new(
-            stores.vcards.clone(),
-            m.vcard.max_bytes,
-        )));
-    }
     if m.private.enabled {
         list.push(Arc::new(private::Private::new(
             stores.private.clone(),
             m.private,
+            pep,
         )));
     }
     if let Some(s2s) = s2s {

@@ -89,6 +89,15 @@ impl World {
         self.received(from).pop().expect("an answer")
     }
 
+    /// Whether accounts list `feature` in their disco#info.
+    pub(crate) fn has_account_feature(&self, feature: &str) -> bool {
+        self.hub
+            .modules()
+            .account_features()
+            .iter()
+            .any(|f| f == feature)
+    }
+
     /// What the session `full` was sent, in order.
     pub(crate) fn received(&mut self, full: &'static str) -> Vec<Routed> {
         let inbox = self.inboxes.get_mut(full).expect("a session of the world");

@@ -73,3 +73,159 @@ async fn errors_of_section_2_3_and_limits() {
     let r = w.iq(user, None, "set", &q(&big("a", 950))).await;
     assert_eq!(condition(&r), None);
 }
+
+// -------------------------------------------- XEP-0402 §5 with PEP
+
+mod bookmarks_compat {
+    use std::sync::Arc;
+
+    use starling_jid::BareJid;
+    use starling_stanza::{Item, ns};
+    use starling_xml::Element;
+
+    use super::super::Private;
+    use super::q;
+    use crate::config::PrivateConfig;
+    use crate::modules::pep_double::{Call, PepDouble};
+    use crate::modules::test_world::{World, condition};
+    use crate::pep::PepAccess;
+
+    const USER: &str = "user@localhost/phone";
+
+    async fn world() -> (World, Arc<PepDouble>) {
+        PepDouble::world(|s, pep| {
+            Arc::new(Private::new(
+                s.private.clone(),
+                PrivateConfig::default(),
+                Some(pep),
+            ))
+        })
+        .await
+    }
+
+    /// The user's `storage:bookmarks` as private storage answers it.
+    async fn get_storage(w: &mut World) -> Element {
+        let r = w
+            .iq(
+                USER,
+                None,
+                "get",
+                &q("<storage xmlns='storage:bookmarks'/>"),
+            )
+            .await;
+        r.payload().unwrap().clone()
+    }
+
+    fn storage(confs: &str) -> String {
+        q(&format!(
+            "<storage xmlns='storage:bookmarks'>{confs}</storage>"
+        ))
+    }
+
+    const PLAY: &str = "<conference jid='play@muc.localhost' name='Play' autojoin='true'><nick>JC</nick></conference>";
+    const ORCHARD: &str = "<conference jid='orchard@muc.localhost' name='Orchard'/>";
+
+    fn published(id: &str) -> Call {
+        Call::Publish(ns::BOOKMARKS2.to_owned(), id.to_owned(), true)
+    }
+
+    #[tokio::test]
+    async fn a_legacy_set_publishes_the_changes_only() {
+        let (mut w, pep) = world().await;
+        assert!(w.has_account_feature(ns::BOOKMARKS2_COMPAT));
+        let r = w
+            .iq(USER, None, "set", &storage(&format!("{PLAY}{ORCHARD}")))
+            .await;
+        assert_eq!(condition(&r), None);
+        assert_eq!(
+            pep.take_calls(),
+            [
+                published("play@muc.localhost"),
+                published("orchard@muc.localhost")
+            ]
+        );
+        // The same list: no notification.
+        w.iq(USER, None, "set", &storage(&format!("{ORCHARD}{PLAY}")))
+            .await;
+        assert_eq!(pep.take_calls(), []);
+        // Play renamed, Orchard gone.
+        let renamed = PLAY.replace("name='Play'", "name='The Play'");
+        w.iq(USER, None, "set", &storage(&renamed)).await;
+        assert_eq!(
+            pep.take_calls(),
+            [
+                published("play@muc.localhost"),
+                Call::Retract(
+                    ns::BOOKMARKS2.to_owned(),
+                    "orchard@muc.localhost".into(),
+                    true
+                )
+            ]
+        );
+        let items = pep.node("user@localhost", ns::BOOKMARKS2);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0].payload.as_ref().unwrap().attr("name"),
+            Some("The Play")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_legacy_get_reads_pep_with_the_stored_urls() {
+        let (mut w, pep) = world().await;
+        let url = "<url name='Site' url='https://x.example/'/>";
+        w.iq(USER, None, "set", &storage(&format!("{ORCHARD}{url}")))
+            .await;
+        // A modern client adds a bookmark with extensions, straight to PEP.
+        let owner: BareJid = "user@localhost".parse().unwrap();
+        let conf: Element = "<conference xmlns='urn:xmpp:bookmarks:1' name='New' autojoin='1'>\
+            <extensions><x xmlns='urn:example'/></extensions></conference>"
+            .parse()
+            .unwrap();
+        let item = Item {
+            id: Some("new@muc.localhost".into()),
+            publisher: None,
+            payload: Some(conf),
+        };
+        pep.publish(&w.hub, &owner, ns::BOOKMARKS2, item, None)
+            .await
+            .unwrap();
+        let got = get_storage(&mut w).await;
+        let want = storage(&format!(
+            "<conference jid='new@muc.localhost' name='New' autojoin='true'/>\
+             <conference jid='orchard@muc.localhost' name='Orchard' autojoin='false'/>{url}"
+        ));
+        assert_eq!(got, want.parse::<Element>().unwrap());
+        // A legacy set of that list (as the get wrote it) changes nothing:
+        // no publish, and the item keeps its extensions.
+        pep.take_calls();
+        let list = "<conference jid='new@muc.localhost' name='New' autojoin='true'/>\
+            <conference jid='orchard@muc.localhost' name='Orchard' autojoin='false'/>";
+        w.iq(USER, None, "set", &storage(list)).await;
+        let calls = pep.take_calls();
+        assert_eq!(calls, [], "{calls:?}");
+        let new = pep.node("user@localhost", ns::BOOKMARKS2);
+        let kept = new
+            .iter()
+            .find(|i| i.id.as_deref() == Some("new@muc.localhost"))
+            .unwrap();
+        assert!(
+            kept.payload
+                .as_ref()
+                .unwrap()
+                .has_child("extensions", ns::BOOKMARKS2)
+        );
+    }
+
+    #[tokio::test]
+    async fn with_no_pep_item_the_stored_value_is_answered() {
+        let (mut w, pep) = world().await;
+        let got = get_storage(&mut w).await;
+        let empty = q("<storage xmlns='storage:bookmarks'/>");
+        assert_eq!(got, empty.parse::<Element>().unwrap());
+        // Other namespaces are never converted.
+        w.iq(USER, None, "set", &q("<prefs xmlns='urn:example'/>"))
+            .await;
+        assert_eq!(pep.take_calls(), []);
+    }
+}
