@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     pub(crate) stream_management: bool,
     pub(crate) ack_policy: AckPolicy,
     pub(crate) reconnect_delay: Option<Duration>,
+    pub(crate) disco: crate::disco::OwnDisco,
 }
 
 impl ClientBuilder {

@@ -18,7 +18,9 @@
 //! and Push Notifications ([`PushEnable`], [`PushDisable`],
 //! [`PushNotification`], [`PushSummary`], XEP-0357), and Publish-Subscribe
 //! ([`PubSub`], [`PubSubOwner`], [`PubSubEvent`], [`NodeConfig`],
-//! [`PubSubError`], XEP-0060).
+//! [`PubSubError`], XEP-0060) with what goes in PEP nodes: bookmarks
+//! ([`Conference`], XEP-0402) and avatars ([`AvatarData`],
+//! [`AvatarMetadata`], XEP-0084).
 //!
 //! Conversion goes both ways between a stanza and an
 //! [`Element`](starling_xml::Element); every child the library does not model
@@ -54,6 +56,7 @@ pub use ext::xep0060::{
     AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
     PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
 };
+pub use ext::xep0084::{AvatarData, AvatarInfo, AvatarMetadata};
 pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
 pub use ext::xep0198::{
     AckQueue, H, HandledCountTooHigh, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,
@@ -66,6 +69,7 @@ pub use ext::xep0297::Forwarded;
 pub use ext::xep0334::{Hint, hints_in};
 pub use ext::xep0352::{CsiActive, CsiFeature, CsiInactive, CsiState};
 pub use ext::xep0357::{PushDisable, PushEnable, PushNotification, PushSummary};
+pub use ext::xep0402::Conference;
 pub use payload::{
     Bind, Delay, DiscoInfo, DiscoItem, DiscoItems, Identity, Payload, Ping, Roster, RosterItem,
     Session, Subscription, Version, format_datetime, parse_datetime,

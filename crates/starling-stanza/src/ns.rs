@@ -61,3 +61,9 @@ pub const PUBSUB_SUBSCRIBE_OPTIONS: &str = "http://jabber.org/protocol/pubsub#su
 pub const PUBSUB_FEATURE_PREFIX: &str = "http://jabber.org/protocol/pubsub#";
 /// Entity Capabilities (XEP-0115).
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// PEP Native Bookmarks (XEP-0402): the node and the payload namespace.
+pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
+/// User Avatar data (XEP-0084): the node and the payload namespace.
+pub const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
+/// User Avatar metadata (XEP-0084): the node and the payload namespace.
+pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";

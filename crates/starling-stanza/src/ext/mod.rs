@@ -3,6 +3,7 @@
 
 pub(crate) mod xep0004;
 pub(crate) mod xep0060;
+pub(crate) mod xep0084;
 pub(crate) mod xep0191;
 pub(crate) mod xep0198;
 pub(crate) mod xep0280;
@@ -10,6 +11,7 @@ pub(crate) mod xep0297;
 pub(crate) mod xep0334;
 pub(crate) mod xep0352;
 pub(crate) mod xep0357;
+pub(crate) mod xep0402;
 
 use std::str::FromStr;
 
