@@ -1,5 +1,5 @@
-//! The typed extension payloads (XEP-0004, -0060, -0191, -0198, -0280,
-//! -0297, -0334, -0352, -0357) on every element of fuzzed XML: no panic, and a
+//! The typed extension payloads (XEP-0004, -0060, -0084, -0191, -0198,
+//! -0280, -0297, -0334, -0352, -0357, -0402) on every element of fuzzed XML: no panic, and a
 //! payload that parses is written to an element, and to bytes, that parse
 //! to the same value (`parse → build → parse` is the identity).
 #![no_main]
@@ -8,11 +8,11 @@ use std::fmt::Debug;
 
 use libfuzzer_sys::fuzz_target;
 use starling_stanza::{
-    Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived,
-    CarbonsSent, CsiFeature, CsiState, DataForm, FormType, Forwarded, HandledCountTooHigh, Hint,
-    Message, NodeConfig, Payload, PubSub, PubSubEvent, PubSubOwner, PushDisable, PushEnable,
-    PushNotification, PushSummary, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,
-    SmResume, SmResumed, Unblock,
+    AvatarData, AvatarMetadata, Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable,
+    CarbonsPrivate, CarbonsReceived, CarbonsSent, Conference, CsiFeature, CsiState, DataForm,
+    FormType, Forwarded, HandledCountTooHigh, Hint, Message, NodeConfig, Payload, PubSub,
+    PubSubEvent, PubSubOwner, PushDisable, PushEnable, PushNotification, PushSummary, SmAck,
+    SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest, SmResume, SmResumed, Unblock,
 };
 use starling_xml::Element;
 
@@ -78,6 +78,9 @@ fn visit(el: &Element) {
             assert_eq!(PushSummary::from_form(&s.to_form()).expect("parses"), s);
         }
     }
+    check::<AvatarData>(el);
+    check::<AvatarMetadata>(el);
+    check::<Conference>(el);
     check::<PubSub>(el);
     check::<PubSubOwner>(el);
     check::<PubSubEvent>(el);
