@@ -139,6 +139,7 @@ mod incoming;
 mod mobile;
 mod pep;
 mod pep_data;
+mod profile;
 mod reconnect;
 mod sm;
 mod task;

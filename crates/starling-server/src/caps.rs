@@ -11,6 +11,7 @@
 //! JID whose caps became known or changed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use starling_jid::{BareJid, FullJid};
@@ -63,6 +64,8 @@ impl CapsInfo {
 #[derive(Debug, Default)]
 pub struct CapsTable {
     by_jid: Mutex<HashMap<BareJid, HashMap<String, Arc<CapsInfo>>>>,
+    cache_entries: AtomicUsize,
+    cache_bytes: AtomicUsize,
 }
 
 impl CapsTable {
@@ -122,5 +125,22 @@ impl CapsTable {
     /// Whether no JID has caps recorded.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
+    }
+
+    /// The `caps` module's cache of verification strings: entries and
+    /// estimated bytes (bounded by `[modules.caps] max_entries` and
+    /// `max_bytes`).
+    pub fn cache_usage(&self) -> (usize, usize) {
+        (
+            self.cache_entries.load(Ordering::Relaxed),
+            self.cache_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sets what [`cache_usage`](CapsTable::cache_usage) reports (the
+    /// `caps` module, after each change to its cache).
+    pub fn set_cache_usage(&self, entries: usize, bytes: usize) {
+        self.cache_entries.store(entries, Ordering::Relaxed);
+        self.cache_bytes.store(bytes, Ordering::Relaxed);
     }
 }

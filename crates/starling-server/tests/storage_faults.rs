@@ -283,6 +283,9 @@ impl World {
             offline: faulty.clone(),
             push: inner.push.clone(),
             blocklists: faulty.clone(),
+            pubsub: inner.pubsub.clone(),
+            vcards: inner.vcards.clone(),
+            private: inner.private.clone(),
             credentials: inner.credentials.clone(),
         };
         let modules = starling_server::modules::build(&config, &stores, None);

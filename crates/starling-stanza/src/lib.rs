@@ -14,13 +14,14 @@
 //! Carbons ([`CarbonsReceived`], [`CarbonsSent`], …, XEP-0280) around
 //! [`Forwarded`] (XEP-0297), processing [`Hint`]s (XEP-0334), Client State
 //! Indication ([`CsiState`], XEP-0352), the Blocking Command ([`BlockList`],
-//! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004)
-//! and Push Notifications ([`PushEnable`], [`PushDisable`],
-//! [`PushNotification`], [`PushSummary`], XEP-0357), and Publish-Subscribe
+//! [`Block`], [`Unblock`], [`Blocked`], XEP-0191), [`DataForm`]s (XEP-0004),
+//! Push Notifications ([`PushEnable`], [`PushDisable`],
+//! [`PushNotification`], [`PushSummary`], XEP-0357), Publish-Subscribe
 //! ([`PubSub`], [`PubSubOwner`], [`PubSubEvent`], [`NodeConfig`],
 //! [`PubSubError`], XEP-0060) with what goes in PEP nodes: bookmarks
 //! ([`Conference`], XEP-0402) and avatars ([`AvatarData`],
-//! [`AvatarMetadata`], XEP-0084).
+//! [`AvatarMetadata`], XEP-0084), and Entity Capabilities ([`Caps`],
+//! [`caps_ver`], XEP-0115).
 //!
 //! Conversion goes both ways between a stanza and an
 //! [`Element`](starling_xml::Element); every child the library does not model
@@ -52,11 +53,19 @@ mod stanza;
 pub use envelope::{Envelope, IqType, StanzaKind};
 pub use error::{Condition as StanzaErrorCondition, ErrorType, ParseError, StanzaError};
 pub use ext::xep0004::{DataForm, FORM_TYPE, Field, FieldOption, FieldType, FormType};
+pub use ext::xep0049::PrivateQuery;
+pub use ext::xep0054::{Photo, PhotoData, VCard};
 pub use ext::xep0060::{
     AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
     PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
 };
 pub use ext::xep0084::{AvatarData, AvatarInfo, AvatarMetadata};
+pub use ext::xep0115::{
+    Caps, CapsError, CapsHash, ver as caps_ver, verification_string as caps_verification_string,
+    verify as caps_verify,
+};
+pub use ext::xep0153::VCardUpdate;
+pub use ext::xep0172::Nick;
 pub use ext::xep0191::{Block, BlockList, Blocked, Unblock};
 pub use ext::xep0198::{
     AckQueue, H, HandledCountTooHigh, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,

@@ -61,9 +61,25 @@ pub const PUBSUB_SUBSCRIBE_OPTIONS: &str = "http://jabber.org/protocol/pubsub#su
 pub const PUBSUB_FEATURE_PREFIX: &str = "http://jabber.org/protocol/pubsub#";
 /// Entity Capabilities (XEP-0115).
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
-/// PEP Native Bookmarks (XEP-0402): the node and the payload namespace.
-pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
-/// User Avatar data (XEP-0084): the node and the payload namespace.
+/// vcard-temp (XEP-0054).
+pub const VCARD: &str = "vcard-temp";
+/// vCard-based avatars in presence (XEP-0153).
+pub const VCARD_UPDATE: &str = "vcard-temp:x:update";
+/// Private XML storage (XEP-0049).
+pub const PRIVATE: &str = "jabber:iq:private";
+/// User nickname (XEP-0172).
+pub const NICK: &str = "http://jabber.org/protocol/nick";
+/// User avatar data node and payload (XEP-0084).
 pub const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
-/// User Avatar metadata (XEP-0084): the node and the payload namespace.
+/// User avatar metadata node and payload (XEP-0084).
 pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
+/// The account feature of a server converting vCard avatars and PEP
+/// avatars (XEP-0398).
+pub const PEP_VCARD_CONVERSION: &str = "urn:xmpp:pep-vcard-conversion:0";
+/// PEP native bookmarks node and payload (XEP-0402).
+pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
+/// The account feature of a server keeping XEP-0048 private storage
+/// bookmarks in step with PEP native bookmarks (XEP-0402 §5).
+pub const BOOKMARKS2_COMPAT: &str = "urn:xmpp:bookmarks:1#compat";
+/// Bookmark storage (XEP-0048).
+pub const BOOKMARKS: &str = "storage:bookmarks";

@@ -2,7 +2,8 @@
 //! management, with the wrapping counter and the ack queue), XEP-0280 and
 //! XEP-0297 (carbons, forwarding), XEP-0334 (hints), XEP-0352 (CSI),
 //! XEP-0191 (blocking), XEP-0004 (data forms), XEP-0357 (push) and
-//! XEP-0060 (pubsub requests, owner requests, events, node configuration).
+//! XEP-0060 (pubsub requests, owner requests, events, node configuration)
+//! and XEP-0115 (entity capabilities).
 //!
 //! Examples written in the shape of each XEP's own, the error condition of
 //! each kind of invalid input, and property tests: value → element → value
@@ -24,6 +25,8 @@ use starling_stanza::{
     SmResumed, Stanza, StanzaErrorCondition as C, SubscriptionInfo, SubscriptionState, Thread,
     Unblock, ns,
 };
+use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, caps_ver, caps_verification_string};
+use starling_stanza::{Nick, Photo, PhotoData, PrivateQuery, VCard, VCardUpdate};
 use starling_xml::Element;
 
 fn el(s: &str) -> Element {
@@ -1460,6 +1463,16 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
     check::<PushEnable>(e)?;
     check::<PushDisable>(e)?;
     check::<PushNotification>(e)?;
+    check::<VCard>(e)?;
+    check::<PrivateQuery>(e)?;
+    check::<Nick>(e)?;
+    check::<VCardUpdate>(e)?;
+    if let Ok(card) = VCard::from_element(e) {
+        if let Ok(Some(photo)) = card.photo() {
+            let again = card.clone().with_photo(&photo);
+            prop_assert_eq!(again.photo().unwrap(), Some(photo));
+        }
+    }
     check::<PubSub>(e)?;
     check::<PubSubOwner>(e)?;
     check::<Conference>(e)?;
@@ -1473,6 +1486,10 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
                 prop_assert_eq!(NodeConfig::from_form(&again).unwrap(), c.clone());
             }
         }
+    }
+    check::<Caps>(e)?;
+    if let Ok(info) = DiscoInfo::from_element(e) {
+        let _ = caps_ver(&info, CapsHash::Sha1);
     }
     if let Ok(n) = SmNonza::from_element(e) {
         prop_assert_eq!(SmNonza::from_element(&n.to_element()).unwrap(), n);
@@ -1571,6 +1588,7 @@ fn arb_element() -> impl Strategy<Value = Element> {
             proptest::sample::select(vec![
                 ("failed", ns::SM),
                 ("x", ns::DATA_FORMS),
+                ("query", ns::DISCO_INFO),
                 ("field", ns::DATA_FORMS),
                 ("reported", ns::DATA_FORMS),
                 ("item", ns::DATA_FORMS),
@@ -1593,6 +1611,10 @@ fn arb_element() -> impl Strategy<Value = Element> {
                 ("retract", ns::PUBSUB),
                 ("configure", ns::PUBSUB),
                 ("delete", ns::PUBSUB_OWNER),
+                ("vCard", ns::VCARD),
+                ("PHOTO", ns::VCARD),
+                ("query", ns::PRIVATE),
+                ("x", ns::VCARD_UPDATE),
             ]),
             proptest::collection::vec(
                 (
@@ -1630,5 +1652,234 @@ proptest! {
         for c in e.children() {
             every_parser(c)?;
         }
+    }
+}
+
+// ---------------------------------------------------------------- XEP-0115
+
+fn arb_caps() -> impl Strategy<Value = Caps> {
+    (
+        prop_oneof![
+            Just("sha-1".to_owned()),
+            Just("sha-256".to_owned()),
+            XML_TEXT_8
+        ],
+        XML_TEXT_8,
+        XML_TEXT_8,
+    )
+        .prop_map(|(hash, node, ver)| Caps { hash, node, ver })
+}
+
+fn arb_disco_info() -> impl Strategy<Value = DiscoInfo> {
+    let identity = (
+        prop_oneof![Just("client"), Just("server"), Just("pubsub")],
+        prop_oneof![Just("pc"), Just("phone"), Just("im")],
+        proptest::option::of(prop_oneof![Just("en"), Just("el")]),
+        proptest::option::of("[a-zA-Z0-9 é<&]{1,8}"),
+    )
+        .prop_map(|(c, t, lang, name)| Identity {
+            category: c.to_owned(),
+            identity_type: t.to_owned(),
+            name,
+            lang: lang.map(str::to_owned),
+        });
+    (
+        proptest::collection::btree_set(
+            identity.prop_map(|i| {
+                (
+                    i.category.clone(),
+                    i.identity_type.clone(),
+                    i.lang.clone(),
+                    i.name.clone(),
+                )
+            }),
+            0..4,
+        ),
+        proptest::collection::btree_set("[a-z:#+]{1,12}", 0..8),
+    )
+        .prop_map(|(ids, features)| DiscoInfo {
+            identities: ids
+                .into_iter()
+                .map(|(category, identity_type, lang, name)| Identity {
+                    category,
+                    identity_type,
+                    name,
+                    lang,
+                })
+                .collect(),
+            features: features.into_iter().collect(),
+            ..DiscoInfo::default()
+        })
+}
+
+proptest! {
+    #[test]
+    fn caps_round_trip(c in arb_caps()) {
+        round_trip(&c)?;
+    }
+
+    /// The verification string does not depend on the order identities
+    /// and features come in, and survives a trip through XML.
+    #[test]
+    fn caps_ver_is_order_independent(info in arb_disco_info(), seed in any::<u64>()) {
+        let ver = caps_ver(&info, CapsHash::Sha1).expect("no duplicates");
+        let mut shuffled = info.clone();
+        let n = shuffled.features.len().max(1);
+        shuffled.features.rotate_left((seed as usize) % n);
+        shuffled.identities.reverse();
+        prop_assert_eq!(caps_ver(&shuffled, CapsHash::Sha1).unwrap(), ver.clone());
+        let reparsed = DiscoInfo::from_element(&info.to_element()).unwrap();
+        prop_assert_eq!(caps_ver(&reparsed, CapsHash::Sha1).unwrap(), ver);
+        let s = caps_verification_string(&info).unwrap();
+        prop_assert_eq!(s.matches('<').count() >= info.features.len() + info.identities.len(), true);
+    }
+}
+
+#[test]
+fn xep0115_examples() {
+    let c = parse::<Caps>(
+        "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>",
+    )
+    .unwrap();
+    assert_eq!(c.ver, "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    assert_eq!(
+        condition::<Caps>("<c xmlns='http://jabber.org/protocol/caps' node='n' ver='v'/>"),
+        C::BadRequest
+    );
+}
+
+// ------------------------------------------- XEP-0054, -0049, -0172, -0153
+
+#[test]
+fn xep0054_examples() {
+    // §3.2 Example 5 (abridged), kept verbatim.
+    let xml = "<vCard xmlns='vcard-temp'><FN>Peter Saint-Andre</FN><N><FAMILY>Saint-Andre</FAMILY>\
+        <GIVEN>Peter</GIVEN></N><NICKNAME>stpeter</NICKNAME><PHOTO><TYPE>image/jpeg</TYPE>\
+        <BINVAL>Base64-encoded-avatar-file-here!</BINVAL></PHOTO></vCard>";
+    let card = parse::<VCard>(xml).unwrap();
+    assert_eq!(card.to_element(), el(xml));
+    assert_eq!(card.full_name().as_deref(), Some("Peter Saint-Andre"));
+    assert_eq!(card.nickname().as_deref(), Some("stpeter"));
+    // The XEP's placeholder is not base64.
+    assert_eq!(card.photo().unwrap_err().condition, C::BadRequest);
+    let ok = "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>iVBORw0KGgo=</BINVAL></PHOTO></vCard>";
+    let photo = parse::<VCard>(ok).unwrap().photo().unwrap().unwrap();
+    assert_eq!(photo.mime_type.as_deref(), Some("image/png"));
+    assert_eq!(photo.data, PhotoData::Binval(b"\x89PNG\r\n\x1a\n".to_vec()));
+    assert_eq!(
+        condition::<VCard>("<VCARD xmlns='vcard-temp'/>"),
+        C::BadRequest
+    );
+    assert_eq!(
+        condition::<VCard>("<vCard xmlns='vcard-temp:x:update'/>"),
+        C::BadRequest
+    );
+}
+
+#[test]
+fn xep0049_examples_and_errors() {
+    let q = parse::<PrivateQuery>(
+        "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'><defaultnick>Hamlet</defaultnick></exodus></query>",
+    )
+    .unwrap();
+    assert_eq!(q.key(), ("exodus:prefs", "exodus"));
+    assert_eq!(PrivateQuery::get("exodus", "exodus:prefs").key(), q.key());
+    let table: &[(&str, C)] = &[
+        ("<query xmlns='jabber:iq:private'/>", C::BadRequest),
+        ("<query xmlns='jabber:iq:private'> </query>", C::BadRequest),
+        (
+            "<query xmlns='jabber:iq:private'><a xmlns='x'/><b xmlns='x'/></query>",
+            C::BadRequest,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><query xmlns='jabber:iq:private'/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><a/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:private'><a xmlns='jabber:server'/></query>",
+            C::NotAcceptable,
+        ),
+        (
+            "<query xmlns='jabber:iq:roster'><a xmlns='x'/></query>",
+            C::BadRequest,
+        ),
+    ];
+    for (xml, want) in table {
+        assert_eq!(&condition::<PrivateQuery>(xml), want, "{xml}");
+    }
+}
+
+#[test]
+fn xep0172_and_xep0153_examples() {
+    assert_eq!(
+        parse::<Nick>("<nick xmlns='http://jabber.org/protocol/nick'>Ishmael</nick>").unwrap(),
+        Nick("Ishmael".into())
+    );
+    let table: &[(&str, Option<VCardUpdate>)] = &[
+        (
+            "<x xmlns='vcard-temp:x:update'/>",
+            Some(VCardUpdate { photo: None }),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo/></x>",
+            Some(VCardUpdate::with_hash(None)),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo> </photo></x>",
+            Some(VCardUpdate::with_hash(None)),
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo>sha1-hash-of-image</photo></x>",
+            None,
+        ),
+        (
+            "<x xmlns='vcard-temp:x:update'><photo>01b87fcd030b72895ff8e88db57ec525450f000d</photo></x>",
+            Some(VCardUpdate::with_hash(Some(
+                "01b87fcd030b72895ff8e88db57ec525450f000d",
+            ))),
+        ),
+    ];
+    for (xml, want) in table {
+        assert_eq!(&parse::<VCardUpdate>(xml).ok(), want, "{xml}");
+    }
+}
+
+fn arb_photo() -> impl Strategy<Value = Photo> {
+    (
+        proptest::option::of("[a-z]{1,8}/[a-z0-9.+-]{1,10}"),
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 1..64).prop_map(PhotoData::Binval),
+            "https://[a-z]{1,10}\\.example/[a-z0-9]{0,10}".prop_map(PhotoData::Extval),
+        ],
+    )
+        .prop_map(|(mime_type, data)| Photo { mime_type, data })
+}
+
+proptest! {
+    #[test]
+    fn profile_payloads_round_trip(
+        fn_ in proptest::option::of(arb_nonempty()),
+        photo in proptest::option::of(arb_photo()),
+        nick in arb_text(),
+        hash in proptest::option::of(proptest::option::of("[0-9a-f]{40}")),
+        ns_ in "urn:[a-z]{1,10}",
+    ) {
+        let mut card = VCard::new();
+        if let Some(f) = &fn_ {
+            card = card.with_full_name(f);
+        }
+        card.set_photo(photo.as_ref());
+        round_trip(&card)?;
+        let reparsed = VCard::from_element(&Element::parse(card.to_element().to_xml().as_bytes()).unwrap()).unwrap();
+        prop_assert_eq!(reparsed.photo().unwrap(), photo);
+        round_trip(&Nick(nick))?;
+        round_trip(&VCardUpdate { photo: hash })?;
+        let mut stored = Element::new("prefs", &ns_);
+        stored.append_child(card.to_element());
+        round_trip(&PrivateQuery::new(stored))?;
     }
 }

@@ -20,13 +20,19 @@ use std::time::Duration;
 use serde::Deserialize;
 use starling_jid::DomainPart;
 
+mod caps;
 mod modules;
 mod parse;
+mod pep;
+mod profiles;
 mod stream_management;
 #[cfg(test)]
 mod tests;
 
+pub use caps::CapsConfig;
 pub use modules::{BlockingConfig, CsiConfig, ModulesConfig, PingConfig, PushConfig, Switch};
+pub use pep::PepConfig;
+pub use profiles::{PrivateConfig, VCardConfig};
 pub use stream_management::StreamManagementConfig;
 
 /// A configuration that cannot be used.

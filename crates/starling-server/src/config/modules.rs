@@ -8,7 +8,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::caps::{CapsConfig, RawCaps};
 use super::parse::Checker;
+use super::pep::{PepConfig, RawPep};
+use super::profiles::{PrivateConfig, RawPrivate, RawVCard, VCardConfig};
 use super::stream_management::{RawStreamManagement, StreamManagementConfig};
 
 /// A module section with only the on/off switch.
@@ -95,6 +98,10 @@ pub(crate) struct RawModules {
     csi: Option<RawCsi>,
     push: Option<RawPush>,
     blocking: Option<RawBlocking>,
+    pep: Option<RawPep>,
+    caps: Option<RawCaps>,
+    vcard: Option<RawVCard>,
+    private: Option<RawPrivate>,
 }
 
 /// The settings of every module (see [`crate::modules`]).
@@ -123,6 +130,14 @@ pub struct ModulesConfig {
     pub push: PushConfig,
     /// `[modules.blocking]`: XEP-0191 blocking command.
     pub blocking: BlockingConfig,
+    /// `[modules.pep]`: XEP-0163 personal eventing (XEP-0060 core).
+    pub pep: PepConfig,
+    /// `[modules.caps]`: XEP-0115 entity capabilities.
+    pub caps: CapsConfig,
+    /// `[modules.vcard]`: XEP-0054 vcard-temp.
+    pub vcard: VCardConfig,
+    /// `[modules.private]`: XEP-0049 private XML storage.
+    pub private: PrivateConfig,
 }
 
 impl ModulesConfig {
@@ -139,6 +154,10 @@ impl ModulesConfig {
             csi: CsiConfig::check(raw.csi, ck)?,
             push: PushConfig::check(raw.push, ck)?,
             blocking: BlockingConfig::check(raw.blocking, ck)?,
+            pep: PepConfig::check(raw.pep, ck)?,
+            caps: CapsConfig::check(raw.caps, ck)?,
+            vcard: VCardConfig::check(raw.vcard, ck)?,
+            private: PrivateConfig::check(raw.private, ck)?,
         })
     }
 }

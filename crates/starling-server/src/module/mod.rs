@@ -43,6 +43,11 @@
 //!   `error` addressed to an account's bare JID (the answer to a request
 //!   a module sent on the account's behalf).
 //!
+//! A stream feature that depends on the whole server's disco#info (the
+//! XEP-0115 `<c/>`) is registered with
+//! [`Registrar::stream_feature_from_disco`] and computed once every module
+//! registered.
+//!
 //! Hooks run in registration order (the order of the module list in
 //! [`crate::modules`]); the first module that handles a stanza
 //! ([`Flow::Handled`]) ends the chain. Each module has a `[modules.NAME]`
@@ -379,7 +384,9 @@ pub struct Registrar {
     pub(crate) features: Vec<String>,
     pub(crate) identities: Vec<starling_stanza::Identity>,
     pub(crate) account_features: Vec<String>,
+    pub(crate) account_identities: Vec<starling_stanza::Identity>,
     pub(crate) stream_features: Features,
+    pub(crate) disco_stream_features: Vec<fn(&starling_stanza::DiscoInfo) -> Option<Element>>,
 }
 
 impl Registrar {
@@ -414,6 +421,17 @@ impl Registrar {
         self.account_features.push(var.to_owned());
     }
 
+    /// Adds an identity to accounts' disco#info (next to
+    /// `account/registered`).
+    pub fn account_identity(&mut self, category: &str, identity_type: &str, name: Option<&str>) {
+        self.account_identities.push(starling_stanza::Identity {
+            category: category.to_owned(),
+            identity_type: identity_type.to_owned(),
+            name: name.map(str::to_owned),
+            lang: None,
+        });
+    }
+
     /// Adds an identity to the server's disco#info.
     pub fn disco_identity(&mut self, category: &str, identity_type: &str, name: Option<&str>) {
         self.identities.push(starling_stanza::Identity {
@@ -427,5 +445,15 @@ impl Registrar {
     /// Adds to the stream features offered after authentication.
     pub fn stream_features(&mut self, f: impl FnOnce(&mut Features)) {
         f(&mut self.stream_features);
+    }
+
+    /// Adds a stream feature computed from the server's complete
+    /// disco#info (every module's identities and features), once all
+    /// modules registered: XEP-0115's `<c/>` (§6.3). `None` adds nothing.
+    pub fn stream_feature_from_disco(
+        &mut self,
+        f: fn(&starling_stanza::DiscoInfo) -> Option<Element>,
+    ) {
+        self.disco_stream_features.push(f);
     }
 }

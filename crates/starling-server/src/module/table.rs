@@ -23,6 +23,7 @@ pub struct ModuleSet {
     features: Vec<String>,
     identities: Vec<Identity>,
     account_features: Vec<String>,
+    account_identities: Vec<Identity>,
     stream_features: Features,
 }
 
@@ -48,18 +49,34 @@ impl ModuleSet {
             features: Vec::new(),
             identities: Vec::new(),
             account_features: Vec::new(),
+            account_identities: Vec::new(),
             stream_features: Features::default(),
         };
+        let mut from_disco = Vec::new();
         for (i, m) in modules.into_iter().enumerate() {
             let mut r = Registrar::default();
             m.register(&mut r);
+            from_disco.append(&mut r.disco_stream_features);
             set.add(i, m, r);
         }
         set.features.sort();
         set.features.dedup();
         set.account_features.sort();
         set.account_features.dedup();
+        let info = set.server_info();
+        let extra = from_disco.into_iter().filter_map(|f| f(&info));
+        set.stream_features.other.extend(extra);
         set
+    }
+
+    /// The server's disco#info: every module's identities and features.
+    pub fn server_info(&self) -> starling_stanza::DiscoInfo {
+        starling_stanza::DiscoInfo {
+            node: None,
+            identities: self.identities.clone(),
+            features: self.features.clone(),
+            extensions: Vec::new(),
+        }
     }
 
     fn add(&mut self, i: usize, m: Arc<dyn Module>, r: Registrar) {
@@ -80,6 +97,7 @@ impl ModuleSet {
         self.features.extend(r.features);
         self.identities.extend(r.identities);
         self.account_features.extend(r.account_features);
+        self.account_identities.extend(r.account_identities);
         let f = r.stream_features;
         self.stream_features.roster_ver |= f.roster_ver;
         self.stream_features.pre_approval |= f.pre_approval;
@@ -145,6 +163,11 @@ impl ModuleSet {
     /// Features for an account's disco#info, sorted.
     pub fn account_features(&self) -> &[String] {
         &self.account_features
+    }
+
+    /// The identities every account shows besides `account/registered`.
+    pub fn account_identities(&self) -> &[Identity] {
+        &self.account_identities
     }
 
     /// Stream features offered after authentication.

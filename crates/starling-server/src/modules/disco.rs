@@ -34,11 +34,19 @@ impl Module for Disco {
     }
 
     async fn iq(&self, hub: &Hub, req: IqRequest<'_>) -> IqOutcome {
-        if req.payload.attr("node").is_some() {
-            // No node is published here.
+        let server = req.to.node().is_none();
+        if let Some(node) = req.payload.attr("node") {
+            // The one node: the server's XEP-0115 `NODE#VER`.
+            if server
+                && req.payload.ns() == ns::DISCO_INFO
+                && super::caps::is_server_node(hub, node)
+            {
+                let mut info = server_info(hub);
+                info.node = Some(node.to_owned());
+                return IqOutcome::Result(Some(info.to_element()));
+            }
             return IqOutcome::Error(StanzaError::new(Cond::ServiceUnavailable));
         }
-        let server = req.to.node().is_none();
         let payload = match (req.payload.ns(), server) {
             (ns::DISCO_INFO, true) => server_info(hub).to_element(),
             (ns::DISCO_INFO, false) => account_info(hub).to_element(),
@@ -50,23 +58,20 @@ impl Module for Disco {
 }
 
 fn server_info(hub: &Hub) -> DiscoInfo {
-    DiscoInfo {
-        node: None,
-        identities: hub.modules().disco_identities().to_vec(),
-        features: hub.modules().disco_features().to_vec(),
-        extensions: Vec::new(),
-    }
+    hub.modules().server_info()
 }
 
 fn account_info(hub: &Hub) -> DiscoInfo {
     DiscoInfo {
         node: None,
-        identities: vec![Identity {
+        identities: std::iter::once(Identity {
             category: "account".to_owned(),
             identity_type: "registered".to_owned(),
             name: None,
             lang: None,
-        }],
+        })
+        .chain(hub.modules().account_identities().iter().cloned())
+        .collect(),
         features: hub.modules().account_features().to_vec(),
         extensions: Vec::new(),
     }

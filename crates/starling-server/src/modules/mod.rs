@@ -5,27 +5,37 @@
 //! | module | what | configuration |
 //! |---|---|---|
 //! | [`blocking`] | XEP-0191 blocking command | `[modules.blocking]` |
+//! | [`caps`] | XEP-0115 entity capabilities (before `presence`: it sees clients' presence first, and takes nothing) | `[modules.caps]` |
 //! | [`presence`] | RFC 6121 §3–4 subscriptions and presence | `[modules.presence]` |
 //! | [`roster`] | RFC 6121 §2 roster | `[modules.roster]` |
 //! | [`push`] | XEP-0357 push notifications (before `offline`: it sees offline messages first and passes them on) | `[modules.push]` |
+//! | [`pep`] | XEP-0163 personal eventing on a XEP-0060 core | `[modules.pep]` |
 //! | [`offline`] | XEP-0160 offline messages | `[modules.offline]` |
 //! | [`disco`] | XEP-0030 service discovery | `[modules.disco]` |
 //! | [`ping`] | XEP-0199 ping | `[modules.ping]` |
 //! | [`version`] | XEP-0092 software version | `[modules.version]` |
 //! | [`carbons`] | XEP-0280 message carbons | `[modules.carbons]` |
 //! | [`csi`] | XEP-0352 client state indication | `[modules.csi]` |
+//! | [`vcard`] | XEP-0054 vcard-temp | `[modules.vcard]` |
+//! | [`private`] | XEP-0049 private XML storage | `[modules.private]` |
 //! | [`federation`] | routing to other domains | `[s2s]` |
 
 pub mod blocking;
+pub mod caps;
 pub mod carbons;
 pub mod csi;
 pub mod disco;
 pub mod federation;
 pub mod offline;
+pub mod pep;
 pub mod ping;
 pub mod presence;
+pub mod private;
 pub mod push;
 pub mod roster;
+#[cfg(test)]
+pub(crate) mod test_world;
+pub mod vcard;
 pub mod version;
 
 use std::sync::Arc;
@@ -49,6 +59,10 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
             m.blocking.max_items,
         )));
     }
+    // Before presence, which takes clients' presence: caps only looks.
+    if m.caps.enabled {
+        list.push(Arc::new(caps::CapsModule::new(m.caps)));
+    }
     if m.presence.enabled {
         let limits = config.limits.subscription_requests();
         list.push(Arc::new(presence::Presence::new(
@@ -61,6 +75,9 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.push.enabled {
         list.push(Arc::new(push::Push::new(stores.push.clone(), m.push)));
+    }
+    if m.pep.enabled {
+        list.push(Arc::new(pep::Pep::new(m.pep)));
     }
     if m.offline.enabled {
         let quota = config.limits.offline_quota();
@@ -83,6 +100,18 @@ pub fn build(config: &Config, stores: &Stores, s2s: Option<Arc<S2s>>) -> ModuleS
     }
     if m.csi.enabled {
         list.push(Arc::new(csi::Csi::new(m.csi)));
+    }
+    if m.vcard.enabled {
+        list.push(Arc::new(vcard::VCards::new(
+            stores.vcards.clone(),
+            m.vcard.max_bytes,
+        )));
+    }
+    if m.private.enabled {
+        list.push(Arc::new(private::Private::new(
+            stores.private.clone(),
+            m.private,
+        )));
     }
     if let Some(s2s) = s2s {
         list.push(Arc::new(federation::Federation::new(s2s)));

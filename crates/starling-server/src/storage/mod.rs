@@ -42,18 +42,26 @@ pub mod blocking;
 pub mod blocklist;
 mod exec;
 pub mod limits;
+pub mod private;
+pub mod pubsub;
 pub mod push;
 pub mod requests;
 mod sqlite;
+pub mod vcard;
 
 pub use blocklist::{BlocklistFull, BlocklistStore};
 pub use exec::Executor;
 pub use limits::{
     Admission, OfflineFull, OfflineQuota, OfflineUsage, PendingCounts, RequestLimits, RequestsFull,
 };
+pub use private::{PrivateFull, PrivateStore};
+pub use pubsub::{
+    PubSubFull, PubSubLimits, PubSubStore, StoredItem, StoredNode, StoredSubscription,
+};
 pub use push::{PushFull, PushRegistration, PushStore};
 pub use requests::SubscriptionRequest;
 pub use sqlite::{SqliteStorage, Synchronous};
+pub use vcard::VCardStore;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -371,6 +379,12 @@ pub struct Stores {
     pub push: Arc<dyn PushStore>,
     /// XEP-0191 block lists.
     pub blocklists: Arc<dyn BlocklistStore>,
+    /// XEP-0060 / XEP-0163 nodes and items.
+    pub pubsub: Arc<dyn PubSubStore>,
+    /// XEP-0054 vCards.
+    pub vcards: Arc<dyn VCardStore>,
+    /// XEP-0049 private XML storage.
+    pub private: Arc<dyn PrivateStore>,
     /// SCRAM credentials for SASL. SASL exchanges run on blocking threads,
     /// so this interface is synchronous.
     pub credentials: Arc<dyn CredentialStore>,
@@ -392,7 +406,10 @@ impl Stores {
             rosters: on_pool.clone(),
             offline: on_pool.clone(),
             push: on_pool.clone(),
-            blocklists: on_pool,
+            blocklists: on_pool.clone(),
+            pubsub: on_pool.clone(),
+            vcards: on_pool.clone(),
+            private: on_pool,
             credentials: Arc::new(BlockingCredentials(db)),
         }
     }

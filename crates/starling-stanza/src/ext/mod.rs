@@ -2,8 +2,13 @@
 //! re-exported at the crate root.
 
 pub(crate) mod xep0004;
+pub(crate) mod xep0049;
+pub(crate) mod xep0054;
 pub(crate) mod xep0060;
 pub(crate) mod xep0084;
+pub(crate) mod xep0115;
+pub(crate) mod xep0153;
+pub(crate) mod xep0172;
 pub(crate) mod xep0191;
 pub(crate) mod xep0198;
 pub(crate) mod xep0280;

@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode, through
 //! `rusqlite`.
 //!
-//! # Schema (version 6)
+//! # Schema (version 8)
 //!
 //! ```text
 //! accounts(jid PK, domain, created_at_ms)            index (domain, jid)
@@ -24,6 +24,9 @@
 //! blocklist(owner → accounts, jid)                   PK (owner, jid)
 //! inflight(id PK AUTOINCREMENT, owner → accounts, sender, stanza,
 //!          stored_at_ms)                             the XEP-0198 in-flight journal
+//! vcards(owner PK → accounts, xml)                   XEP-0054 vCards
+//! private_xml(owner → accounts, ns, name, xml, bytes)
+//!                                                    PK (owner, ns, name), XEP-0049
 //! ```
 //!
 //! Every `→` is a foreign key with `ON DELETE CASCADE`, so deleting the
@@ -46,11 +49,14 @@ mod blocklist;
 mod inflight;
 mod migrate_v3;
 mod offline;
+mod private;
+mod pubsub;
 mod push;
 mod roster;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod vcard;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

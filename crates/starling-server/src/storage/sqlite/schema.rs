@@ -136,6 +136,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ),
     // 6: the in-flight journal of XEP-0198 senders' messages.
     Migration::Sql(super::inflight::SCHEMA),
+    // 7: XEP-0060 / XEP-0163 publish-subscribe nodes and items.
+    Migration::Sql(super::pubsub::MIGRATION),
+    // XEP-0054 vCards.
+    Migration::Sql(super::vcard::MIGRATION),
+    // XEP-0049 private XML storage.
+    Migration::Sql(super::private::MIGRATION),
 ];
 
 /// Brings the database to `migrations.len()`, one transaction per

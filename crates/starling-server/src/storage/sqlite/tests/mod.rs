@@ -6,6 +6,7 @@ mod durability;
 mod features;
 mod limits;
 mod model;
+mod pubsub;
 mod push;
 
 use std::collections::BTreeMap;
@@ -133,11 +134,17 @@ fn fresh_database_is_migrated() {
             "credentials",
             "inflight",
             "offline",
+            "private_xml",
+            "pubsub_affiliations",
+            "pubsub_items",
+            "pubsub_nodes",
+            "pubsub_subscriptions",
             "push_registrations",
             "roster",
             "roster_groups",
             "roster_versions",
-            "subscription_requests"
+            "subscription_requests",
+            "vcards"
         ]
     );
     let fk: bool = conn
