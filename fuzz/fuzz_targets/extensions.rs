@@ -1,6 +1,6 @@
-//! The typed extension payloads (XEP-0004, -0049, -0054, -0060, -0115,
-//! -0153, -0172, -0191, -0198, -0280, -0297, -0334, -0352, -0357) on every
-//! element of fuzzed XML: no panic, and a
+//! The typed extension payloads (XEP-0004, -0049, -0054, -0060, -0084,
+//! -0115, -0153, -0172, -0191, -0198, -0280, -0297, -0334, -0352, -0357,
+//! -0402) on every element of fuzzed XML: no panic, and a
 //! payload that parses is written to an element, and to bytes, that parse
 //! to the same value (`parse → build → parse` is the identity).
 #![no_main]
@@ -8,14 +8,14 @@
 use std::fmt::Debug;
 
 use libfuzzer_sys::fuzz_target;
-use starling_stanza::{Caps, CapsHash, DiscoInfo, caps_ver, caps_verification_string};
 use starling_stanza::{
-    Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived,
-    CarbonsSent, CsiFeature, CsiState, DataForm, FormType, Forwarded, HandledCountTooHigh, Hint,
-    Message, NodeConfig, Payload, PubSub, PubSubEvent, PubSubOwner, PushDisable, PushEnable,
-    PushNotification, PushSummary, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest,
-    SmResume, SmResumed, Unblock,
+    AvatarData, AvatarMetadata, Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable,
+    CarbonsPrivate, CarbonsReceived, CarbonsSent, Conference, CsiFeature, CsiState, DataForm,
+    FormType, Forwarded, HandledCountTooHigh, Hint, Message, NodeConfig, Payload, PubSub,
+    PubSubEvent, PubSubOwner, PushDisable, PushEnable, PushNotification, PushSummary, SmAck,
+    SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest, SmResume, SmResumed, Unblock,
 };
+use starling_stanza::{Caps, CapsHash, DiscoInfo, caps_ver, caps_verification_string};
 use starling_stanza::{Nick, PrivateQuery, VCard, VCardUpdate};
 use starling_xml::Element;
 
@@ -74,7 +74,10 @@ fn visit(el: &Element) {
     check::<VCard>(el);
     if let Ok(Ok(Some(photo))) = VCard::from_element(el).map(|c| c.photo()) {
         let card = VCard::new().with_photo(&photo);
-        assert_eq!(card.photo().expect("a written photo parses"), Some(photo.clone()));
+        assert_eq!(
+            card.photo().expect("a written photo parses"),
+            Some(photo.clone())
+        );
         let again = VCard::from_element(&reparse(&card.to_element())).expect("parses");
         assert_eq!(again.photo().expect("parses"), Some(photo));
     }
@@ -91,6 +94,9 @@ fn visit(el: &Element) {
             assert_eq!(PushSummary::from_form(&s.to_form()).expect("parses"), s);
         }
     }
+    check::<AvatarData>(el);
+    check::<AvatarMetadata>(el);
+    check::<Conference>(el);
     check::<PubSub>(el);
     check::<PubSubOwner>(el);
     check::<PubSubEvent>(el);

@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     pub(crate) stream_management: bool,
     pub(crate) ack_policy: AckPolicy,
     pub(crate) reconnect_delay: Option<Duration>,
+    pub(crate) disco: crate::disco::OwnDisco,
 }
 
 impl ClientBuilder {
@@ -134,8 +135,9 @@ impl ClientBuilder {
     }
 
     /// Deliver iq requests as [`Event::Iq`](crate::Event::Iq) instead of
-    /// answering them with `service-unavailable`. Pings are always
-    /// answered.
+    /// answering them with `service-unavailable`. Pings and disco#info
+    /// requests to the client's full JID are always answered (see
+    /// [`disco_info`](Self::disco_info)).
     pub fn handle_iq_requests(mut self, on: bool) -> Self {
         self.iq_requests = on;
         self

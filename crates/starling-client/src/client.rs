@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use starling_auth::tls::Trust;
 use starling_jid::{FullJid, Jid};
 use starling_stanza::{
-    Iq, IqKind, Message, Ping, Presence, PresenceType, Roster, RosterItem, Stanza,
+    Iq, IqKind, Message, Ping, Presence, PresenceType, PubSubEvent, Roster, RosterItem, Stanza,
     StanzaErrorCondition, Subscription,
 };
 use starling_stream::StreamError;
@@ -40,6 +40,17 @@ pub enum Event {
     /// account sent or received, unwrapped. Only copies from the account's
     /// own bare JID are delivered; forged ones are dropped (XEP-0280 §11).
     Carbon(Carbon, Message),
+    /// A publish-subscribe notification (XEP-0060 §7.1.2, PEP XEP-0163):
+    /// a `<message/>` carrying `<event xmlns='…pubsub#event'/>`, from the
+    /// service or the contact whose PEP node changed (the account's own
+    /// bare JID when the server left `from` out). Declare the PEP nodes
+    /// wanted with [`ClientBuilder::notify`].
+    PubSub {
+        /// The pubsub service or PEP account.
+        from: Jid,
+        /// What happened.
+        event: PubSubEvent,
+    },
     /// A block push (XEP-0191 §3.3): these JIDs are now blocked.
     Blocked(Vec<Jid>),
     /// An unblock push (XEP-0191 §3.4): these JIDs are unblocked; empty
@@ -189,6 +200,7 @@ impl Client {
             stream_management: false,
             ack_policy: AckPolicy::default(),
             reconnect_delay: None,
+            disco: crate::disco::OwnDisco::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use starling_auth::negotiate::NegotiationError;
 use starling_auth::sasl::Failure;
-use starling_stanza::StanzaError;
+use starling_stanza::{PubSubError, StanzaError};
 use starling_stream::StreamError;
 
 /// Everything that can go wrong for a client, typed so that callers can
@@ -44,6 +44,16 @@ pub enum Error {
     /// The server answered a request with an error.
     #[error("the request failed: {0}")]
     Stanza(Box<StanzaError>),
+    /// A publish-subscribe request (XEP-0060, PEP) failed with a pubsub
+    /// condition (`precondition-not-met`, `nodeid-required`, …) besides
+    /// the general one in the stanza error.
+    #[error("the pubsub request failed: {condition} ({error})")]
+    PubSub {
+        /// The `pubsub#errors` condition.
+        condition: PubSubError,
+        /// The whole stanza error.
+        error: Box<StanzaError>,
+    },
     /// Reading or writing failed.
     #[error("i/o: {0}")]
     Io(std::io::Error),
@@ -79,6 +89,31 @@ impl From<NegotiationError> for Error {
             NegotiationError::StreamError(s) => Error::Stream(Box::new(s)),
             NegotiationError::Timeout => Error::Timeout,
             other => Error::Negotiation(Box::new(other)),
+        }
+    }
+}
+
+impl Error {
+    /// The stanza error the server answered with, if this is one.
+    pub fn stanza_error(&self) -> Option<&StanzaError> {
+        match self {
+            Error::Stanza(e) | Error::PubSub { error: e, .. } | Error::BindConflict(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// [`Error::Stanza`] carrying a `pubsub#errors` condition becomes
+    /// [`Error::PubSub`]; anything else is unchanged.
+    pub(crate) fn with_pubsub_condition(self) -> Error {
+        match self {
+            Error::Stanza(e) => match PubSubError::from_stanza_error(&e) {
+                Some(condition) => Error::PubSub {
+                    condition,
+                    error: e,
+                },
+                None => Error::Stanza(e),
+            },
+            other => other,
         }
     }
 }

@@ -4,8 +4,8 @@
 use starling_auth::negotiate::ClientNegotiator;
 use starling_jid::{FullJid, Jid};
 use starling_stanza::{
-    Block, CarbonsReceived, CarbonsSent, Iq, IqKind, Message, Payload, Ping, Roster, Stanza,
-    StanzaError, StanzaErrorCondition, Unblock, error_reply, ns,
+    Block, CarbonsReceived, CarbonsSent, Iq, IqKind, Message, Payload, Ping, PubSubEvent, Roster,
+    Stanza, StanzaError, StanzaErrorCondition, Unblock, error_reply, ns,
 };
 use starling_xml::Element;
 
@@ -67,6 +67,23 @@ pub(crate) fn unwrap_carbon(own: &FullJid, m: Message) -> Unwrapped {
     }
 }
 
+/// A message carrying a pubsub notification, as [`Event::PubSub`]; any
+/// other message (or a notification that does not parse) as
+/// [`Event::Message`].
+pub(crate) fn message_event(own: &FullJid, m: Message) -> Event {
+    match m.payload::<PubSubEvent>() {
+        Some(Ok(event)) => Event::PubSub {
+            from: m
+                .header
+                .from
+                .clone()
+                .unwrap_or_else(|| Jid::from(own.bare())),
+            event,
+        },
+        _ => Event::Message(m),
+    }
+}
+
 /// A block or unblock push (XEP-0191 §3.3, §3.4), as an event.
 fn blocking_push(payload: &Element) -> Option<Event> {
     if payload.is(Block::NAME, Block::NS) {
@@ -99,7 +116,7 @@ impl Task {
         match stanza {
             Stanza::Message(m) => {
                 let ev = match unwrap_carbon(&self.jid, m) {
-                    Unwrapped::Plain(m) => Event::Message(m),
+                    Unwrapped::Plain(m) => message_event(&self.jid, m),
                     Unwrapped::Carbon(kind, m) => Event::Carbon(kind, m),
                     Unwrapped::Dropped => return,
                 };
@@ -131,6 +148,8 @@ impl Task {
                 let from_server = reply_matches(&self.jid, &None, &iq.header.from);
                 if p.is(Ping::NAME, Ping::NS) {
                     self.reply(neg, iq.result(None).to_element());
+                } else if let Some(answer) = crate::disco::answer(&self.builder, &self.jid, &iq) {
+                    self.reply(neg, answer.to_element());
                 } else if set && from_server && p.is(Roster::NAME, Roster::NS) {
                     // RFC 6121 §2.1.6: only from the server (no `from`, or our bare JID).
                     self.reply(neg, iq.result(None).to_element());
@@ -205,6 +224,40 @@ mod tests {
     fn plain_message_is_not_a_carbon() {
         let m = Message::chat("romeo@montague.example".parse().unwrap(), "hello");
         assert_eq!(unwrap_carbon(&own(), m.clone()), Unwrapped::Plain(m));
+    }
+
+    #[test]
+    fn pubsub_notifications_become_events() {
+        let event = "<event xmlns='http://jabber.org/protocol/pubsub#event'>\
+            <items node='urn:xmpp:avatar:metadata'><item id='abc'>\
+            <metadata xmlns='urn:xmpp:avatar:metadata'/></item></items></event>";
+        let table: &[(&str, &str, Option<&str>)] = &[
+            (
+                "from='juliet@capulet.example'",
+                event,
+                Some("juliet@capulet.example"),
+            ),
+            ("", event, Some("romeo@montague.example")),
+            ("from='juliet@capulet.example'", "<body>hi</body>", None),
+            (
+                "from='juliet@capulet.example'",
+                "<event xmlns='http://jabber.org/protocol/pubsub#event'><items/></event>",
+                None,
+            ),
+        ];
+        for (from, inner, want) in table {
+            let xml = format!("<message xmlns='jabber:client' {from}>{inner}</message>");
+            let el: Element = xml.parse().unwrap();
+            let m = Message::from_element(&el).unwrap();
+            match (message_event(&own(), m), want) {
+                (Event::PubSub { from, event }, Some(w)) => {
+                    assert_eq!(from.as_str(), *w, "{xml}");
+                    assert_eq!(event.node(), Some("urn:xmpp:avatar:metadata"));
+                }
+                (Event::Message(_), None) => {}
+                (got, _) => panic!("{xml}: {got:?}"),
+            }
+        }
     }
 
     #[test]

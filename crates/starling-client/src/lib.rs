@@ -35,8 +35,19 @@
 //!   the account itself), client state indication (XEP-0352,
 //!   [`ClientHandle::set_active`]) and blocking (XEP-0191,
 //!   [`ClientHandle::block`], [`Event::Blocked`]).
+//! * **Publish-subscribe and PEP** (XEP-0060, XEP-0163):
+//!   [`ClientHandle::publish`] (with publish-options),
+//!   [`ClientHandle::items`], [`ClientHandle::retract`], node deletion,
+//!   purge and configuration, on the account's own PEP service or a pubsub
+//!   service; [`ClientBuilder::notify`] declares the PEP nodes whose
+//!   notifications the application wants (advertised as `NODE+notify` in
+//!   the client's disco#info, [`disco`]), which arrive as
+//!   [`Event::PubSub`]. Bookmarks (XEP-0402, [`ClientHandle::bookmarks`])
+//!   and the user's avatar (XEP-0084, [`ClientHandle::set_avatar`]) are
+//!   built on them.
 //! * **Errors** are typed ([`Error`]): DNS, TCP, TLS, the SASL condition,
-//!   a binding conflict, the stream error, a timeout.
+//!   a binding conflict, the stream error, a timeout, a pubsub condition
+//!   ([`Error::PubSub`]).
 //!
 //! The protocol logic is the sans-IO negotiator of `starling-auth`; the
 //! connection, TLS, DNS and the loop that drives the negotiator come from
@@ -93,16 +104,42 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! PEP: publish the user's tune, and hear the contacts' tunes.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), starling_client::Error> {
+//! use starling_client::{Client, Event};
+//! use starling_stanza::{Item, PubSubEvent};
+//! use starling_xml::Element;
+//!
+//! const TUNE: &str = "http://jabber.org/protocol/tune";
+//! let mut client = Client::builder("juliet@example.com".parse().unwrap(), "secret")
+//!     .notify(TUNE)
+//!     .connect()
+//!     .await?;
+//! let id = client.publish(TUNE, Item::new(None, Element::new("tune", TUNE)), None).await?;
+//! println!("published item {id}");
+//! while let Some(event) = client.next_event().await {
+//!     if let Event::PubSub { from, event: PubSubEvent::Items { items, .. } } = event {
+//!         println!("{from} now listens to {:?}", items.first().and_then(|i| i.payload.as_ref()));
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
 mod builder;
 pub mod caps;
 mod client;
 mod connection;
+pub mod disco;
 pub mod discovery;
 mod error;
 mod incoming;
 mod mobile;
+mod pep;
+mod pep_data;
 mod profile;
 mod reconnect;
 mod sm;
@@ -111,5 +148,6 @@ mod task;
 pub use builder::ClientBuilder;
 pub use client::{Carbon, Client, ClientHandle, Event, Events};
 pub use error::Error;
+pub use pep_data::avatar_id;
 pub use sm::{AckPolicy, SmError, SmStatus};
 pub use starling_auth::tls::Trust;

@@ -18,7 +18,9 @@
 //! Push Notifications ([`PushEnable`], [`PushDisable`],
 //! [`PushNotification`], [`PushSummary`], XEP-0357), Publish-Subscribe
 //! ([`PubSub`], [`PubSubOwner`], [`PubSubEvent`], [`NodeConfig`],
-//! [`PubSubError`], XEP-0060) and Entity Capabilities ([`Caps`],
+//! [`PubSubError`], XEP-0060) with what goes in PEP nodes: bookmarks
+//! ([`Conference`], XEP-0402) and avatars ([`AvatarData`],
+//! [`AvatarMetadata`], XEP-0084), and Entity Capabilities ([`Caps`],
 //! [`caps_ver`], XEP-0115).
 //!
 //! Conversion goes both ways between a stanza and an
@@ -57,6 +59,7 @@ pub use ext::xep0060::{
     AccessModel, Affiliation, AffiliationInfo, Item, MaxItems, NodeConfig, PubSub, PubSubError,
     PubSubEvent, PubSubOwner, PublishModel, SendLastPublished, SubscriptionInfo, SubscriptionState,
 };
+pub use ext::xep0084::{AvatarData, AvatarInfo, AvatarMetadata};
 pub use ext::xep0115::{
     Caps, CapsError, CapsHash, ver as caps_ver, verification_string as caps_verification_string,
     verify as caps_verify,
@@ -75,6 +78,7 @@ pub use ext::xep0297::Forwarded;
 pub use ext::xep0334::{Hint, hints_in};
 pub use ext::xep0352::{CsiActive, CsiFeature, CsiInactive, CsiState};
 pub use ext::xep0357::{PushDisable, PushEnable, PushNotification, PushSummary};
+pub use ext::xep0402::Conference;
 pub use payload::{
     Bind, Delay, DiscoInfo, DiscoItem, DiscoItems, Identity, Payload, Ping, Roster, RosterItem,
     Session, Subscription, Version, format_datetime, parse_datetime,

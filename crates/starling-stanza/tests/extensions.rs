@@ -15,14 +15,15 @@ use std::fmt::Debug;
 use proptest::prelude::*;
 use starling_jid::Jid;
 use starling_stanza::{
-    AccessModel, AckQueue, Affiliation, AffiliationInfo, Block, BlockList, Blocked, CarbonsDisable,
-    CarbonsEnable, CarbonsPrivate, CarbonsReceived, CarbonsSent, CsiActive, CsiFeature,
-    CsiInactive, CsiState, DataForm, Delay, Field, FieldOption, FieldType, FormType, Forwarded, H,
-    HandledCountTooHigh, Hint, Iq, Item, LangText, MaxItems, Message, MessageType, NodeConfig,
-    ParseError, Payload, PubSub, PubSubEvent, PubSubOwner, PublishModel, PushDisable, PushEnable,
-    PushNotification, PushSummary, SendLastPublished, SmAck, SmEnable, SmEnabled, SmFailed,
-    SmNonza, SmRequest, SmResume, SmResumed, Stanza, StanzaErrorCondition as C, SubscriptionInfo,
-    SubscriptionState, Thread, Unblock, ns,
+    AccessModel, AckQueue, Affiliation, AffiliationInfo, AvatarData, AvatarInfo, AvatarMetadata,
+    Block, BlockList, Blocked, CarbonsDisable, CarbonsEnable, CarbonsPrivate, CarbonsReceived,
+    CarbonsSent, Conference, CsiActive, CsiFeature, CsiInactive, CsiState, DataForm, Delay, Field,
+    FieldOption, FieldType, FormType, Forwarded, H, HandledCountTooHigh, Hint, Iq, Item, LangText,
+    MaxItems, Message, MessageType, NodeConfig, ParseError, Payload, PubSub, PubSubEvent,
+    PubSubOwner, PublishModel, PushDisable, PushEnable, PushNotification, PushSummary,
+    SendLastPublished, SmAck, SmEnable, SmEnabled, SmFailed, SmNonza, SmRequest, SmResume,
+    SmResumed, Stanza, StanzaErrorCondition as C, SubscriptionInfo, SubscriptionState, Thread,
+    Unblock, ns,
 };
 use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, caps_ver, caps_verification_string};
 use starling_stanza::{Nick, Photo, PhotoData, PrivateQuery, VCard, VCardUpdate};
@@ -1374,6 +1375,27 @@ fn arb_node_config() -> impl Strategy<Value = NodeConfig> {
 
 proptest! {
     #[test]
+    fn bookmark_and_avatar_round_trip(
+        name in proptest::option::of(arb_text()),
+        autojoin in any::<bool>(),
+        nick in proptest::option::of(arb_text()),
+        password in proptest::option::of(arb_text()),
+        data in proptest::collection::vec(any::<u8>(), 0..64),
+        infos in proptest::collection::vec(
+            (any::<u32>(), arb_nonempty(), arb_nonempty(), proptest::option::of(any::<u16>()), proptest::option::of(any::<u16>()), proptest::option::of(arb_text())),
+            0..3,
+        ),
+    ) {
+        round_trip(&Conference { name, autojoin, nick, password, extensions: None })?;
+        round_trip(&AvatarData(data))?;
+        let infos = infos
+            .into_iter()
+            .map(|(bytes, id, mime, width, height, url)| AvatarInfo { bytes, id, mime, width, height, url })
+            .collect();
+        round_trip(&AvatarMetadata { infos })?;
+    }
+
+    #[test]
     fn pubsub_round_trip(p in arb_pubsub()) {
         round_trip(&p)?;
         let iq = Iq::set("ps1", p.clone());
@@ -1453,6 +1475,9 @@ fn every_parser(e: &Element) -> Result<(), TestCaseError> {
     }
     check::<PubSub>(e)?;
     check::<PubSubOwner>(e)?;
+    check::<Conference>(e)?;
+    check::<AvatarData>(e)?;
+    check::<AvatarMetadata>(e)?;
     check::<PubSubEvent>(e)?;
     if let Ok(form) = DataForm::from_element(e) {
         if let Ok(c) = NodeConfig::from_form(&form) {

@@ -17,8 +17,7 @@ mod mobile;
 
 use std::future::Future;
 
-use starling_testkit::peers::{self, Kind, Peer};
-use starling_testkit::server::Login;
+use starling_testkit::peers::{Kind, Peer};
 
 #[test]
 fn prosody() {
@@ -28,17 +27,6 @@ fn prosody() {
 #[test]
 fn ejabberd() {
     run(Kind::Ejabberd);
-}
-
-/// `user` (one of [`peers::USERS`]) on `peer`, with `resource`.
-fn login(peer: &Peer, user: &str, resource: &str) -> Login {
-    let jid = format!("{}/{resource}", peer.jid(user));
-    Login::new(
-        &jid,
-        peers::password(user),
-        peer.c2s_port,
-        peer.ca_file.clone(),
-    )
 }
 
 /// Starts the server with the mobile modules and runs every scenario.
@@ -66,30 +54,30 @@ fn run(kind: Kind) {
     let p = &peer;
     check("XEP-0198 resumption after a cut", &mut || {
         Box::pin(mobile::sm_resumption(
-            login(p, "alice", "phone"),
-            login(p, "bob", "desk"),
+            p.login("alice", "phone"),
+            p.login("bob", "desk"),
         ))
     });
     check("XEP-0198 failed resumption", &mut || {
         Box::pin(mobile::sm_resume_failed(
-            login(p, "alice", "tablet"),
-            login(p, "bob", "desk2"),
+            p.login("alice", "tablet"),
+            p.login("bob", "desk2"),
         ))
     });
     check("XEP-0280 carbons", &mut || {
         Box::pin(mobile::carbons(
-            login(p, "carol", "phone"),
-            login(p, "carol", "desktop"),
-            login(p, "bob", "laptop"),
+            p.login("carol", "phone"),
+            p.login("carol", "desktop"),
+            p.login("bob", "laptop"),
         ))
     });
     check("XEP-0352 CSI", &mut || {
-        Box::pin(mobile::csi(login(p, "alice", "csi")))
+        Box::pin(mobile::csi(p.login("alice", "csi")))
     });
     check("XEP-0191 blocklist", &mut || {
         Box::pin(mobile::blocklist(
-            login(p, "alice", "one"),
-            login(p, "alice", "two"),
+            p.login("alice", "one"),
+            p.login("alice", "two"),
         ))
     });
     if !failures.is_empty() {

@@ -5,6 +5,7 @@ pub(crate) mod xep0004;
 pub(crate) mod xep0049;
 pub(crate) mod xep0054;
 pub(crate) mod xep0060;
+pub(crate) mod xep0084;
 pub(crate) mod xep0115;
 pub(crate) mod xep0153;
 pub(crate) mod xep0172;
@@ -15,6 +16,7 @@ pub(crate) mod xep0297;
 pub(crate) mod xep0334;
 pub(crate) mod xep0352;
 pub(crate) mod xep0357;
+pub(crate) mod xep0402;
 
 use std::str::FromStr;
 

@@ -174,6 +174,8 @@ pub struct Peer {
     /// Whether the modules of a mobile client are loaded (see
     /// [`Peer::start_mobile`]).
     pub mobile: bool,
+    /// Whether PEP is loaded (see [`Peer::start_prosody_pep`]).
+    pub pep: bool,
     daemon: Daemon,
 }
 
@@ -204,7 +206,7 @@ impl Peer {
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start(kind: Kind) -> Result<Option<Peer>, String> {
-        Peer::start_with(kind, false)
+        Peer::start_with(kind, false, false)
     }
 
     /// Starts a server of the given kind with, in addition, what a mobile
@@ -218,10 +220,21 @@ impl Peer {
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start_mobile(kind: Kind) -> Result<Option<Peer>, String> {
-        Peer::start_with(kind, true)
+        Peer::start_with(kind, true, false)
     }
 
-    fn start_with(kind: Kind, mobile: bool) -> Result<Option<Peer>, String> {
+    /// Starts Prosody with, in addition to the mobile modules, `pep`
+    /// (XEP-0163 on XEP-0060, with publish-options and `+notify`
+    /// interests read from the contacts' caps).
+    ///
+    /// # Errors
+    ///
+    /// When it does not start, or is not installed and `CI=true`.
+    pub fn start_prosody_pep() -> Result<Option<Peer>, String> {
+        Peer::start_with(Kind::Prosody, true, true)
+    }
+
+    fn start_with(kind: Kind, mobile: bool, pep: bool) -> Result<Option<Peer>, String> {
         if let Some(reason) = kind.unavailable() {
             return missing(kind.name(), &reason, INSTALL_HINT);
         }
@@ -236,6 +249,7 @@ impl Peer {
             ca_file: daemon.dir().join("ca.pem"),
             dir: daemon.dir().to_owned(),
             mobile,
+            pep,
             daemon,
         };
         // From here on, dropping `peer` cleans up whatever was made.
@@ -265,6 +279,17 @@ impl Peer {
     /// The bare JID of `user` on [`Peer::domain`].
     pub fn jid(&self, user: &str) -> String {
         format!("{user}@{}", self.domain)
+    }
+
+    /// The login of `user` (one of [`USERS`]) with `resource`, trusting
+    /// the peer's CA.
+    ///
+    /// # Panics
+    ///
+    /// If `user` is not one of [`USERS`].
+    pub fn login(&self, user: &str, resource: &str) -> crate::server::Login {
+        let jid = format!("{}/{resource}", self.jid(user));
+        crate::server::Login::new(&jid, password(user), self.c2s_port, self.ca_file.clone())
     }
 
     /// Creates the account `user@domain` with `password`.

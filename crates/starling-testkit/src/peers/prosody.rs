@@ -44,11 +44,15 @@ impl Peer {
             );
         }
         self.daemon.mkdir("data")?;
-        let mobile = if self.mobile {
+        let mut mobile = if self.mobile {
             " \"smacks\"; \"carbons\"; \"csi_simple\"; \"blocklist\";"
         } else {
             ""
-        };
+        }
+        .to_owned();
+        if self.pep {
+            mobile.push_str(" \"pep\";");
+        }
         let config = format!(
             "-- Private configuration of a Prosody started by Starling's interop tests.\n\
              pidfile = \"{dir}/prosody.pid\"\n\
