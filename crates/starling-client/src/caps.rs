@@ -7,15 +7,17 @@
 //! A presence that already carries a `<c/>` is left as it is, as are
 //! directed presence and every other type.
 
-use starling_stanza::{Caps, CapsHash, DiscoInfo, Identity, Payload, ns};
+use starling_stanza::{Caps, CapsHash, DiscoInfo, Payload, ns};
 use starling_xml::Element;
 
 /// The node of Starling's caps (§4: a URI naming the software).
 pub const CLIENT_NODE: &str = "https://starling.example/client";
 
-/// The disco#info the client answers with: identity `client/pc`, and
-/// the features it implements itself.
+/// A disco#info like the one a client without added features answers
+/// with (identity `client/pc`, the built-in features).
+#[cfg(test)]
 pub(crate) fn own_info() -> DiscoInfo {
+    use starling_stanza::Identity;
     DiscoInfo {
         node: None,
         identities: vec![Identity {

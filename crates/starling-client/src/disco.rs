@@ -25,7 +25,7 @@ pub(crate) struct OwnDisco {
 pub const MAX_FEATURES: usize = 256;
 
 /// The features every Starling client has.
-const BUILT_IN: &[&str] = &[ns::DISCO_INFO, ns::PING];
+const BUILT_IN: &[&str] = &[ns::CAPS, ns::DISCO_INFO, ns::PING];
 
 impl ClientBuilder {
     /// Declares interest in the PEP node `node` (XEP-0163 §4): the client
@@ -61,7 +61,7 @@ impl ClientBuilder {
     }
 
     /// What the client answers to disco#info: identity `client/pc`, the
-    /// built-in features (disco#info, ping) and the ones added with
+    /// built-in features (caps, disco#info, ping) and the ones added with
     /// [`feature`](Self::feature) and [`notify`](Self::notify), sorted.
     pub fn disco_info(&self) -> DiscoInfo {
         let mut features: Vec<String> = BUILT_IN.iter().map(|s| (*s).to_owned()).collect();
@@ -176,7 +176,7 @@ mod tests {
                 assert_eq!(info.identities[0].identity_type, "pc");
                 assert_eq!(
                     info.features,
-                    [ns::DISCO_INFO, "urn:xmpp:avatar:metadata+notify", ns::PING]
+                    [ns::CAPS, ns::DISCO_INFO, "urn:xmpp:avatar:metadata+notify", ns::PING]
                 );
             }
         }

@@ -239,7 +239,7 @@ impl Task {
         match tick {
             Tick::Command(Some(Command::Send(el))) => {
                 // XEP-0115: available presence advertises the client's caps.
-                let el = crate::caps::stamp(el, &crate::caps::own_info());
+                let el = crate::caps::stamp(el, &self.builder.disco_info());
                 self.out(neg, el)
             }
             Tick::Command(Some(Command::Request { iq, id, to, reply })) => {
