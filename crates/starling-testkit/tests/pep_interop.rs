@@ -14,6 +14,8 @@
 //! fails at the end with every failed scenario, its checks, the script's
 //! standard error, the tail of slixmpp's log and the server's.
 //!
+//! `STARLING_PEP_SCENARIOS=omemo,caps` runs only those scenarios.
+//!
 //! When the server or Python cannot run here, the test prints why and
 //! passes, unless `CI=true`.
 //!
@@ -241,7 +243,12 @@ fn run_all(
 ) {
     let mut failures = Vec::new();
     let mut passed = 0;
-    for (scenario, expected) in SCENARIOS {
+    let only = std::env::var("STARLING_PEP_SCENARIOS").ok();
+    let chosen = |name: &str| {
+        only.as_deref()
+            .is_none_or(|list| list.split(',').any(|s| s.trim() == name))
+    };
+    for (scenario, expected) in SCENARIOS.iter().filter(|(name, _)| chosen(name)) {
         if let Some((_, _, why)) = NOT_APPLICABLE
             .iter()
             .find(|(server, s, _)| *server == target.name && s == scenario)

@@ -191,7 +191,9 @@ async def publish_item(r, c, node, item_id, payload, options, timeout):
     if made["type"] != "result":
         made = await request(c, xep60.set_node_config(None, node, config, timeout=timeout))
         if made["type"] != "result":
-            return made
+            # Neither way works: the publish's own error is the answer.
+            facts[node.rsplit(":", 1)[0]] += f"; configuring failed too: {error_conditions(made)}"
+            return got
     return await request(c, xep60.publish(None, node, id=item_id, payload=payload, timeout=timeout))
 
 

@@ -83,28 +83,55 @@ register_plugin(TestOmemo)
 
 def omemo_client(ctx, role, resource):
     c = ctx.account(role, resource, ("xep_0004", "xep_0030", "xep_0060", "xep_0115", "xep_0163"))
-    initialized = asyncio.get_running_loop().create_future()
-    c.add_event_handler("omemo_initialized", lambda _e: initialized.done() or initialized.set_result(True))
     c.register_plugin(
         "xep_0384",
         {"json_file": os.path.join(ctx.omemo_dir, f"{resource}.json")},
     )
-    return c, initialized
+    return c
+
+
+# Attempts at starting a client's OMEMO: ejabberd 23.01 sometimes aborts one
+# of the publishes a new device makes at once (a mnesia transaction
+# 'cyclic' abort, answered with internal-server-error); the plugin then
+# fails for good, and a client started again (same store) goes on.
+OMEMO_ATTEMPTS = 2
+
+
+async def omemo_ready(ctx, r, role, name):
+    """A client of ``role``, online, whose OMEMO session manager is built
+    (keys made, device list and bundle published): the check ``name``."""
+    limit = ctx.step_timeout * 3
+    failures = []
+    for attempt in range(OMEMO_ATTEMPTS):
+        c = omemo_client(ctx, role, f"{role[0]}-omemo")
+        await online(ctx, r, (c,), f"{role}_online")
+        try:
+            # Built in the background from session start on; waiting for it
+            # directly also says why it failed.
+            manager = await asyncio.wait_for(c["xep_0384"].get_session_manager(), limit)
+            own = await manager.get_own_device_information()
+        except asyncio.TimeoutError:
+            failures.append(f"not ready after {limit:.0f} s")
+        except Exception as e:  # noqa: BLE001 - the check's detail
+            failures.append(f"{type(e).__name__}: {e}")
+        else:
+            r.check(name, True, f"{c.boundjid.bare}: device {own[0].device_id} made and published")
+            r.fact(f"{role}_device_id", own[0].device_id)
+            if failures:
+                r.fact(f"{role}_omemo_start_failures", failures)
+            return c
+        if attempt + 1 < OMEMO_ATTEMPTS:
+            await c.logout()
+    r.require(name, False, f"{role}: slixmpp-omemo did not start: {failures}")
+    return None
 
 
 async def scenario_omemo(ctx, r, args):
     """Two clients publish device lists and bundles; alice encrypts
     "hello omemo" for bob, bob decrypts it; then bob answers."""
-    a, a_ready = omemo_client(ctx, "alice", "a-omemo")
-    b, b_ready = omemo_client(ctx, "bob", "b-omemo")
-    await online(ctx, r, (a, b))
-    # Both publish their device list and bundle before they are contacts.
-    for name, c, ready in (("alice_omemo_ready", a, a_ready), ("bob_omemo_ready", b, b_ready)):
-        await step(r, name, asyncio.wait_for(ready, ctx.step_timeout * 3), "slixmpp-omemo's omemo_initialized")
-        manager = await c["xep_0384"].get_session_manager()
-        own = await manager.get_own_device_information()
-        r.check(name, True, f"{c.boundjid.bare}: device {own[0].device_id} made and published")
-        r.fact(f"{c.user}_device_id", own[0].device_id)
+    # One after the other, each before they are contacts.
+    a = await omemo_ready(ctx, r, "alice", "alice_omemo_ready")
+    b = await omemo_ready(ctx, r, "bob", "bob_omemo_ready")
     await interop.befriend(r, a, b, "setup_")
     await settle(r, "settled", (a, b), ctx.step_timeout)
     alice, bob = a.boundjid.bare, b.boundjid.bare
@@ -118,20 +145,20 @@ async def scenario_omemo(ctx, r, args):
             c["xep_0384"].refresh_device_lists({JID(other)}, force_download=True),
             "device list download",
         )
-    r.check("device_lists_fetched", True, "each downloaded the other's device lists (XEP-0384 §5.3.1)")
+    r.check("device_lists_fetched", True, "each downloaded the other's device lists (XEP-0384, device list)")
 
     for node in (TWOMEMO_DEVICES, OLDMEMO_DEVICES):
         got = await step(r, "device_lists_readable", request(a, a["xep_0060"].get_items(bob, node)), f"{node} of bob")
         r.check(
             "device_lists_readable",
             got["type"] == "result" and len(result_items(got)) == 1,
-            f"bob's {node} has one item, readable by a contact (XEP-0384 §5.3.1); got {got}",
+            f"bob's {node} has one item, readable by a contact (XEP-0384, device list); got {got}",
         )
     got = await step(r, "bundle_readable", request(a, a["xep_0060"].get_items(bob, TWOMEMO_BUNDLES)), "twomemo bundles of bob")
     r.check(
         "bundle_readable",
         got["type"] == "result" and len(result_items(got)) >= 1,
-        f"bob's twomemo bundle node has his bundle, item id = device id (XEP-0384 §5.3.2); got {got}",
+        f"bob's twomemo bundle node has his bundle, item id = device id (XEP-0384, bundle); got {got}",
     )
 
     async def exchange(name, sender, receiver, to, text):

@@ -148,7 +148,7 @@ async def scenario_pubsub(ctx, r, args):
         "whitelist_not_readable",
         got["type"] == "error" and kind[1] in ("not-allowed", "forbidden", "item-not-found"),
         "a contact not on the whitelist cannot read it: <not-allowed/> with <closed-node/> "
-        "(XEP-0060 §6.5.9.5), or <item-not-found/> hiding the node; got "
+        "(XEP-0060 §6.5.9), or <item-not-found/> hiding the node; got "
         f"{kind}: {got}",
     )
     await quiet(
@@ -158,7 +158,7 @@ async def scenario_pubsub(ctx, r, args):
         "message",
         published(closed),
         mb,
-        "XEP-0060 §4.5: no notification from a whitelist node to a contact not on the list",
+        "XEP-0060 access models: no notification from a whitelist node to a contact not on the list",
     )
 
 
@@ -190,7 +190,7 @@ async def scenario_retract(ctx, r, args):
 
 
 async def scenario_last_item(ctx, r, args):
-    """XEP-0163 §4.3.4 (with XEP-0060 §12.? 'send_last_published_item'): a
+    """XEP-0163 §4.3.4 (the node's 'send_last_published_item'): a
     contact who comes online gets the last item."""
     node = test_node("last")
     a, b, c = await befriended_with_interest(ctx, r, node, "last")
