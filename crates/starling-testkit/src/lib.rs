@@ -7,6 +7,7 @@
 //! | [`ports`] | loopback ports: [`reserve_ports`](ports::reserve_ports) (outside the ephemeral range, held until the server starts), [`closed_port`](ports::closed_port), [`wait_for_ports`](ports::wait_for_ports) |
 //! | [`server`] | the `starling` binary under test ([`starling_bin`](server::starling_bin), `STARLING_BIN`): [`Server`](server::Server) and [`FedServer`](server::FedServer), and the [`Login`](server::Login) a client needs |
 //! | [`peers`] | real peers: Prosody and ejabberd ([`Peer`](peers::Peer)), a federating Prosody ([`FedProsody`](peers::prosody::FedProsody)), slixmpp's virtualenv ([`slixmpp::python`](peers::slixmpp::python)) |
+//! | [`script`], [`json`] | the JSON report a scenario script prints ([`ScriptReport`](script::ScriptReport)): its checks, facts and what went wrong |
 //! | [`raw`] | a raw c2s connection ([`Raw`](raw::Raw)): our own bytes over TCP and TLS, the server's read by a stream framer |
 //! | [`raw_wait`] | waiting on a raw connection for an element, with what came before it ([`Raw::until`](raw::Raw::until), [`Raw::iq`](raw::Raw::iq)); carbons and bodies of message elements |
 //! | [`dns`] | a DNS responder on UDP loopback answering from a table ([`Dns`](dns::Dns)) |
@@ -29,6 +30,7 @@
 pub mod dirs;
 pub mod dns;
 pub mod host;
+pub mod json;
 pub mod logs;
 pub mod peers;
 pub mod ports;
@@ -36,6 +38,7 @@ pub mod process;
 pub mod raw;
 pub mod raw_pep;
 pub mod raw_wait;
+pub mod script;
 pub mod server;
 pub mod sm;
 pub mod stanzas;

@@ -25,12 +25,12 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use starling_testkit::logs::{read_or_empty, tail};
-use starling_testkit::peers::slixmpp;
+use starling_testkit::peers::slixmpp::{self, ScriptTarget};
 use starling_testkit::process::{Finished, run_with_limit};
+use starling_testkit::script::{ScriptReport, exit_problem};
 use starling_testkit::server::Server;
 
 /// The scenarios.
@@ -368,40 +368,24 @@ impl Scenario {
             ca.display()
         );
         let log = server.dir.join(format!("slixmpp-{}.log", self.name));
-        let mut command = Command::new(&python);
+        let target = ScriptTarget {
+            port: server.c2s_port,
+            domain: &server.domain,
+            ca: &ca,
+            log: &log,
+            step_timeout_secs: STEP_TIMEOUT_SECS,
+            timeout_secs: SCENARIO_TIMEOUT_SECS,
+        };
+        let mut command = slixmpp::script_command(&python, SCRIPT, self.name, &target);
         command
-            .arg(SCRIPT)
-            .arg(self.name)
-            .arg("--host")
-            .arg("127.0.0.1")
-            .arg("--port")
-            .arg(server.c2s_port.to_string())
-            .arg("--domain")
-            .arg(&server.domain)
-            .arg("--ca")
-            .arg(&ca)
             .arg("--alice-password")
             .arg(ALICE_PASSWORD)
             .arg("--bob-password")
             .arg(BOB_PASSWORD)
-            .arg("--step-timeout")
-            .arg(STEP_TIMEOUT_SECS.to_string())
-            .arg("--timeout")
-            .arg(SCENARIO_TIMEOUT_SECS.to_string())
-            .arg("--log")
-            .arg(&log)
-            .args(&self.args)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONUNBUFFERED", "1");
+            .args(&self.args);
         let finished = run_with_limit(&mut command, PROCESS_LIMIT)
             .unwrap_or_else(|e| panic!("running the slixmpp script: {e}"));
-        let report = finished
-            .stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with('{'))
-            .ok_or_else(|| "no JSON line on standard output".to_owned())
-            .and_then(|line| json::parse(line.trim()));
+        let report = ScriptReport::parse(&finished.stdout);
         Some(Outcome {
             scenario: self.name,
             finished,
@@ -417,7 +401,7 @@ impl Scenario {
 struct Outcome {
     scenario: &'static str,
     finished: Finished,
-    report: Result<json::Value, String>,
+    report: ScriptReport,
     log: PathBuf,
     server: Server,
 }
@@ -427,46 +411,8 @@ impl Outcome {
     /// checked and passed (so a scenario that silently skipped a check
     /// fails too).
     fn assert_checks(&self, expected: &[&str]) {
-        let mut problems = Vec::new();
-        if !self.finished.success() {
-            problems.push(match self.finished.code() {
-                Some(3) => "the scenario ran out of time (exit status 3)".to_owned(),
-                Some(code) => format!("the script exited with status {code}"),
-                None => "the script was killed at the time limit or by a signal".to_owned(),
-            });
-        }
-        let mut seen = Vec::new();
-        match &self.report {
-            Err(e) => problems.push(format!("cannot read the script's JSON: {e}")),
-            Ok(report) => {
-                if let Some(error) = report.get("error").and_then(json::Value::as_str) {
-                    problems.push(format!("the scenario stopped early: {error}"));
-                }
-                if report.get("ok").and_then(json::Value::as_bool) != Some(true) {
-                    problems.push("the script reports ok=false".to_owned());
-                }
-                for check in report.get("checks").map_or(&[][..], json::Value::as_array) {
-                    let name = check
-                        .get("name")
-                        .and_then(json::Value::as_str)
-                        .unwrap_or("?");
-                    let ok = check.get("ok").and_then(json::Value::as_bool) == Some(true);
-                    let detail = check
-                        .get("detail")
-                        .and_then(json::Value::as_str)
-                        .unwrap_or("");
-                    if !ok {
-                        problems.push(format!("FAILED check {name}: {detail}"));
-                    }
-                    seen.push(name.to_owned());
-                }
-            }
-        }
-        for name in expected {
-            if !seen.iter().any(|s| s == name) {
-                problems.push(format!("check {name} was not run"));
-            }
-        }
+        let mut problems: Vec<String> = exit_problem(&self.finished).into_iter().collect();
+        problems.extend(self.report.problems(true, expected));
         if problems.is_empty() {
             return;
         }
@@ -489,20 +435,12 @@ impl Outcome {
         panic!("{message}");
     }
 
-    fn fact(&self, key: &str) -> Option<&json::Value> {
-        self.report.as_ref().ok()?.get("facts")?.get(key)
-    }
-
     fn fact_str(&self, key: &str) -> Option<&str> {
-        self.fact(key).and_then(json::Value::as_str)
+        self.report.fact_str(key)
     }
 
     fn fact_strings(&self, key: &str) -> Vec<String> {
-        self.fact(key)
-            .map_or(&[][..], json::Value::as_array)
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
+        self.report.fact_strings(key)
     }
 }
 
@@ -510,262 +448,6 @@ impl Outcome {
 /// and this is not CI.
 fn venv_python() -> Option<PathBuf> {
     slixmpp::python().unwrap_or_else(|e| panic!("slixmpp interop (CI=true): {e}"))
-}
-
-// ---------------------------------------------------------------------------
-// JSON (the script's report; the crate has no JSON dependency)
-
-mod json {
-    /// A JSON value.
-    #[derive(Debug, Clone, PartialEq)]
-    pub(crate) enum Value {
-        Null,
-        Bool(bool),
-        Number(f64),
-        String(String),
-        Array(Vec<Value>),
-        Object(Vec<(String, Value)>),
-    }
-
-    impl Value {
-        pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-            match self {
-                Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-                _ => None,
-            }
-        }
-
-        pub(crate) fn as_str(&self) -> Option<&str> {
-            match self {
-                Value::String(s) => Some(s),
-                _ => None,
-            }
-        }
-
-        pub(crate) fn as_bool(&self) -> Option<bool> {
-            match self {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            }
-        }
-
-        pub(crate) fn as_array(&self) -> &[Value] {
-            match self {
-                Value::Array(items) => items,
-                _ => &[],
-            }
-        }
-    }
-
-    /// Parses one JSON document.
-    pub(crate) fn parse(text: &str) -> Result<Value, String> {
-        let mut parser = Parser {
-            bytes: text.as_bytes(),
-            pos: 0,
-        };
-        let value = parser.value(0)?;
-        parser.skip_ws();
-        if parser.pos != parser.bytes.len() {
-            return Err(parser.error("trailing characters"));
-        }
-        Ok(value)
-    }
-
-    struct Parser<'a> {
-        bytes: &'a [u8],
-        pos: usize,
-    }
-
-    impl Parser<'_> {
-        fn error(&self, what: &str) -> String {
-            format!("JSON: {what} at byte {}", self.pos)
-        }
-
-        fn skip_ws(&mut self) {
-            while self
-                .bytes
-                .get(self.pos)
-                .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                self.pos += 1;
-            }
-        }
-
-        fn eat(&mut self, byte: u8) -> Result<(), String> {
-            self.skip_ws();
-            if self.bytes.get(self.pos) == Some(&byte) {
-                self.pos += 1;
-                Ok(())
-            } else {
-                Err(self.error(&format!("expected `{}`", char::from(byte))))
-            }
-        }
-
-        fn literal(&mut self, word: &str, value: Value) -> Result<Value, String> {
-            if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-                self.pos += word.len();
-                Ok(value)
-            } else {
-                Err(self.error("unknown literal"))
-            }
-        }
-
-        fn value(&mut self, depth: usize) -> Result<Value, String> {
-            if depth > 64 {
-                return Err(self.error("nested too deeply"));
-            }
-            self.skip_ws();
-            match self.bytes.get(self.pos) {
-                None => Err(self.error("unexpected end")),
-                Some(b'{') => {
-                    self.pos += 1;
-                    let mut members = Vec::new();
-                    self.skip_ws();
-                    if self.bytes.get(self.pos) == Some(&b'}') {
-                        self.pos += 1;
-                        return Ok(Value::Object(members));
-                    }
-                    loop {
-                        self.skip_ws();
-                        let key = self.string()?;
-                        self.eat(b':')?;
-                        members.push((key, self.value(depth + 1)?));
-                        self.skip_ws();
-                        match self.bytes.get(self.pos) {
-                            Some(b',') => self.pos += 1,
-                            Some(b'}') => {
-                                self.pos += 1;
-                                return Ok(Value::Object(members));
-                            }
-                            _ => return Err(self.error("expected `,` or `}`")),
-                        }
-                    }
-                }
-                Some(b'[') => {
-                    self.pos += 1;
-                    let mut items = Vec::new();
-                    self.skip_ws();
-                    if self.bytes.get(self.pos) == Some(&b']') {
-                        self.pos += 1;
-                        return Ok(Value::Array(items));
-                    }
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        self.skip_ws();
-                        match self.bytes.get(self.pos) {
-                            Some(b',') => self.pos += 1,
-                            Some(b']') => {
-                                self.pos += 1;
-                                return Ok(Value::Array(items));
-                            }
-                            _ => return Err(self.error("expected `,` or `]`")),
-                        }
-                    }
-                }
-                Some(b'"') => self.string().map(Value::String),
-                Some(b't') => self.literal("true", Value::Bool(true)),
-                Some(b'f') => self.literal("false", Value::Bool(false)),
-                Some(b'n') => self.literal("null", Value::Null),
-                Some(_) => self.number(),
-            }
-        }
-
-        fn number(&mut self) -> Result<Value, String> {
-            let start = self.pos;
-            while self.bytes.get(self.pos).is_some_and(|b| {
-                b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')
-            }) {
-                self.pos += 1;
-            }
-            std::str::from_utf8(&self.bytes[start..self.pos])
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(Value::Number)
-                .ok_or_else(|| self.error("bad number"))
-        }
-
-        fn hex4(&mut self) -> Result<u32, String> {
-            let digits = self
-                .bytes
-                .get(self.pos..self.pos + 4)
-                .and_then(|d| std::str::from_utf8(d).ok())
-                .and_then(|d| u32::from_str_radix(d, 16).ok())
-                .ok_or_else(|| self.error("bad \\u escape"))?;
-            self.pos += 4;
-            Ok(digits)
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            if self.bytes.get(self.pos) != Some(&b'"') {
-                return Err(self.error("expected a string"));
-            }
-            self.pos += 1;
-            let mut out = Vec::new();
-            loop {
-                let Some(&byte) = self.bytes.get(self.pos) else {
-                    return Err(self.error("unterminated string"));
-                };
-                self.pos += 1;
-                match byte {
-                    b'"' => break,
-                    b'\\' => {
-                        let Some(&escape) = self.bytes.get(self.pos) else {
-                            return Err(self.error("unterminated escape"));
-                        };
-                        self.pos += 1;
-                        let c = match escape {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'/' => '/',
-                            b'b' => '\u{8}',
-                            b'f' => '\u{c}',
-                            b'n' => '\n',
-                            b'r' => '\r',
-                            b't' => '\t',
-                            b'u' => {
-                                let first = self.hex4()?;
-                                let code = if (0xD800..0xDC00).contains(&first)
-                                    && self.bytes[self.pos..].starts_with(b"\\u")
-                                {
-                                    self.pos += 2;
-                                    let second = self.hex4()?;
-                                    0x10000
-                                        + ((first - 0xD800) << 10)
-                                        + (second.wrapping_sub(0xDC00) & 0x3FF)
-                                } else {
-                                    first
-                                };
-                                char::from_u32(code).unwrap_or('\u{FFFD}')
-                            }
-                            _ => return Err(self.error("unknown escape")),
-                        };
-                        let mut buf = [0; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    }
-                    _ => out.push(byte),
-                }
-            }
-            String::from_utf8(out).map_err(|_| self.error("invalid UTF-8"))
-        }
-    }
-
-    #[test]
-    fn parses_a_report() {
-        let v = parse(
-            r#"{"ok": true, "error": null, "checks": [{"name": "a\u00e9\ud83d\ude00", "n": -1.5e2}], "facts": {}}"#,
-        )
-        .expect("valid JSON");
-        assert_eq!(v.get("ok").and_then(Value::as_bool), Some(true));
-        assert_eq!(v.get("error"), Some(&Value::Null));
-        let checks = v.get("checks").map(Value::as_array).expect("checks");
-        assert_eq!(
-            checks[0].get("name").and_then(Value::as_str),
-            Some("aé\u{1F600}")
-        );
-        assert_eq!(checks[0].get("n"), Some(&Value::Number(-150.0)));
-        assert!(parse("{\"a\": }").is_err());
-        assert!(parse("[1, 2] x").is_err());
-    }
 }
 
 // ---------------------------------------------------------------------------

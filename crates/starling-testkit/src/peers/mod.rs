@@ -174,7 +174,8 @@ pub struct Peer {
     /// Whether the modules of a mobile client are loaded (see
     /// [`Peer::start_mobile`]).
     pub mobile: bool,
-    /// Whether PEP is loaded (see [`Peer::start_prosody_pep`]).
+    /// Whether PEP and the account-storage modules are loaded (see
+    /// [`Peer::start_pep`]).
     pub pep: bool,
     daemon: Daemon,
 }
@@ -224,14 +225,29 @@ impl Peer {
     }
 
     /// Starts Prosody with, in addition to the mobile modules, `pep`
-    /// (XEP-0163 on XEP-0060, with publish-options and `+notify`
-    /// interests read from the contacts' caps).
+    /// and the account-storage modules of [`Peer::start_pep`].
     ///
     /// # Errors
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start_prosody_pep() -> Result<Option<Peer>, String> {
         Peer::start_with(Kind::Prosody, true, true)
+    }
+
+    /// Starts a server of the given kind with, in addition, what a client
+    /// keeps in its account: PEP on a PubSub service (XEP-0163, XEP-0060),
+    /// entity capabilities (XEP-0115), vCards (XEP-0054) and their avatar
+    /// hash in presence (XEP-0153), private XML storage (XEP-0049) and
+    /// bookmarks (XEP-0402 with the XEP-0048 conversion). Prosody loads
+    /// `pep`, `vcard_legacy`, `private` and `bookmarks`; ejabberd
+    /// `mod_caps`, `mod_pubsub` (plugins `flat` and `pep`), `mod_vcard`,
+    /// `mod_vcard_xupdate`, `mod_avatar` and `mod_private`.
+    ///
+    /// # Errors
+    ///
+    /// When it does not start, or is not installed and `CI=true`.
+    pub fn start_pep(kind: Kind) -> Result<Option<Peer>, String> {
+        Peer::start_with(kind, false, true)
     }
 
     fn start_with(kind: Kind, mobile: bool, pep: bool) -> Result<Option<Peer>, String> {

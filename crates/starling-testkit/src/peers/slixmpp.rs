@@ -148,3 +148,51 @@ fn build(dir: &Path) -> Result<(), String> {
     fs::write(dir.join(STAMP), REQUIREMENTS)
         .map_err(|e| format!("writing {}: {e}", dir.join(STAMP).display()))
 }
+
+/// Where a scenario script of `tests/slixmpp/` (`interop.py`, `pep.py`)
+/// connects, and its limits: the arguments every such script takes.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptTarget<'a> {
+    /// The server's c2s STARTTLS port on 127.0.0.1.
+    pub port: u16,
+    /// The accounts' domain (also the name the certificate is checked for).
+    pub domain: &'a str,
+    /// The only CA the script trusts.
+    pub ca: &'a Path,
+    /// Where slixmpp's debug log goes.
+    pub log: &'a Path,
+    /// The limit of one wait or request (`--step-timeout`).
+    pub step_timeout_secs: u32,
+    /// The limit of the whole scenario (`--timeout`).
+    pub timeout_secs: u32,
+}
+
+/// `python SCRIPT SCENARIO` with the arguments of `target`, and the
+/// environment the scripts run with (no bytecode files written into the
+/// source tree, unbuffered output); the caller adds the script's own.
+pub fn script_command(
+    python: &Path,
+    script: &str,
+    scenario: &str,
+    target: &ScriptTarget<'_>,
+) -> Command {
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .arg(scenario)
+        .args(["--host", "127.0.0.1", "--port"])
+        .arg(target.port.to_string())
+        .arg("--domain")
+        .arg(target.domain)
+        .arg("--ca")
+        .arg(target.ca)
+        .arg("--step-timeout")
+        .arg(target.step_timeout_secs.to_string())
+        .arg("--timeout")
+        .arg(target.timeout_secs.to_string())
+        .arg("--log")
+        .arg(target.log)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    command
+}

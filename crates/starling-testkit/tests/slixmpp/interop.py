@@ -1454,29 +1454,28 @@ SCENARIOS = {
 }
 
 
-async def run(args, report):
-    ctx = Context(args)
-    try:
-        await SCENARIOS[args.scenario](ctx, report, args)
-    finally:
-        await ctx.close_all()
+def runner(context_class, scenarios):
+    """The coroutine function that runs ``args.scenario`` with a new
+    ``context_class(args)`` and closes its clients at the end."""
+
+    async def run(args, report):
+        ctx = context_class(args)
+        try:
+            await scenarios[args.scenario](ctx, report, args)
+        finally:
+            await ctx.close_all()
+
+    return run
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+def scenario_parser(doc, scenarios):
+    """The arguments every scenario script takes (its accounts are its own)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=sorted(scenarios))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--domain", default="localhost")
     parser.add_argument("--ca", required=True, help="PEM file: the only trusted CA (the server's certificate)")
-    parser.add_argument("--alice-password", required=True)
-    parser.add_argument("--bob-password", required=True)
-    parser.add_argument(
-        "--mech",
-        default="default",
-        help="SASL mechanism for login and wrong-password: 'default' is slixmpp's own choice "
-        "for login and SCRAM-SHA-256 for wrong-password",
-    )
     parser.add_argument("--step-timeout", type=float, default=15.0)
     parser.add_argument("--timeout", type=float, default=120.0, help="limit for the whole scenario")
     parser.add_argument("--log", help="file for slixmpp's debug log")
@@ -1485,8 +1484,28 @@ def main():
         action="store_true",
         help="first empty the rosters of the accounts used (to rerun against the same server)",
     )
-    args = parser.parse_args()
+    return parser
 
+
+def main():
+    parser = scenario_parser(__doc__, SCENARIOS)
+    parser.add_argument("--alice-password", required=True)
+    parser.add_argument("--bob-password", required=True)
+    parser.add_argument(
+        "--mech",
+        default="default",
+        help="SASL mechanism for login and wrong-password: 'default' is slixmpp's own choice "
+        "for login and SCRAM-SHA-256 for wrong-password",
+    )
+    args = parser.parse_args()
+    execute(args, runner(Context, SCENARIOS), "interop.py")
+
+
+def execute(args, run_scenario, prog):
+    """Runs ``run_scenario(args, report)`` within ``--timeout`` (a watchdog
+    ends the process if the event loop hangs), with slixmpp's log in
+    ``--log``; prints the failures on standard error and the JSON report
+    last on standard output, then exits with the documented status."""
     if args.log:
         logging.basicConfig(
             filename=args.log,
@@ -1502,7 +1521,7 @@ def main():
     error = None
     code = 0
     try:
-        asyncio.run(asyncio.wait_for(run(args, report), args.timeout))
+        asyncio.run(asyncio.wait_for(run_scenario(args, report), args.timeout))
     except StepFailed as e:
         error = f"stopped at check {e}"
     except asyncio.TimeoutError:
@@ -1513,10 +1532,10 @@ def main():
     if code == 0 and (error is not None or not all(c["ok"] for c in report.checks)):
         code = 1
     if error:
-        print(f"interop.py {args.scenario}: {error}", file=sys.stderr)
+        print(f"{prog} {args.scenario}: {error}", file=sys.stderr)
     for c in report.checks:
         if not c["ok"]:
-            print(f"interop.py {args.scenario}: FAILED {c['name']}: {c['detail']}", file=sys.stderr)
+            print(f"{prog} {args.scenario}: FAILED {c['name']}: {c['detail']}", file=sys.stderr)
     print(report.to_json(error), flush=True)
     sys.exit(code)
 
