@@ -176,7 +176,12 @@ mod tests {
                 assert_eq!(info.identities[0].identity_type, "pc");
                 assert_eq!(
                     info.features,
-                    [ns::CAPS, ns::DISCO_INFO, "urn:xmpp:avatar:metadata+notify", ns::PING]
+                    [
+                        ns::CAPS,
+                        ns::DISCO_INFO,
+                        "urn:xmpp:avatar:metadata+notify",
+                        ns::PING
+                    ]
                 );
             }
         }

@@ -2,9 +2,9 @@
 //! against a real PEP service: publish with publish-options, items, item,
 //! a refused precondition, retract, node configuration, purge, delete;
 //! XEP-0402 bookmarks; XEP-0084 avatars; and `+notify` interests that
-//! bring a contact's notifications as `Event::PubSub`. Prosody with `pep`
-//! ([`Peer::start_prosody_pep`]); the scenarios take only logins, so that a
-//! suite against the `starling` binary can run them too.
+//! bring a contact's notifications as `Event::PubSub`. Against Prosody with
+//! `pep` ([`Peer::start_prosody_pep`]) and against the `starling` binary: the
+//! scenarios take only logins.
 //!
 //! Prosody not installed makes the test print why and pass, unless
 //! `CI=true`, where it is a failure.
@@ -25,7 +25,7 @@ use starling_stanza::{
     StanzaErrorCondition, ns,
 };
 use starling_testkit::peers::Peer;
-use starling_testkit::server::Login;
+use starling_testkit::server::{Login, Server};
 use starling_testkit::stanzas::presence;
 use starling_xml::Element;
 
@@ -268,47 +268,62 @@ fn prosody() {
         return; // not installed and not in CI: the reason was printed
     };
     peer.register_test_users().unwrap_or_else(|e| panic!("{e}"));
+    run_all(&peer.name, &|user, res| peer.login(user, res), &|| {
+        peer.log_tail()
+    });
+}
+
+#[test]
+fn starling() {
+    let server = Server::start();
+    server.add_users(&["alice", "bob", "carol"]);
+    let login = |user: &str, res: &str| {
+        server.login(&format!("{user}@localhost/{res}"), &format!("pw-{user}"))
+    };
+    run_all("starling", &login, &|| server.log_so_far());
+}
+
+/// Runs every scenario with logins from `login` (user, resource).
+fn run_all(name: &str, login: &dyn Fn(&str, &str) -> Login, logs: &dyn Fn() -> String) {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let p = &peer;
     let scenarios: Vec<(&str, Scenario<'_>)> = vec![
         (
             "publish, items, retract, configure, purge, delete",
-            Box::new(|| Box::pin(publish_items_retract(p.login("alice", "notes")))),
+            Box::new(|| Box::pin(publish_items_retract(login("alice", "notes")))),
         ),
         (
             "XEP-0402 bookmarks",
-            Box::new(|| Box::pin(bookmarks(p.login("carol", "bookmarks")))),
+            Box::new(|| Box::pin(bookmarks(login("carol", "bookmarks")))),
         ),
         (
             "XEP-0084 avatar",
-            Box::new(|| Box::pin(avatar(p.login("carol", "avatar")))),
+            Box::new(|| Box::pin(avatar(login("carol", "avatar")))),
         ),
         (
             "+notify and Event::PubSub",
             Box::new(|| {
                 Box::pin(notifications(
-                    p.login("alice", "tunes"),
-                    p.login("bob", "listener"),
+                    login("alice", "tunes"),
+                    login("bob", "listener"),
                 ))
             }),
         ),
     ];
     let mut failures = Vec::new();
-    for (name, mut run) in scenarios {
+    for (scenario, mut run) in scenarios {
         match runtime.block_on(run()) {
-            Ok(()) => eprintln!("{}: {name}: ok", peer.name),
+            Ok(()) => eprintln!("{name}: {scenario}: ok"),
             Err(e) => {
-                eprintln!("{}: {name}: FAILED: {e}", peer.name);
-                failures.push(format!("{name}: {e}"));
+                eprintln!("{name}: {scenario}: FAILED: {e}");
+                failures.push(format!("{scenario}: {e}"));
             }
         }
     }
     assert!(
         failures.is_empty(),
-        "{}: {} scenario(s) failed:\n{}\n--- logs ---\n{}",
-        peer.name,
+        "{name}: {} scenario(s) failed:\n{}\n--- logs ---\n{}",
         failures.len(),
         failures.join("\n"),
-        peer.log_tail()
+        logs()
     );
 }
