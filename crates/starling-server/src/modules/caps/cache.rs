@@ -56,6 +56,11 @@ pub(super) struct Answered {
     pub waiters: Vec<FullJid>,
     /// After a failure, the next waiter to ask.
     pub next: Option<Query>,
+    /// An answer that did not verify: what the asked entity says of
+    /// itself, for that entity alone and never cached (§5.4 step 3.8;
+    /// clients that add a `+notify` interest after computing their `ver`
+    /// send such answers).
+    pub unverified: Option<Arc<CapsInfo>>,
 }
 
 #[derive(Debug)]
@@ -232,6 +237,7 @@ impl CapsCache {
                 info: Some(info),
                 waiters: p.waiters.into_iter().map(|(w, _)| w).collect(),
                 next: None,
+                unverified: None,
             });
         }
         // Wrong or no answer: the one asked gets nothing; ask the next.
@@ -242,6 +248,7 @@ impl CapsCache {
             info: None,
             waiters: Vec::new(),
             next,
+            unverified: result.map(|info| Arc::new(CapsInfo::new(info))),
         })
     }
 

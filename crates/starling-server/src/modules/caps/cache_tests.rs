@@ -81,6 +81,8 @@ fn a_wrong_answer_is_not_cached_and_the_next_waiter_is_asked() {
     let ans = c.answered(&q.id, &a, Some(&lie), now).unwrap();
     assert!(ans.info.is_none());
     assert!(ans.waiters.is_empty());
+    // What the one asked said of itself is for it alone, never cached.
+    assert!(ans.unverified.as_ref().is_some_and(|i| i.has("urn:other")));
     let next = ans.next.unwrap();
     assert_eq!(
         (next.to.clone(), next.from.clone()),
@@ -90,7 +92,7 @@ fn a_wrong_answer_is_not_cached_and_the_next_waiter_is_asked() {
     assert_eq!(c.usage().0, 0);
     // An error from the last one: nobody left to ask.
     let ans = c.answered(&next.id, &b, None, now).unwrap();
-    assert!(ans.info.is_none() && ans.next.is_none());
+    assert!(ans.info.is_none() && ans.next.is_none() && ans.unverified.is_none());
     assert_eq!(c.pending(), 0);
     // The next sighting queries again.
     assert!(matches!(

@@ -16,8 +16,11 @@
 //!   answer comes back through [`Hook::IqResponse`]. Others advertising
 //!   the same string meanwhile wait for that one query. The answer is
 //!   hashed with the advertised function and cached only when it gives
-//!   the same string (§5.4); after a wrong answer or an error the entity
-//!   gets no caps and the next one waiting is asked. Queries are bounded
+//!   the same string (§5.4); a wrong answer is used for the entity that
+//!   gave it alone (what it says of itself; §5.4 forbids only caching it,
+//!   and clients that add a `+notify` interest after computing their
+//!   `ver` send such answers), an error leaves it without caps, and in
+//!   both cases the next one waiting is asked. Queries are bounded
 //!   in number (`max_pending`) and time (`query_timeout`, after which the
 //!   next entity to advertise the string is asked). Legacy caps (no
 //!   `hash`, before version 1.5) and unknown hash functions are ignored.
@@ -233,7 +236,12 @@ impl Module for CapsModule {
                     record(hub, w, info).await;
                 }
             }
-            None => debug!(%from, "caps answer did not verify"),
+            None => {
+                debug!(%from, "caps answer did not verify; used for its sender only");
+                if let Some(own) = &answered.unverified {
+                    record(hub, &from, own).await;
+                }
+            }
         }
         if let Some(next) = &answered.next {
             send_query(hub, next).await;
