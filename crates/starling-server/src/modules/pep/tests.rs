@@ -541,3 +541,31 @@ async fn account_disco_shows_pep() {
             .any(|f| f == "http://jabber.org/protocol/pubsub#publish-options")
     );
 }
+
+#[tokio::test]
+async fn notifications_without_payload_when_configured() {
+    let mut w = World::new(PepConfig::default()).await;
+    w.online("bob@localhost/pc").await;
+    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
+        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+        <field var='pubsub#deliver_payloads'><value>0</value></field></x></publish-options>";
+    let r = w.publish("t1", "secret-title", opts).await;
+    assert_eq!(r.element().attr("type"), Some("result"));
+    let ev = w.events("bob@localhost/pc");
+    assert_eq!(ev.len(), 1);
+    assert!(
+        ev[0].contains("t1") && !ev[0].contains("secret-title"),
+        "{ev:?}"
+    );
+    // The item itself is there for those who ask.
+    let get = format!(
+        "<pubsub xmlns='{}'><items node='{NODE}'/></pubsub>",
+        ns::PUBSUB
+    );
+    let s = w
+        .iq("bob@localhost/pc", "get", &get)
+        .await
+        .element()
+        .to_string();
+    assert!(s.contains("secret-title"), "{s}");
+}
