@@ -39,6 +39,8 @@
 //!   ([`Filter::Hold`], XEP-0352 client state indication).
 //! * [`Module::caps_changed`] ([`Hook::Caps`]) when the XEP-0115
 //!   capabilities of an entity with available presence became known;
+//! * [`Module::account_items`] ([`Hook::AccountItems`]) for the items
+//!   of an account's disco#items (PEP nodes);
 //! * [`Module::iq_response`] ([`Hook::IqResponse`]) for an iq `result` or
 //!   `error` addressed to an account's bare JID (the answer to a request
 //!   a module sent on the account's behalf).
@@ -129,6 +131,8 @@ pub enum Hook {
     Routing,
     /// [`Module::caps_changed`].
     Caps,
+    /// [`Module::account_items`].
+    AccountItems,
 }
 
 /// The kinds of stanza a hook wants to see (the others skip the module
@@ -335,6 +339,18 @@ pub trait Module: Send + Sync + 'static {
     /// notifications of).
     async fn caps_changed(&self, hub: &Hub, jid: &FullJid, caps: &Arc<crate::caps::CapsInfo>) {
         let _ = (hub, jid, caps);
+    }
+
+    /// Items of the account `owner`'s disco#items that `requester` may
+    /// see, besides its resources (XEP-0060 §5.2: PEP nodes).
+    async fn account_items(
+        &self,
+        hub: &Hub,
+        owner: &BareJid,
+        requester: &Jid,
+    ) -> Vec<starling_stanza::DiscoItem> {
+        let _ = (hub, owner, requester);
+        Vec::new()
     }
 
     /// A stanza about to be written to a session (runs in that session's

@@ -248,6 +248,21 @@ impl ModuleSet {
         false
     }
 
+    /// The disco#items of `owner` the [`Hook::AccountItems`] modules add
+    /// for `requester`.
+    pub async fn account_items(
+        &self,
+        hub: &Hub,
+        owner: &BareJid,
+        requester: &starling_jid::Jid,
+    ) -> Vec<starling_stanza::DiscoItem> {
+        let mut items = Vec::new();
+        for m in self.hooked(Hook::AccountItems, None) {
+            items.extend(m.account_items(hub, owner, requester).await);
+        }
+        items
+    }
+
     /// Tells every [`Hook::Caps`] module that `jid`'s capabilities became
     /// known or changed.
     pub async fn caps_changed(

@@ -51,7 +51,14 @@ impl Module for Disco {
             (ns::DISCO_INFO, true) => server_info(hub).to_element(),
             (ns::DISCO_INFO, false) => account_info(hub).to_element(),
             (_, true) => DiscoItems::default().to_element(),
-            (_, false) => account_items(hub, &req).to_element(),
+            (_, false) => {
+                let mut items = account_items(hub, &req);
+                let owner = req.to.bare();
+                items
+                    .items
+                    .extend(hub.modules().account_items(hub, &owner, req.from()).await);
+                items.to_element()
+            }
         };
         IqOutcome::Result(Some(payload))
     }
@@ -77,7 +84,8 @@ fn account_info(hub: &Hub) -> DiscoInfo {
     }
 }
 
-/// The account's resources, for the account itself only.
+/// The account's resources, for the account itself only (modules add
+/// their items: PEP nodes).
 fn account_items(hub: &Hub, req: &IqRequest<'_>) -> DiscoItems {
     let mut items = DiscoItems::default();
     if req.from_self {

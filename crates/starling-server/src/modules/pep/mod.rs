@@ -10,7 +10,8 @@
 //!   configuration, purge, delete, explicit subscribe / unsubscribe,
 //!   the requester's subscriptions and affiliations, the owner's view
 //!   and changes of a node's subscriptions and affiliations (whitelist
-//!   members). See `request.rs` and `owner.rs`.
+//!   members), and the nodes in the account's disco#items (those the
+//!   requester may read, XEP-0060 §5.2). See `request.rs` and `owner.rs`.
 //! * **Access**: `presence` (PEP's default), `open`, `roster`,
 //!   `whitelist` (`access.rs`); the owner publishes.
 //! * **Notifications** (`notify.rs`): to the resources — the account's
@@ -37,7 +38,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use starling_jid::{BareJid, FullJid, Jid};
 use starling_stanza::{
-    IqType, Item, NodeConfig, Payload, PresenceType, PubSub, PubSubOwner, StanzaError,
+    DiscoItem, IqType, Item, NodeConfig, Payload, PresenceType, PubSub, PubSubOwner, StanzaError,
     StanzaErrorCondition as Cond, StanzaKind, ns,
 };
 
@@ -221,6 +222,7 @@ impl Module for Pep {
         r.hook_for(Hook::Routing, Kinds::PRESENCE);
         r.hook(Hook::SessionEvents);
         r.hook(Hook::Caps);
+        r.hook(Hook::AccountItems);
     }
 
     async fn iq(&self, hub: &Hub, req: IqRequest<'_>) -> IqOutcome {
@@ -285,6 +287,32 @@ impl Module for Pep {
             SessionEvent::Unavailable | SessionEvent::Closed => self.seen.gone(&jid),
             SessionEvent::Bound => {}
         }
+    }
+
+    async fn account_items(&self, hub: &Hub, owner: &BareJid, requester: &Jid) -> Vec<DiscoItem> {
+        let nodes = match hub.stores().pubsub.nodes(owner.as_str()).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "storage failed; PEP nodes not listed");
+                return Vec::new();
+            }
+        };
+        let mut items = Vec::new();
+        for n in nodes {
+            let settings = Settings::decode(&n.config);
+            if self
+                .check_read(hub, owner, &n.name, &settings, requester)
+                .await
+                .is_ok()
+            {
+                items.push(DiscoItem {
+                    jid: Jid::from(owner.clone()),
+                    node: Some(n.name),
+                    name: settings.title,
+                });
+            }
+        }
+        items
     }
 
     async fn caps_changed(&self, hub: &Hub, jid: &FullJid, caps: &std::sync::Arc<CapsInfo>) {

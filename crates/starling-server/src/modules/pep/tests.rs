@@ -569,3 +569,34 @@ async fn notifications_without_payload_when_configured() {
         .to_string();
     assert!(s.contains("secret-title"), "{s}");
 }
+
+#[tokio::test]
+async fn nodes_are_listed_to_those_who_may_read_them() {
+    let mut w = World::new(PepConfig::default()).await;
+    w.publish("t1", "a", "").await;
+    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
+        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+        <field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+    let p = format!(
+        "<pubsub xmlns='{}'><publish node='private'><item id='current'><secret xmlns='urn:x'/></item></publish>{opts}</pubsub>",
+        ns::PUBSUB
+    );
+    w.iq(OWNER, "set", &p).await;
+    let items = format!("<query xmlns='{}'/>", ns::DISCO_ITEMS);
+    let nodes = |r: &Routed| {
+        let s = r.element().to_string();
+        (
+            s.contains(&format!("node=\"{NODE}\"")) || s.contains(&format!("node='{NODE}'")),
+            s.contains("private"),
+        )
+    };
+    assert_eq!(nodes(&w.iq(OWNER, "get", &items).await), (true, true));
+    assert_eq!(
+        nodes(&w.iq("bob@localhost/pc", "get", &items).await),
+        (true, false)
+    );
+    assert_eq!(
+        nodes(&w.iq("carol@localhost/pc", "get", &items).await),
+        (false, false)
+    );
+}
