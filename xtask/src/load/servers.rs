@@ -54,6 +54,18 @@ pub(crate) fn accounts(n: usize) -> Vec<Account> {
         .collect()
 }
 
+/// What Prosody loads besides the load test's modules (Starling runs all of
+/// its modules in every run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extras {
+    /// Nothing more.
+    None,
+    /// XEP-0198, carbons, CSI and blocking (`Peer::start_mobile`).
+    Mobile,
+    /// PEP and the account-storage modules (`Peer::start_pep`).
+    Pep,
+}
+
 /// A running server.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -82,15 +94,14 @@ enum Process {
 
 impl Server {
     /// Starts the server `name` with `accounts`. `root` is the workspace;
-    /// `baseline` the binary of the server `baseline`; `mobile` loads
-    /// Prosody's XEP-0198, carbons, CSI and blocking modules (Starling has
-    /// its own on by default).
+    /// `baseline` the binary of the server `baseline`; `extras` what
+    /// Prosody loads besides (Starling has its own modules on by default).
     pub(crate) fn start(
         name: &str,
         accounts: &[Account],
         root: &Path,
         baseline: Option<&Path>,
-        mobile: bool,
+        extras: Extras,
     ) -> Result<Server> {
         match (name, baseline) {
             ("starling", _) => {
@@ -100,7 +111,7 @@ impl Server {
                 start_starling(accounts, &binary, "starling")
             }
             ("baseline", Some(binary)) => start_starling(accounts, binary, "baseline"),
-            ("prosody", _) => start_prosody(accounts, mobile),
+            ("prosody", _) => start_prosody(accounts, extras),
             (other, _) => bail!("unknown server `{other}`"),
         }
     }
@@ -179,11 +190,11 @@ fn is_problem(line: &str) -> bool {
         .any(|word| matches!(word, "warn" | "error" | "WARN" | "ERROR"))
 }
 
-fn start_prosody(accounts: &[Account], mobile: bool) -> Result<Server> {
-    let peer = if mobile {
-        Peer::start_mobile(peers::Kind::Prosody)?
-    } else {
-        Peer::start_prosody()?
+fn start_prosody(accounts: &[Account], extras: Extras) -> Result<Server> {
+    let peer = match extras {
+        Extras::None => Peer::start_prosody()?,
+        Extras::Mobile => Peer::start_mobile(peers::Kind::Prosody)?,
+        Extras::Pep => Peer::start_pep(peers::Kind::Prosody)?,
     };
     let Some(peer) = peer else {
         bail!("prosody is not installed (`cargo xtask peers` installs it)");
@@ -303,6 +314,32 @@ fn wait_for_pid(path: &Path) -> Result<u32> {
     }
 }
 
+/// Waits until process `pid` catches SIGHUP (`SigCgt` in
+/// `/proc/PID/status`).
+fn wait_for_sighup_handler(pid: u32) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if catches_sighup(&status) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("process {pid} does not catch SIGHUP after 30 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the `SigCgt` mask of a `/proc/PID/status` text has SIGHUP
+/// (signal 1, the lowest bit).
+fn catches_sighup(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
 /// Rewrites the launcher's configuration for load — warnings only in the
 /// log instead of debug, a larger stanza limit — and makes Prosody reload
 /// it (SIGHUP). Returns the new log file.
@@ -330,6 +367,9 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     let at = tuned.find("VirtualHost").unwrap_or(tuned.len());
     tuned.insert_str(at, &globals);
     fs::write(&path, tuned).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Prosody writes its PID file when mod_posix loads but installs its
+    // signal handlers a moment later: a SIGHUP before that ends it.
+    wait_for_sighup_handler(pid)?;
     let status = Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()?;
@@ -539,6 +579,22 @@ mod tests {
         let written =
             prosody_account_file("pw1", "35125268-44a7-4c0d-8464-ee0935d0bf6e", 10000).unwrap();
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn sighup_in_the_caught_mask() {
+        let cases = [
+            (
+                "SigBlk:\t0000000000000000\nSigCgt:\t0000000180004a03\n",
+                true,
+            ),
+            ("SigCgt:\t0000000180004a02\n", false),
+            ("SigCgt:\tnot hex\n", false),
+            ("", false),
+        ];
+        for (status, want) in cases {
+            assert_eq!(catches_sighup(status), want, "{status}");
+        }
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub(super) fn register(
     }
 }
 
+/// The modules of [`Peer::start_pep`]: PEP on `mod_pubsub` (whose `pep`
+/// plugin needs `mod_caps` for `+notify`), vCards with their XEP-0153 hash in
+/// presence, the XEP-0398 avatar conversion, and private storage (which
+/// converts XEP-0048 bookmarks to and from XEP-0402).
+const EJABBERD_PEP_MODULES: &str = "  mod_caps: {}\n  \
+     mod_pubsub:\n    plugins: [flat, pep]\n  \
+     mod_vcard: {}\n  mod_vcard_xupdate: {}\n  mod_avatar: {}\n  mod_private: {}\n";
+
 impl Peer {
     /// Writes ejabberd's configuration and starts it in the foreground.
     pub(super) fn launch_ejabberd(&mut self) -> Result<(), String> {
@@ -126,7 +134,7 @@ impl Peer {
              s2s_access: s2s\n\
              access_rules:\n  c2s:\n    allow: all\n  s2s:\n    deny: all\n\
              shaper_rules: {{}}\n\
-             modules:\n  mod_disco: {{}}\n  mod_ping: {{}}\n  mod_roster: {{}}\n  mod_version: {{}}\n{mobile}",
+             modules:\n  mod_disco: {{}}\n  mod_ping: {{}}\n  mod_roster: {{}}\n  mod_version: {{}}\n{mobile}{pep}",
             c2s = self.c2s_port,
             mobile = if self.mobile {
                 "  mod_stream_mgmt: {resume_timeout: 300}\n  mod_carboncopy: {}\n  \
@@ -134,6 +142,7 @@ impl Peer {
             } else {
                 ""
             },
+            pep = if self.pep { EJABBERD_PEP_MODULES } else { "" },
         )
     }
 }

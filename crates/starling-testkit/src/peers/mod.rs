@@ -174,6 +174,9 @@ pub struct Peer {
     /// Whether the modules of a mobile client are loaded (see
     /// [`Peer::start_mobile`]).
     pub mobile: bool,
+    /// Whether PEP and the account-storage modules are loaded (see
+    /// [`Peer::start_pep`]).
+    pub pep: bool,
     daemon: Daemon,
 }
 
@@ -204,7 +207,7 @@ impl Peer {
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start(kind: Kind) -> Result<Option<Peer>, String> {
-        Peer::start_with(kind, false)
+        Peer::start_with(kind, false, false)
     }
 
     /// Starts a server of the given kind with, in addition, what a mobile
@@ -218,10 +221,26 @@ impl Peer {
     ///
     /// When it does not start, or is not installed and `CI=true`.
     pub fn start_mobile(kind: Kind) -> Result<Option<Peer>, String> {
-        Peer::start_with(kind, true)
+        Peer::start_with(kind, true, false)
     }
 
-    fn start_with(kind: Kind, mobile: bool) -> Result<Option<Peer>, String> {
+    /// Starts a server of the given kind with, in addition, what a client
+    /// keeps in its account: PEP on a PubSub service (XEP-0163, XEP-0060),
+    /// entity capabilities (XEP-0115), vCards (XEP-0054) and their avatar
+    /// hash in presence (XEP-0153), private XML storage (XEP-0049) and
+    /// bookmarks (XEP-0402 with the XEP-0048 conversion). Prosody loads
+    /// `pep`, `vcard_legacy`, `private` and `bookmarks`; ejabberd
+    /// `mod_caps`, `mod_pubsub` (plugins `flat` and `pep`), `mod_vcard`,
+    /// `mod_vcard_xupdate`, `mod_avatar` and `mod_private`.
+    ///
+    /// # Errors
+    ///
+    /// When it does not start, or is not installed and `CI=true`.
+    pub fn start_pep(kind: Kind) -> Result<Option<Peer>, String> {
+        Peer::start_with(kind, false, true)
+    }
+
+    fn start_with(kind: Kind, mobile: bool, pep: bool) -> Result<Option<Peer>, String> {
         if let Some(reason) = kind.unavailable() {
             return missing(kind.name(), &reason, INSTALL_HINT);
         }
@@ -236,6 +255,7 @@ impl Peer {
             ca_file: daemon.dir().join("ca.pem"),
             dir: daemon.dir().to_owned(),
             mobile,
+            pep,
             daemon,
         };
         // From here on, dropping `peer` cleans up whatever was made.

@@ -49,6 +49,11 @@ impl Peer {
         } else {
             ""
         };
+        let pep = if self.pep {
+            " \"pep\"; \"vcard_legacy\"; \"private\"; \"bookmarks\";"
+        } else {
+            ""
+        };
         let config = format!(
             "-- Private configuration of a Prosody started by Starling's interop tests.\n\
              pidfile = \"{dir}/prosody.pid\"\n\
@@ -66,8 +71,8 @@ impl Peer {
              allow_registration = false\n\
              authentication = \"internal_hashed\"\n\
              -- Only what the tests use: no rate limits (mod_limits), no\n\
-             -- stream management (unless mobile), no offline storage, no s2s.\n\
-             modules_enabled = {{ \"roster\"; \"saslauth\"; \"tls\"; \"disco\"; \"ping\"; \"version\"; \"posix\";{mobile} }}\n\
+             -- stream management (unless mobile), no PEP (unless pep), no offline storage, no s2s.\n\
+             modules_enabled = {{ \"roster\"; \"saslauth\"; \"tls\"; \"disco\"; \"ping\"; \"version\"; \"posix\";{mobile}{pep} }}\n\
              modules_disabled = {{ \"s2s\"; \"offline\" }}\n\
              ssl = {{ certificate = \"{dir}/server.crt\"; key = \"{dir}/server.key\" }}\n\
              {hosts}",
