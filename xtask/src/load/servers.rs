@@ -116,6 +116,48 @@ impl Server {
         }
     }
 
+    /// Makes the subscription between `owner` and each of `contacts`
+    /// mutual by writing Prosody's roster files (before anyone logs in):
+    /// `Ok(false)` on a server where that must be done over the protocol.
+    /// (Prosody rewrites a user's whole roster file at each change, so
+    /// 500 subscriptions over the protocol take minutes.)
+    pub(crate) fn preset_mutual_rosters(
+        &self,
+        owner: &Account,
+        contacts: &[Account],
+    ) -> Result<bool> {
+        let Process::Prosody(peer) = &self.process else {
+            return Ok(false);
+        };
+        let dir = peer
+            .dir
+            .join("data")
+            .join(escape_prosody_path(DOMAIN))
+            .join("roster");
+        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let write = |user: &str, text: String| -> Result<()> {
+            let path = dir.join(format!("{}.dat", escape_prosody_path(user)));
+            fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()).into())
+        };
+        let jids: Vec<String> = contacts
+            .iter()
+            .map(|c| format!("{}@{DOMAIN}", c.user))
+            .collect();
+        write(
+            &owner.user,
+            prosody_roster_file(jids.iter().map(String::as_str)),
+        )?;
+        let owner_jid = format!("{}@{DOMAIN}", owner.user);
+        for contact in contacts {
+            write(
+                &contact.user,
+                prosody_roster_file([owner_jid.as_str()].into_iter()),
+            )?;
+        }
+        give_to_prosody(&peer.dir, &dir)?;
+        Ok(true)
+    }
+
     /// Whether the server process is still there.
     pub(crate) fn is_running(&self) -> bool {
         fs::read_to_string(format!("/proc/{}/stat", self.pid)).is_ok_and(|stat| {
@@ -201,13 +243,7 @@ fn start_prosody(accounts: &[Account], extras: Extras) -> Result<Server> {
     };
     let data = peer.dir.join("data");
     write_prosody_accounts(&data, DOMAIN, accounts)?;
-    // Give the files to the server's user, as the directory is.
-    let mut chown = Command::new("chown");
-    chown
-        .arg("-R")
-        .arg(format!("--reference={}", peer.dir.display()))
-        .arg(&data);
-    crate::util::capture(&mut chown)?;
+    give_to_prosody(&peer.dir, &data)?;
     let pid = wait_for_pid(&peer.dir.join("prosody.pid"))?;
     let log = reconfigure_prosody(&peer.dir, pid)?;
     Ok(Server {
@@ -218,6 +254,34 @@ fn start_prosody(accounts: &[Account], extras: Extras) -> Result<Server> {
         log,
         process: Process::Prosody(Box::new(peer)),
     })
+}
+
+/// Gives `path` (recursively) to the owner of Prosody's directory `dir`:
+/// the server's user.
+fn give_to_prosody(dir: &Path, path: &Path) -> Result<()> {
+    let mut chown = Command::new("chown");
+    chown
+        .arg("-R")
+        .arg(format!("--reference={}", dir.display()))
+        .arg(path);
+    crate::util::capture(&mut chown)?;
+    Ok(())
+}
+
+/// The text of a Prosody roster file whose every contact of `contacts`
+/// has a mutual (`both`) subscription, as Prosody 0.12 writes it.
+fn prosody_roster_file<'a>(contacts: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::from(
+        "return {\n\t[false] = {\n\t\t[\"pending\"] = {};\n\t\t[\"version\"] = 1;\n\t};\n",
+    );
+    for jid in contacts {
+        let _ = write!(
+            text,
+            "\t[\"{jid}\"] = {{\n\t\t[\"subscription\"] = \"both\";\n\t\t[\"groups\"] = {{}};\n\t}};\n"
+        );
+    }
+    text.push_str("};\n");
+    text
 }
 
 /// Writes one Prosody `internal_hashed` account file per account, as
@@ -579,6 +643,28 @@ mod tests {
         let written =
             prosody_account_file("pw1", "35125268-44a7-4c0d-8464-ee0935d0bf6e", 10000).unwrap();
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn prosody_roster_file_as_prosody_writes_it() {
+        // Written by Prosody 0.12.3 for u1 after the benchmark's
+        // subscriptions (its version counter aside).
+        let expected = "return {\n\
+             \t[false] = {\n\
+             \t\t[\"pending\"] = {};\n\
+             \t\t[\"version\"] = 1;\n\
+             \t};\n\
+             \t[\"u0@localhost\"] = {\n\
+             \t\t[\"subscription\"] = \"both\";\n\
+             \t\t[\"groups\"] = {};\n\
+             \t};\n\
+             };\n";
+        assert_eq!(prosody_roster_file(["u0@localhost"].into_iter()), expected);
+        let empty = prosody_roster_file([].into_iter());
+        assert!(
+            empty.ends_with("\t};\n};\n") && !empty.contains("subscription"),
+            "{empty}"
+        );
     }
 
     #[test]

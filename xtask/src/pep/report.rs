@@ -16,7 +16,11 @@ pub(crate) struct Measurement {
     pub(crate) logged_in: usize,
     pub(crate) login_failed: usize,
     pub(crate) subscribed: usize,
-    pub(crate) subscribe_seconds: f64,
+    /// The subscriptions were written into the server's files before the
+    /// logins (Prosody), not made over the protocol.
+    pub(crate) subscriptions_preset: bool,
+    /// How long making them over the protocol took.
+    pub(crate) subscribe_seconds: Option<f64>,
     /// Time from the caps presences to the last contact notified of a
     /// probe; `None` when not every contact was.
     pub(crate) caps_seconds: Option<f64>,
@@ -77,12 +81,12 @@ fn count(n: usize) -> Option<f64> {
 const ROWS: &[(&str, Value, bool)] = &[
     ("contacts logged in", |m| count(m.logged_in), true),
     ("login failures", |m| count(m.login_failed), true),
-    ("mutual subscriptions made", |m| count(m.subscribed), true),
     (
-        "time to make them (s)",
-        |m| Some(m.subscribe_seconds),
-        false,
+        "mutual subscriptions made over the protocol (- : written in its files)",
+        |m| (!m.subscriptions_preset).then_some(m.subscribed as f64),
+        true,
     ),
+    ("time to make them (s)", |m| m.subscribe_seconds, false),
     (
         "disco#info queries from the server",
         |m| Some(m.disco_queries as f64),
