@@ -59,6 +59,13 @@ const SUBSCRIBE_LIMIT_PER_CONTACT: Duration = Duration::from_millis(600);
 /// How often a probe is published while waiting for the caps.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// Subscriptions asked for at once.
+const SUBSCRIBE_BATCH: usize = 10;
+
+/// Refused probe publishes, with nobody notified, after which the server
+/// is taken to have no PEP.
+const REFUSED_PROBES: u64 = 3;
+
 /// How often a waiting loop looks at the counters.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -115,20 +122,31 @@ async fn subscribe(
     m: &mut Measurement,
 ) -> Result<()> {
     let started = Instant::now();
-    let bare_jids = contacts
-        .iter()
-        .map(|a| format!("{}@{DOMAIN}", a.user))
-        .collect();
-    commands
-        .send(Command::Subscribe(bare_jids))
-        .map_err(|_| "the publisher's task ended")?;
     let n = u32::try_from(contacts.len()).unwrap_or(u32::MAX);
-    let limit = STEP_LIMIT.max(SUBSCRIBE_LIMIT_PER_CONTACT * n);
+    let deadline = started + STEP_LIMIT.max(SUBSCRIBE_LIMIT_PER_CONTACT * n);
     let logged_in = m.logged_in;
-    let all = wait_for(limit, || {
-        bench.subscribed.load(Ordering::Relaxed) >= logged_in
-    })
-    .await;
+    let mut asked = 0;
+    let mut all = true;
+    // In batches: a server may cap the requests pending for one user
+    // (Starling refuses more than 20 from one domain with
+    // resource-constraint), and each contact's request back to the
+    // publisher is pending until the publisher approves it.
+    for batch in contacts.chunks(SUBSCRIBE_BATCH) {
+        let bare_jids = batch
+            .iter()
+            .map(|a| format!("{}@{DOMAIN}", a.user))
+            .collect();
+        commands
+            .send(Command::Subscribe(bare_jids))
+            .map_err(|_| "the publisher's task ended")?;
+        asked += batch.len();
+        let want = asked.min(logged_in);
+        let limit = deadline.saturating_duration_since(Instant::now());
+        if !wait_for(limit, || bench.subscribed.load(Ordering::Relaxed) >= want).await {
+            all = false;
+            break;
+        }
+    }
     m.subscribed = bench.subscribed.load(Ordering::Relaxed);
     m.subscribe_seconds = Some(started.elapsed().as_secs_f64());
     if !all {
@@ -240,6 +258,14 @@ async fn measure(
         if started.elapsed() >= STEP_LIMIT {
             break false;
         }
+        if bench.probed.load(Ordering::Relaxed) == 0
+            && bench.publish_errors.load(Ordering::Relaxed) >= REFUSED_PROBES
+        {
+            m.health.notes.push(format!(
+                "the server refused {REFUSED_PROBES} probe publishes and notified nobody"
+            ));
+            break false;
+        }
         commands
             .send(Command::Publish(probe_id(probes)))
             .map_err(|_| "the publisher's task ended")?;
@@ -269,7 +295,9 @@ async fn measure(
     let started = Instant::now();
     let (server_before, me_before) = (cpu(pid), cpu(me));
     let items = if m.probed == 0 { 0 } else { options.items };
+    let mut published = 0;
     for seq in 0..items {
+        published += 1;
         bench.mark_published(seq);
         commands
             .send(Command::Publish(bench_id(seq)))
@@ -289,7 +317,7 @@ async fn measure(
     m.publish_seconds = started.elapsed().as_secs_f64();
     m.publish_cpu = cpu(pid) - server_before;
     m.generator_cpu = cpu(me) - me_before;
-    m.items = options.items;
+    m.items = published;
     m.notifications = bench.notifications.load(Ordering::Relaxed);
     m.duplicates = bench.duplicates.load(Ordering::Relaxed);
     let (times, incomplete) = bench.fan_out_times();

@@ -58,7 +58,10 @@ pub(crate) struct Measurement {
 impl Measurement {
     /// Whether every item reached every contact.
     pub(crate) fn complete(&self) -> bool {
-        self.contacts > 0 && self.probed == self.contacts && self.complete_items == self.items
+        self.contacts > 0
+            && self.probed == self.contacts
+            && self.items > 0
+            && self.complete_items == self.items
     }
 }
 
