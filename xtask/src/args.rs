@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use crate::util::Result;
 
+mod pep;
+
+pub(crate) use pep::PepOptions;
+
 /// Default number of seconds each target runs under `cargo xtask fuzz`.
 pub(crate) const DEFAULT_FUZZ_TIME: u64 = 60;
 
@@ -24,6 +28,8 @@ pub(crate) enum Command {
     Load(LoadOptions),
     /// `cargo xtask soak`.
     Soak(SoakOptions),
+    /// `cargo xtask bench-pep`.
+    BenchPep(PepOptions),
 }
 
 /// Which runs `cargo xtask soak` makes.
@@ -182,6 +188,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         "bench" => parse_bench(parser).map(Command::Bench),
         "load" => parse_load(parser).map(Command::Load),
         "soak" => parse_soak(parser).map(Command::Soak),
+        "bench-pep" => pep::parse_pep(parser).map(Command::BenchPep),
         "layering" => {
             parser.no_more()?;
             Ok(Command::Layering)
@@ -345,22 +352,7 @@ fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOp
                         options.max_p99 =
                             Duration::from_secs_f64(parse_positive(&name, &value)? / 1e3);
                     }
-                    "--servers" => {
-                        let servers: Vec<String> = split_list(&value).collect();
-                        if let Some(bad) =
-                            servers.iter().find(|s| !LOAD_SERVERS.contains(&s.as_str()))
-                        {
-                            bail!(
-                                "{name}: unknown server `{bad}` (known: {})",
-                                LOAD_SERVERS.join(", ")
-                            );
-                        }
-                        if servers.is_empty() {
-                            bail!("{name}: no server named");
-                        }
-                        options.servers = servers;
-                        options.servers.dedup();
-                    }
+                    "--servers" => options.servers = parse_servers(&name, &value, &LOAD_SERVERS)?,
                     "--steps" => {
                         options.steps = split_list(&value)
                             .map(|step| parse_count(&name, &step).map(|n| n as u64))
@@ -391,6 +383,22 @@ fn parse_load(mut parser: Parser<impl Iterator<Item = String>>) -> Result<LoadOp
         _ => {}
     }
     Ok(options)
+}
+
+/// Parses a list of server names, each one of `known`.
+fn parse_servers(what: &str, value: &str, known: &[&str]) -> Result<Vec<String>> {
+    let mut servers: Vec<String> = split_list(value).collect();
+    if let Some(bad) = servers.iter().find(|s| !known.contains(&s.as_str())) {
+        bail!(
+            "{what}: unknown server `{bad}` (known: {})",
+            known.join(", ")
+        );
+    }
+    if servers.is_empty() {
+        bail!("{what}: no server named");
+    }
+    servers.dedup();
+    Ok(servers)
 }
 
 /// Parses a positive whole number.

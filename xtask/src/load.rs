@@ -18,10 +18,11 @@
 //! server: the report shows its CPU time next to the server's.
 
 pub(crate) mod generator;
+pub(crate) mod health;
 pub(crate) mod mix;
 pub(crate) mod procstat;
 pub(crate) mod servers;
-mod stats;
+pub(crate) mod stats;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use tokio::sync::watch;
 use crate::args::LoadOptions;
 use crate::util::{self, Result};
 use generator::{Phase, Shared, Target};
+use health::Health;
 use servers::Server;
 
 /// A saturation step passes when at least this share of the offered rate is
@@ -59,25 +61,7 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 /// Runs `cargo xtask load`.
 pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
     let root = util::workspace_root();
-    if !options.no_build {
-        let mut build = util::cargo(&root);
-        build.args(["build", "--release", "-p", "xtask"]);
-        if options.servers.iter().any(|s| s == "starling") {
-            build.args(["-p", "starling-server", "--features", "starling-server/cli"]);
-        }
-        util::run(&mut build)?;
-    }
-    if cfg!(debug_assertions) {
-        // A debug build of the generator would measure itself: run the
-        // release build with the same arguments.
-        let release = target_dir(&root).join("release").join("xtask");
-        let mut command = Command::new(&release);
-        command
-            .args(std::env::args_os().skip(1))
-            .arg("--no-build")
-            .current_dir(&root)
-            .env("CARGO_MANIFEST_DIR", root.join("xtask"));
-        util::run(&mut command)?;
+    if build_release(&root, options.no_build, &options.servers)? {
         return Ok(true);
     }
     check_open_files(options.users);
@@ -85,49 +69,51 @@ pub(crate) fn run(options: &LoadOptions) -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut results = Vec::new();
-    let mut failed = false;
-    for name in &options.servers {
-        println!("\n== {name}: {} users ==", options.users);
-        // A server that cannot be measured does not stop the others.
-        let server = match Server::start(
-            name,
-            &accounts,
-            &root,
-            options.baseline.as_deref(),
-            options.sm,
-        ) {
-            Ok(server) => server,
-            Err(error) => {
-                println!("{name}: could not start: {error}");
-                failed = true;
-                continue;
-            }
-        };
-        let measured = runtime.block_on(measure(&server, &accounts, options));
-        let (warnings, lines) = server.log_problems();
-        let running = server.is_running();
-        let stopped = server.stop();
-        let mut measurement = match measured {
-            Ok(measurement) => measurement,
-            Err(error) => {
-                println!("{name}: the measurement failed: {error}");
-                failed = true;
-                continue;
-            }
-        };
-        measurement.log_warnings = warnings;
-        measurement.log_lines = lines;
-        measurement.crashed |= !running;
-        if let Err(error) = stopped {
-            measurement.notes.push(format!("stopping: {error}"));
-        }
-        print_one(&measurement);
-        results.push(measurement);
-    }
+    let extras = if options.sm {
+        servers::Extras::Mobile
+    } else {
+        servers::Extras::None
+    };
+    let (results, all) = health::measure_each(
+        &options.servers,
+        |name| {
+            println!("\n== {name}: {} users ==", options.users);
+            Server::start(name, &accounts, &root, options.baseline.as_deref(), extras)
+        },
+        |server| runtime.block_on(measure(server, &accounts, options)),
+        |m| &mut m.health,
+    );
     println!();
     print!("{}", report(options, &results));
-    Ok(!failed && results.iter().all(|m| !m.crashed))
+    Ok(all && results.iter().all(|m| !m.health.crashed))
+}
+
+/// Builds this tool (and Starling when `servers` has it) in release
+/// unless `no_build`; then, in a debug build, runs the release build with
+/// the same arguments and returns `true` (its run is the command's run).
+pub(crate) fn build_release(root: &Path, no_build: bool, servers: &[String]) -> Result<bool> {
+    if !no_build {
+        let mut build = util::cargo(root);
+        build.args(["build", "--release", "-p", "xtask"]);
+        if servers.iter().any(|s| s == "starling") {
+            build.args(["-p", "starling-server", "--features", "starling-server/cli"]);
+        }
+        util::run(&mut build)?;
+    }
+    if cfg!(debug_assertions) {
+        // A debug build of the generator would measure itself: run the
+        // release build with the same arguments.
+        let release = target_dir(root).join("release").join("xtask");
+        let mut command = Command::new(&release);
+        command
+            .args(std::env::args_os().skip(1))
+            .arg("--no-build")
+            .current_dir(root)
+            .env("CARGO_MANIFEST_DIR", root.join("xtask"));
+        util::run(&mut command)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Warns when the open-files limit is too low for the users (the servers
@@ -187,11 +173,7 @@ struct Measurement {
     received: u64,
     error_replies: u64,
     disconnects: u64,
-    problems: Vec<(String, u64)>,
-    log_warnings: usize,
-    log_lines: Vec<String>,
-    crashed: bool,
-    notes: Vec<String>,
+    health: Health,
 }
 
 impl Measurement {
@@ -258,7 +240,7 @@ async fn measure(
             break;
         }
         if Instant::now() >= deadline {
-            m.notes.push(format!(
+            m.health.notes.push(format!(
                 "only {done} of {} logins had finished 120 s after the last one started",
                 accounts.len()
             ));
@@ -355,7 +337,8 @@ async fn measure(
         match tokio::time::timeout_at(quit_deadline, tasks.join_next()).await {
             Ok(_) => {}
             Err(_) => {
-                m.notes
+                m.health
+                    .notes
                     .push(format!("{} user tasks did not end; aborted", tasks.len()));
                 tasks.abort_all();
                 break;
@@ -367,9 +350,9 @@ async fn measure(
     m.rss_peak = sampler
         .finish()
         .max(procstat::peak_rss_kib(pid).unwrap_or(0));
-    m.crashed = !server.is_running();
+    m.health.crashed = !server.is_running();
     if let Ok(problems) = shared.problems.lock() {
-        m.problems = problems.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        m.health.problems = problems.iter().map(|(k, v)| (k.clone(), *v)).collect();
     }
     Ok(m)
 }
@@ -439,28 +422,6 @@ fn millis(duration: Option<Duration>) -> String {
         || "-".to_owned(),
         |d| util::three_digits(d.as_secs_f64() * 1e3),
     )
-}
-
-/// Prints what went wrong on one server, right after its run.
-fn print_one(m: &Measurement) {
-    if m.crashed {
-        println!("{}: THE SERVER PROCESS EXITED during the run", m.name);
-    }
-    for (problem, count) in &m.problems {
-        println!("{}: {count} × {problem}", m.name);
-    }
-    if m.log_warnings > 0 {
-        println!(
-            "{}: {} warning/error lines in its log, the first ones:",
-            m.name, m.log_warnings
-        );
-        for line in &m.log_lines {
-            println!("    {line}");
-        }
-    }
-    for note in &m.notes {
-        println!("{}: {note}", m.name);
-    }
 }
 
 /// The comparison tables (markdown) and the targets.
@@ -727,6 +688,35 @@ fn targets(
 
 /// The command, the date and the machine, for the report.
 fn describe_run(options: &LoadOptions) -> String {
+    let mut text = run_header();
+    let _ = write!(
+        text,
+        "{} users, {} logins/s, STARTTLS + SCRAM-SHA-1; ",
+        options.users, options.login_rate
+    );
+    if options.saturation {
+        let _ = write!(
+            text,
+            "saturation ramp, {:.0} s per step (first second not measured).",
+            options.step_duration.as_secs_f64()
+        );
+    } else {
+        let _ = write!(
+            text,
+            "one message per user every {} s for {} s.",
+            options.interval.as_secs_f64(),
+            options.duration.as_secs_f64()
+        );
+    }
+    text.push_str(
+        "\nServer and load generator (this process, tokio) share the machine over 127.0.0.1.",
+    );
+    text
+}
+
+/// The first line of a report: the command, the date, the machine and
+/// Prosody's version.
+pub(crate) fn run_header() -> String {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -754,31 +744,8 @@ fn describe_run(options: &LoadOptions) -> String {
         .skip(1)
         .filter(|arg| arg != "--no-build")
         .collect();
-    let mut text = format!(
+    format!(
         "`cargo xtask {}` — {date}, {cpus} CPUs ({model}), Prosody {prosody}.\n",
         args.join(" ")
-    );
-    let _ = write!(
-        text,
-        "{} users, {} logins/s, STARTTLS + SCRAM-SHA-1; ",
-        options.users, options.login_rate
-    );
-    if options.saturation {
-        let _ = write!(
-            text,
-            "saturation ramp, {:.0} s per step (first second not measured).",
-            options.step_duration.as_secs_f64()
-        );
-    } else {
-        let _ = write!(
-            text,
-            "one message per user every {} s for {} s.",
-            options.interval.as_secs_f64(),
-            options.duration.as_secs_f64()
-        );
-    }
-    text.push_str(
-        "\nServer and load generator (this process, tokio) share the machine over 127.0.0.1.",
-    );
-    text
+    )
 }

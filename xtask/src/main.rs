@@ -9,6 +9,7 @@
 //! - `layering`: check the crate layering rules;
 //! - `load`: a load benchmark of the Starling server against Prosody;
 //! - `soak`: a long run of mixed traffic with and without abusers;
+//! - `bench-pep`: PEP fan-out, Starling against Prosody;
 //! - `peers`: install the XMPP servers the interop tests run against.
 //!
 //! `cargo xtask help` prints the full usage.
@@ -32,6 +33,7 @@ mod fuzz;
 mod layering;
 mod load;
 mod peers;
+mod pep;
 mod soak;
 mod util;
 
@@ -117,6 +119,21 @@ Commands:
       side with the ratios and the goals (delivery 1.0, p99 within 2x of
       the clean run); --json writes the results to PATH.
 
+  bench-pep [--contacts N] [--items K] [--caps-variants V] [--payload-bytes B]
+       [--item-timeout S] [--login-rate R] [--servers LIST] [--no-build]
+      PEP fan-out benchmark: build Starling (and this tool) in release, then
+      for each server of LIST (default starling,prosody; Prosody with its
+      `pep` module): u0 publishes, u1..uN (default 500) are its contacts
+      with mutual presence subscriptions made over the protocol, each
+      online with XEP-0115 caps wanting the node's notifications (V
+      distinct disco#info sets, default 1) and answering the server's
+      disco#info queries. Once a probe publish reaches all N, u0 publishes K
+      items (default 200, B bytes each, default 100) one at a time, each
+      when the previous reached every contact or after S seconds (default
+      10). Reports the time from a publish to its last notification
+      (median, p99), notifications/s, server CPU per publish, and the
+      server's RSS before and after it learned the contacts' caps.
+
   peers
       Install the XMPP servers that the interop tests run against (prosody,
       ejabberd, openssl) with apt-get when any of them is missing, and stop
@@ -172,6 +189,7 @@ fn run(command: Command) -> Result<bool> {
         Command::Bench(options) => bench::run(&options),
         Command::Load(options) => load::run(&options),
         Command::Soak(options) => soak::run(&options),
+        Command::BenchPep(options) => pep::run(&options),
         Command::Layering => {
             let violations = layering::check(&util::workspace_root())?;
             Ok(violations == 0)

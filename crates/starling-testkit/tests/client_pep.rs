@@ -268,7 +268,7 @@ fn prosody() {
         return; // not installed and not in CI: the reason was printed
     };
     peer.register_test_users().unwrap_or_else(|e| panic!("{e}"));
-    run_all(&peer.name, &|user, res| peer.login(user, res), &|| {
+    run_all(peer.name, &|user, res| peer.login(user, res), &|| {
         peer.log_tail()
     });
 }

@@ -54,6 +54,18 @@ pub(crate) fn accounts(n: usize) -> Vec<Account> {
         .collect()
 }
 
+/// What Prosody loads besides the load test's modules (Starling runs all of
+/// its modules in every run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extras {
+    /// Nothing more.
+    None,
+    /// XEP-0198, carbons, CSI and blocking (`Peer::start_mobile`).
+    Mobile,
+    /// PEP and the account-storage modules (`Peer::start_pep`).
+    Pep,
+}
+
 /// A running server.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -82,15 +94,14 @@ enum Process {
 
 impl Server {
     /// Starts the server `name` with `accounts`. `root` is the workspace;
-    /// `baseline` the binary of the server `baseline`; `mobile` loads
-    /// Prosody's XEP-0198, carbons, CSI and blocking modules (Starling has
-    /// its own on by default).
+    /// `baseline` the binary of the server `baseline`; `extras` what
+    /// Prosody loads besides (Starling has its own modules on by default).
     pub(crate) fn start(
         name: &str,
         accounts: &[Account],
         root: &Path,
         baseline: Option<&Path>,
-        mobile: bool,
+        extras: Extras,
     ) -> Result<Server> {
         match (name, baseline) {
             ("starling", _) => {
@@ -100,9 +111,51 @@ impl Server {
                 start_starling(accounts, &binary, "starling")
             }
             ("baseline", Some(binary)) => start_starling(accounts, binary, "baseline"),
-            ("prosody", _) => start_prosody(accounts, mobile),
+            ("prosody", _) => start_prosody(accounts, extras),
             (other, _) => bail!("unknown server `{other}`"),
         }
+    }
+
+    /// Makes the subscription between `owner` and each of `contacts`
+    /// mutual by writing Prosody's roster files (before anyone logs in):
+    /// `Ok(false)` on a server where that must be done over the protocol.
+    /// (Prosody rewrites a user's whole roster file at each change, so
+    /// 500 subscriptions over the protocol take minutes.)
+    pub(crate) fn preset_mutual_rosters(
+        &self,
+        owner: &Account,
+        contacts: &[Account],
+    ) -> Result<bool> {
+        let Process::Prosody(peer) = &self.process else {
+            return Ok(false);
+        };
+        let dir = peer
+            .dir
+            .join("data")
+            .join(escape_prosody_path(DOMAIN))
+            .join("roster");
+        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let write = |user: &str, text: String| -> Result<()> {
+            let path = dir.join(format!("{}.dat", escape_prosody_path(user)));
+            fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()).into())
+        };
+        let jids: Vec<String> = contacts
+            .iter()
+            .map(|c| format!("{}@{DOMAIN}", c.user))
+            .collect();
+        write(
+            &owner.user,
+            prosody_roster_file(jids.iter().map(String::as_str)),
+        )?;
+        let owner_jid = format!("{}@{DOMAIN}", owner.user);
+        for contact in contacts {
+            write(
+                &contact.user,
+                prosody_roster_file([owner_jid.as_str()].into_iter()),
+            )?;
+        }
+        give_to_prosody(&peer.dir, &dir)?;
+        Ok(true)
     }
 
     /// Whether the server process is still there.
@@ -179,24 +232,18 @@ fn is_problem(line: &str) -> bool {
         .any(|word| matches!(word, "warn" | "error" | "WARN" | "ERROR"))
 }
 
-fn start_prosody(accounts: &[Account], mobile: bool) -> Result<Server> {
-    let peer = if mobile {
-        Peer::start_mobile(peers::Kind::Prosody)?
-    } else {
-        Peer::start_prosody()?
+fn start_prosody(accounts: &[Account], extras: Extras) -> Result<Server> {
+    let peer = match extras {
+        Extras::None => Peer::start_prosody()?,
+        Extras::Mobile => Peer::start_mobile(peers::Kind::Prosody)?,
+        Extras::Pep => Peer::start_pep(peers::Kind::Prosody)?,
     };
     let Some(peer) = peer else {
         bail!("prosody is not installed (`cargo xtask peers` installs it)");
     };
     let data = peer.dir.join("data");
     write_prosody_accounts(&data, DOMAIN, accounts)?;
-    // Give the files to the server's user, as the directory is.
-    let mut chown = Command::new("chown");
-    chown
-        .arg("-R")
-        .arg(format!("--reference={}", peer.dir.display()))
-        .arg(&data);
-    crate::util::capture(&mut chown)?;
+    give_to_prosody(&peer.dir, &data)?;
     let pid = wait_for_pid(&peer.dir.join("prosody.pid"))?;
     let log = reconfigure_prosody(&peer.dir, pid)?;
     Ok(Server {
@@ -207,6 +254,34 @@ fn start_prosody(accounts: &[Account], mobile: bool) -> Result<Server> {
         log,
         process: Process::Prosody(Box::new(peer)),
     })
+}
+
+/// Gives `path` (recursively) to the owner of Prosody's directory `dir`:
+/// the server's user.
+fn give_to_prosody(dir: &Path, path: &Path) -> Result<()> {
+    let mut chown = Command::new("chown");
+    chown
+        .arg("-R")
+        .arg(format!("--reference={}", dir.display()))
+        .arg(path);
+    crate::util::capture(&mut chown)?;
+    Ok(())
+}
+
+/// The text of a Prosody roster file whose every contact of `contacts`
+/// has a mutual (`both`) subscription, as Prosody 0.12 writes it.
+fn prosody_roster_file<'a>(contacts: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::from(
+        "return {\n\t[false] = {\n\t\t[\"pending\"] = {};\n\t\t[\"version\"] = 1;\n\t};\n",
+    );
+    for jid in contacts {
+        let _ = write!(
+            text,
+            "\t[\"{jid}\"] = {{\n\t\t[\"subscription\"] = \"both\";\n\t\t[\"groups\"] = {{}};\n\t}};\n"
+        );
+    }
+    text.push_str("};\n");
+    text
 }
 
 /// Writes one Prosody `internal_hashed` account file per account, as
@@ -303,6 +378,32 @@ fn wait_for_pid(path: &Path) -> Result<u32> {
     }
 }
 
+/// Waits until process `pid` catches SIGHUP (`SigCgt` in
+/// `/proc/PID/status`).
+fn wait_for_sighup_handler(pid: u32) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if catches_sighup(&status) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("process {pid} does not catch SIGHUP after 30 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the `SigCgt` mask of a `/proc/PID/status` text has SIGHUP
+/// (signal 1, the lowest bit).
+fn catches_sighup(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
 /// Rewrites the launcher's configuration for load — warnings only in the
 /// log instead of debug, a larger stanza limit — and makes Prosody reload
 /// it (SIGHUP). Returns the new log file.
@@ -330,6 +431,9 @@ fn reconfigure_prosody(dir: &Path, pid: u32) -> Result<PathBuf> {
     let at = tuned.find("VirtualHost").unwrap_or(tuned.len());
     tuned.insert_str(at, &globals);
     fs::write(&path, tuned).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Prosody writes its PID file when mod_posix loads but installs its
+    // signal handlers a moment later: a SIGHUP before that ends it.
+    wait_for_sighup_handler(pid)?;
     let status = Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()?;
@@ -539,6 +643,44 @@ mod tests {
         let written =
             prosody_account_file("pw1", "35125268-44a7-4c0d-8464-ee0935d0bf6e", 10000).unwrap();
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn prosody_roster_file_as_prosody_writes_it() {
+        // Written by Prosody 0.12.3 for u1 after the benchmark's
+        // subscriptions (its version counter aside).
+        let expected = "return {\n\
+             \t[false] = {\n\
+             \t\t[\"pending\"] = {};\n\
+             \t\t[\"version\"] = 1;\n\
+             \t};\n\
+             \t[\"u0@localhost\"] = {\n\
+             \t\t[\"subscription\"] = \"both\";\n\
+             \t\t[\"groups\"] = {};\n\
+             \t};\n\
+             };\n";
+        assert_eq!(prosody_roster_file(["u0@localhost"].into_iter()), expected);
+        let empty = prosody_roster_file([].into_iter());
+        assert!(
+            empty.ends_with("\t};\n};\n") && !empty.contains("subscription"),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn sighup_in_the_caught_mask() {
+        let cases = [
+            (
+                "SigBlk:\t0000000000000000\nSigCgt:\t0000000180004a03\n",
+                true,
+            ),
+            ("SigCgt:\t0000000180004a02\n", false),
+            ("SigCgt:\tnot hex\n", false),
+            ("", false),
+        ];
+        for (status, want) in cases {
+            assert_eq!(catches_sighup(status), want, "{status}");
+        }
     }
 
     #[test]
