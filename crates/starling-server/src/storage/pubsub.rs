@@ -116,12 +116,6 @@ pub trait PubSubStore: Send + Sync + 'static {
         max: Option<usize>,
     ) -> Result<Vec<StoredItem>, StorageError>;
 
-    /// Every node of `service` with its newest item.
-    async fn last_items(
-        &self,
-        service: &str,
-    ) -> Result<Vec<(StoredNode, Option<StoredItem>)>, StorageError>;
-
     /// Removes items; returns the ids that were there.
     async fn retract(
         &self,
@@ -200,10 +194,6 @@ pub trait PubSubs: Send + Sync + 'static {
         ids: &[String],
         max: Option<usize>,
     ) -> Result<Vec<StoredItem>, StorageError>;
-    fn last_items(
-        &self,
-        service: &str,
-    ) -> Result<Vec<(StoredNode, Option<StoredItem>)>, StorageError>;
     fn retract(
         &self,
         service: &str,
@@ -311,12 +301,6 @@ impl<B: PubSubs> PubSubStore for OnPool<B> {
     ) -> Result<Vec<StoredItem>, StorageError> {
         let ids = ids.to_vec();
         on_pool!(self, |b| b.items(&service, &node, &ids, max), service, node)
-    }
-    async fn last_items(
-        &self,
-        service: &str,
-    ) -> Result<Vec<(StoredNode, Option<StoredItem>)>, StorageError> {
-        on_pool!(self, |b| b.last_items(&service), service)
     }
     async fn retract(
         &self,

@@ -130,17 +130,22 @@ impl Pep {
         to: &FullJid,
         wanted: impl Fn(&str) -> bool + Send,
     ) {
-        let nodes = match hub.stores().pubsub.last_items(owner.as_str()).await {
+        // Node configurations first; the last item only of the nodes the
+        // resource wants (an avatar's data is not read for a contact that
+        // wants only the metadata).
+        let nodes = match hub.stores().pubsub.nodes(owner.as_str()).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "storage failed; last PEP items not sent");
                 return;
             }
         };
-        let mut roster: Option<HashMap<BareJid, RosterEntry>> = None;
+        // One roster item (the recipient's), read once and only when a
+        // node needs it: this runs for every contact whose presence or
+        // caps arrive, often hundreds at once.
+        let mut item: Option<Option<RosterEntry>> = None;
         let bare = to.bare();
-        for (node, item) in nodes {
-            let Some(item) = item else { continue };
+        for node in nodes {
             let settings = Settings::decode(&node.config);
             if settings.send_last != SendLastPublished::OnSubAndPresence
                 || !settings.deliver_notifications
@@ -148,13 +153,28 @@ impl Pep {
             {
                 continue;
             }
-            if roster.is_none() && bare != *owner {
-                roster = Some(self.roster_map(hub, owner).await);
+            let pubsub = &hub.stores().pubsub;
+            let last = match pubsub.items(owner.as_str(), &node.name, &[], Some(1)).await {
+                Ok(mut items) => items.pop(),
+                Err(e) => {
+                    tracing::error!(error = %e, "storage failed; a last PEP item not sent");
+                    continue;
+                }
+            };
+            let Some(last) = last else { continue };
+            if item.is_none() && bare != *owner {
+                item = Some(match hub.stores().rosters.roster_item(owner, &bare).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!(error = %e, "storage failed; last PEP items not sent");
+                        return;
+                    }
+                });
             }
             let affiliations = self.affiliation_map(hub, owner, &node.name).await;
             let v = Viewer {
                 owner: bare == *owner,
-                roster: roster.as_ref().and_then(|r| r.get(&bare)),
+                roster: item.as_ref().and_then(Option::as_ref),
                 affiliation: affiliations.get(&bare).map(String::as_str),
             };
             if may_read(settings.access, &settings.roster_groups, v).is_err() {
@@ -162,7 +182,7 @@ impl Pep {
             }
             let event = PubSubEvent::Items {
                 node: node.name.clone(),
-                items: vec![event_item(&item, settings.deliver_payloads)],
+                items: vec![event_item(&last, settings.deliver_payloads)],
                 retracts: Vec::new(),
             };
             if let Some(msg) = event_message(owner, &event) {

@@ -247,37 +247,6 @@ impl PubSubs for SqliteStorage {
         })
     }
 
-    fn last_items(
-        &self,
-        service: &str,
-    ) -> Result<Vec<(StoredNode, Option<StoredItem>)>, StorageError> {
-        self.read(|c| {
-            let nodes: Vec<(i64, StoredNode)> = c
-                .prepare_cached(
-                    "SELECT id, name, config FROM pubsub_nodes WHERE service = ?1 ORDER BY name",
-                )
-                .db()?
-                .query_map([service], |r| {
-                    Ok((
-                        r.get(0)?,
-                        StoredNode {
-                            name: r.get(1)?,
-                            config: r.get(2)?,
-                        },
-                    ))
-                })
-                .db()?
-                .collect::<rusqlite::Result<_>>()
-                .db()?;
-            let mut out = Vec::with_capacity(nodes.len());
-            for (id, node) in nodes {
-                let last = newest(c, id, Some(1))?.pop();
-                out.push((node, last));
-            }
-            Ok(out)
-        })
-    }
-
     fn retract(
         &self,
         service: &str,
