@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use starling_jid::{BareJid, FullJid};
 use starling_stanza::DiscoInfo;
 
+/// Resources of one bare JID whose caps are recorded at most.
+pub const MAX_RESOURCES: usize = 64;
+
 /// The disco#info behind one verification string: its features, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapsInfo {
@@ -98,9 +101,16 @@ impl CapsTable {
     }
 
     /// Records `jid`'s caps; true when they are new or changed.
+    ///
+    /// An entity with [`MAX_RESOURCES`] resources recorded already gets no
+    /// more (a remote server inventing resources cannot grow the table
+    /// without bound); false then.
     pub fn set(&self, jid: &FullJid, info: Arc<CapsInfo>) -> bool {
         let mut t = self.lock();
         let r = t.entry(jid.bare()).or_default();
+        if r.len() >= MAX_RESOURCES && !r.contains_key(jid.resource()) {
+            return false;
+        }
         let prev = r.insert(jid.resource().to_owned(), info.clone());
         prev.is_none_or(|p| !Arc::ptr_eq(&p, &info) && *p != *info)
     }
@@ -142,5 +152,40 @@ impl CapsTable {
     pub fn set_cache_usage(&self, entries: usize, bytes: usize) {
         self.cache_entries.store(entries, Ordering::Relaxed);
         self.cache_bytes.store(bytes, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(features: &[&str]) -> Arc<CapsInfo> {
+        Arc::new(CapsInfo::new(&DiscoInfo {
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            ..DiscoInfo::default()
+        }))
+    }
+
+    #[test]
+    fn interest_and_bounds() {
+        let t = CapsTable::new();
+        let c = caps(&["urn:xmpp:tune+notify", "urn:xmpp:ping"]);
+        assert!(c.wants_notify("urn:xmpp:tune") && !c.wants_notify("urn:xmpp:ping"));
+        assert!(!c.wants_notify("urn:xmpp:tun"));
+        let jid = |r: usize| -> FullJid { format!("eve@evil.example/r{r}").parse().unwrap() };
+        for r in 0..MAX_RESOURCES {
+            assert!(t.set(&jid(r), c.clone()));
+        }
+        assert!(!t.set(&jid(MAX_RESOURCES), c.clone()), "past the bound");
+        assert_eq!(t.get(&jid(MAX_RESOURCES)), None);
+        assert!(!t.set(&jid(0), c.clone()), "unchanged caps are not news");
+        assert!(t.set(&jid(0), caps(&["urn:other"])), "changed caps are");
+        assert_eq!(t.len(), MAX_RESOURCES);
+        t.remove(&jid(0));
+        assert!(t.set(&jid(MAX_RESOURCES), c));
+        for r in 1..=MAX_RESOURCES {
+            t.remove(&jid(r));
+        }
+        assert!(t.is_empty());
     }
 }
