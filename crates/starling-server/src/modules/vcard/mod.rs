@@ -116,7 +116,14 @@ impl VCards {
             self.store.set_vcard(owner, &xml).await?;
             return Ok(IqOutcome::Result(None));
         };
-        let had_photo = matches!(self.load(owner).await?.photo(), Ok(Some(_)));
+        // A stored vCard that does not read back counts as one without a
+        // photo: the user is replacing it.
+        let old = match self.load(owner).await {
+            Ok(card) => Some(card),
+            Err(StorageError::Corrupt(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let had_photo = matches!(old.map(|c| c.photo()), Some(Ok(Some(_))));
         self.store.set_vcard(owner, &xml).await?;
         let published = match card.photo() {
             Ok(Some(photo)) => match Avatar::from_photo(&photo) {

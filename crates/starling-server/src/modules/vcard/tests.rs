@@ -146,6 +146,21 @@ mod conversion {
         Call::Publish(node.to_owned(), id.to_owned(), false)
     }
 
+    /// With PEP, the module adds the hash to a client's presence before
+    /// the presence module broadcasts it (that module takes every
+    /// presence): it must come first in the hook chain.
+    #[test]
+    fn the_presence_hook_runs_before_the_presence_module() {
+        let stores = crate::storage::Stores::sqlite(
+            Arc::new(crate::storage::SqliteStorage::open_in_memory().unwrap()),
+            1,
+        );
+        let built = crate::modules::build(&crate::config::Config::default(), &stores, None);
+        let names: Vec<_> = built.names().collect();
+        let at = |n| names.iter().position(|&m| m == n).unwrap();
+        assert!(at("vcard") < at("presence"), "{names:?}");
+    }
+
     #[tokio::test]
     async fn a_vcard_photo_is_published_once_and_removed() {
         let (mut w, pep) = world().await;
