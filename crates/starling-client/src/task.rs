@@ -237,11 +237,7 @@ impl Task {
     /// Acts on a command or a timer; the end of the session if it is over.
     fn on_tick(&mut self, neg: &mut ClientNegotiator, tick: Tick, st: &mut Loop) -> Option<End> {
         match tick {
-            Tick::Command(Some(Command::Send(el))) => {
-                // XEP-0115: available presence advertises the client's caps.
-                let el = crate::caps::stamp(el, &crate::caps::own_info());
-                self.out(neg, el)
-            }
+            Tick::Command(Some(Command::Send(el))) => self.out(neg, el),
             Tick::Command(Some(Command::Request { iq, id, to, reply })) => {
                 self.pending.retain(|_, p| !p.reply.is_closed());
                 self.pending.insert(id, Pending { to, reply });
