@@ -86,6 +86,8 @@ pub(super) struct CapsCache {
     /// By query id.
     pending: HashMap<String, Pending>,
     by_key: HashMap<Key, String>,
+    /// What each waiting JID waits for.
+    waiting: HashMap<FullJid, Key>,
     next_id: u64,
 }
 
@@ -98,6 +100,7 @@ impl CapsCache {
             clock: 0,
             pending: HashMap::new(),
             by_key: HashMap::new(),
+            waiting: HashMap::new(),
             next_id: 0,
         }
     }
@@ -126,6 +129,10 @@ impl CapsCache {
             return Lookup::Ignored;
         };
         let key = (hash.name().to_owned(), caps.ver.clone());
+        if self.waiting.get(jid).is_some_and(|k| *k != key) {
+            // It advertises something else now: the old answer is not its.
+            self.forget(jid);
+        }
         self.clock += 1;
         if let Some(e) = self.entries.get_mut(&key) {
             e.used = self.clock;
@@ -141,6 +148,7 @@ impl CapsCache {
                     return Lookup::Ignored;
                 }
                 p.waiters.push((jid.clone(), via.clone()));
+                self.waiting.insert(jid.clone(), key.clone());
             }
             if now.duration_since(p.started) < timeout {
                 return Lookup::Waiting;
@@ -166,6 +174,7 @@ impl CapsCache {
             started: now,
             waiters: vec![(jid.clone(), via.clone())],
         };
+        self.waiting.insert(jid.clone(), p.key.clone());
         Lookup::Query(self.ask(p, jid.clone(), via.clone(), now))
     }
 
@@ -198,13 +207,20 @@ impl CapsCache {
         for id in old {
             if let Some(p) = self.pending.remove(&id) {
                 self.by_key.remove(&p.key);
+                for (w, _) in &p.waiters {
+                    self.waiting.remove(w);
+                }
             }
         }
     }
 
     /// `jid`'s presence ended: it waits for nothing any more.
     pub(super) fn forget(&mut self, jid: &FullJid) {
-        for p in self.pending.values_mut() {
+        let Some(key) = self.waiting.remove(jid) else {
+            return;
+        };
+        let id = self.by_key.get(&key);
+        if let Some(p) = id.and_then(|id| self.pending.get_mut(id)) {
             p.waiters.retain(|(w, _)| w != jid);
         }
     }
@@ -227,6 +243,9 @@ impl CapsCache {
         let verified = result.filter(|info| caps_verify(&p.caps, info) == Ok(true));
         if let Some(info) = verified {
             let info = Arc::new(CapsInfo::new(info));
+            for (w, _) in &p.waiters {
+                self.waiting.remove(w);
+            }
             self.insert(p.key, info.clone());
             return Some(Answered {
                 info: Some(info),
@@ -236,6 +255,10 @@ impl CapsCache {
         }
         // Wrong or no answer: the one asked gets nothing; ask the next.
         p.waiters.retain(|(w, _)| w != from);
+        self.waiting.remove(from);
+        if p.waiters.is_empty() {
+            return Some(Answered::default());
+        }
         let next = p.waiters.first().cloned();
         let next = next.map(|(to, via)| self.ask(p, to, via, now));
         Some(Answered {
