@@ -24,6 +24,12 @@ const ENTRY_OVERHEAD: usize = 96;
 /// Waiters kept per outstanding query.
 const MAX_WAITERS: usize = 1024;
 
+/// The longest `ver` taken (a sha-512 in Base64 is 88 bytes).
+const MAX_VER: usize = 128;
+
+/// The longest `node` taken.
+const MAX_NODE: usize = 1024;
+
 /// A disco#info query to send: `<iq type='get' id from to><query
 /// node/></iq>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +134,9 @@ impl CapsCache {
         let Some(hash) = CapsHash::from_name(&caps.hash) else {
             return Lookup::Ignored;
         };
+        if caps.ver.len() > MAX_VER || caps.node.len() > MAX_NODE {
+            return Lookup::Ignored;
+        }
         let key = (hash.name().to_owned(), caps.ver.clone());
         if self.waiting.get(jid).is_some_and(|k| *k != key) {
             // It advertises something else now: the old answer is not its.

@@ -110,6 +110,21 @@ fn hashes_and_unsupported_ones() {
         c.lookup(&caps, &full("a@x/1"), &bare("a@x"), now),
         Lookup::Ignored
     );
+    // Oversized strings are not queried (they would be kept as keys).
+    let long_ver = Caps {
+        ver: "v".repeat(129),
+        ..caps_of(&i)
+    };
+    let long_node = Caps {
+        node: "n".repeat(1025),
+        ..caps_of(&i)
+    };
+    for big in [long_ver, long_node] {
+        assert_eq!(
+            c.lookup(&big, &full("a@x/1"), &bare("a@x"), now),
+            Lookup::Ignored
+        );
+    }
     let caps256 = Caps::for_info(&i, "n", CapsHash::Sha256).unwrap();
     let q = query(c.lookup(&caps256, &full("a@x/1"), &bare("a@x"), now));
     assert!(
