@@ -1,11 +1,13 @@
-//! XEP-0115 Entity Capabilities on the client side: every available
-//! broadcast presence the client sends carries a `<c/>` computed from the
-//! disco#info it answers (§4, §5.1), so that the server and contacts
-//! learn its features (among them the `NODE+notify` interests of
-//! XEP-0163) without asking each time.
+//! XEP-0115 Entity Capabilities on the client side: [`stamp`] adds to
+//! an available broadcast presence a `<c/>` computed from the disco#info
+//! the client answers (§4, §5.1), so that the server and contacts learn
+//! its features (among them the `NODE+notify` interests of XEP-0163)
+//! without asking each time.
 //!
 //! A presence that already carries a `<c/>` is left as it is, as are
-//! directed presence and every other type.
+//! directed presence and every other type. The client must answer
+//! disco#info at `NODE#VER` with the same `info` (§6.2), or the server
+//! will not accept the caps.
 
 use starling_stanza::{Caps, CapsHash, DiscoInfo, Payload, ns};
 use starling_xml::Element;
@@ -13,29 +15,20 @@ use starling_xml::Element;
 /// The node of Starling's caps (§4: a URI naming the software).
 pub const CLIENT_NODE: &str = "https://starling.example/client";
 
-/// A disco#info like the one a client without added features answers
-/// with (identity `client/pc`, the built-in features).
-#[cfg(test)]
-pub(crate) fn own_info() -> DiscoInfo {
-    use starling_stanza::Identity;
-    DiscoInfo {
-        node: None,
-        identities: vec![Identity {
-            category: "client".into(),
-            identity_type: "pc".into(),
-            name: None,
-            lang: None,
-        }],
-        features: [ns::CAPS, ns::DISCO_INFO, ns::PING]
-            .map(str::to_owned)
-            .to_vec(),
-        extensions: Vec::new(),
-    }
-}
-
-/// `el` with a `<c/>` for `info` when it is an available presence
-/// without `to` and without caps; `el` unchanged otherwise.
-pub(crate) fn stamp(mut el: Element, info: &DiscoInfo) -> Element {
+/// `el` with a `<c/>` for `info` (node [`CLIENT_NODE`], sha-1) when it
+/// is an available presence without `to` and without caps; `el`
+/// unchanged otherwise.
+///
+/// ```
+/// use starling_client::caps::stamp;
+/// use starling_stanza::{DiscoInfo, ns};
+/// use starling_xml::Element;
+///
+/// let info = DiscoInfo { features: vec![ns::DISCO_INFO.into()], ..DiscoInfo::default() };
+/// let p: Element = "<presence xmlns='jabber:client'/>".parse().unwrap();
+/// assert!(stamp(p, &info).get_child("c", ns::CAPS).is_some());
+/// ```
+pub fn stamp(mut el: Element, info: &DiscoInfo) -> Element {
     let broadcast = el.name() == "presence"
         && el.ns() == ns::CLIENT
         && el.attr("type").is_none()
@@ -52,9 +45,25 @@ pub(crate) fn stamp(mut el: Element, info: &DiscoInfo) -> Element {
 
 #[cfg(test)]
 mod tests {
-    use starling_stanza::caps_ver;
+    use starling_stanza::{Identity, caps_ver};
 
     use super::*;
+
+    fn own_info() -> DiscoInfo {
+        DiscoInfo {
+            node: None,
+            identities: vec![Identity {
+                category: "client".into(),
+                identity_type: "pc".into(),
+                name: None,
+                lang: None,
+            }],
+            features: [ns::CAPS, ns::DISCO_INFO, ns::PING]
+                .map(str::to_owned)
+                .to_vec(),
+            extensions: Vec::new(),
+        }
+    }
 
     fn el(s: &str) -> Element {
         s.parse().unwrap()

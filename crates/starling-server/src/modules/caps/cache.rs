@@ -24,6 +24,12 @@ const ENTRY_OVERHEAD: usize = 96;
 /// Waiters kept per outstanding query.
 const MAX_WAITERS: usize = 1024;
 
+/// The longest `ver` taken (a sha-512 in Base64 is 88 bytes).
+const MAX_VER: usize = 128;
+
+/// The longest `node` taken.
+const MAX_NODE: usize = 1024;
+
 /// A disco#info query to send: `<iq type='get' id from to><query
 /// node/></iq>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +97,8 @@ pub(super) struct CapsCache {
     /// By query id.
     pending: HashMap<String, Pending>,
     by_key: HashMap<Key, String>,
+    /// What each waiting JID waits for.
+    waiting: HashMap<FullJid, Key>,
     next_id: u64,
 }
 
@@ -103,6 +111,7 @@ impl CapsCache {
             clock: 0,
             pending: HashMap::new(),
             by_key: HashMap::new(),
+            waiting: HashMap::new(),
             next_id: 0,
         }
     }
@@ -130,7 +139,14 @@ impl CapsCache {
         let Some(hash) = CapsHash::from_name(&caps.hash) else {
             return Lookup::Ignored;
         };
+        if caps.ver.len() > MAX_VER || caps.node.len() > MAX_NODE {
+            return Lookup::Ignored;
+        }
         let key = (hash.name().to_owned(), caps.ver.clone());
+        if self.waiting.get(jid).is_some_and(|k| *k != key) {
+            // It advertises something else now: the old answer is not its.
+            self.forget(jid);
+        }
         self.clock += 1;
         if let Some(e) = self.entries.get_mut(&key) {
             e.used = self.clock;
@@ -146,6 +162,7 @@ impl CapsCache {
                     return Lookup::Ignored;
                 }
                 p.waiters.push((jid.clone(), via.clone()));
+                self.waiting.insert(jid.clone(), key.clone());
             }
             if now.duration_since(p.started) < timeout {
                 return Lookup::Waiting;
@@ -171,6 +188,7 @@ impl CapsCache {
             started: now,
             waiters: vec![(jid.clone(), via.clone())],
         };
+        self.waiting.insert(jid.clone(), p.key.clone());
         Lookup::Query(self.ask(p, jid.clone(), via.clone(), now))
     }
 
@@ -203,13 +221,20 @@ impl CapsCache {
         for id in old {
             if let Some(p) = self.pending.remove(&id) {
                 self.by_key.remove(&p.key);
+                for (w, _) in &p.waiters {
+                    self.waiting.remove(w);
+                }
             }
         }
     }
 
     /// `jid`'s presence ended: it waits for nothing any more.
     pub(super) fn forget(&mut self, jid: &FullJid) {
-        for p in self.pending.values_mut() {
+        let Some(key) = self.waiting.remove(jid) else {
+            return;
+        };
+        let id = self.by_key.get(&key);
+        if let Some(p) = id.and_then(|id| self.pending.get_mut(id)) {
             p.waiters.retain(|(w, _)| w != jid);
         }
     }
@@ -232,6 +257,9 @@ impl CapsCache {
         let verified = result.filter(|info| caps_verify(&p.caps, info) == Ok(true));
         if let Some(info) = verified {
             let info = Arc::new(CapsInfo::new(info));
+            for (w, _) in &p.waiters {
+                self.waiting.remove(w);
+            }
             self.insert(p.key, info.clone());
             return Some(Answered {
                 info: Some(info),
@@ -242,6 +270,10 @@ impl CapsCache {
         }
         // Wrong or no answer: the one asked gets nothing; ask the next.
         p.waiters.retain(|(w, _)| w != from);
+        self.waiting.remove(from);
+        if p.waiters.is_empty() {
+            return Some(Answered::default());
+        }
         let next = p.waiters.first().cloned();
         let next = next.map(|(to, via)| self.ask(p, to, via, now));
         Some(Answered {

@@ -112,6 +112,21 @@ fn hashes_and_unsupported_ones() {
         c.lookup(&caps, &full("a@x/1"), &bare("a@x"), now),
         Lookup::Ignored
     );
+    // Oversized strings are not queried (they would be kept as keys).
+    let long_ver = Caps {
+        ver: "v".repeat(129),
+        ..caps_of(&i)
+    };
+    let long_node = Caps {
+        node: "n".repeat(1025),
+        ..caps_of(&i)
+    };
+    for big in [long_ver, long_node] {
+        assert_eq!(
+            c.lookup(&big, &full("a@x/1"), &bare("a@x"), now),
+            Lookup::Ignored
+        );
+    }
     let caps256 = Caps::for_info(&i, "n", CapsHash::Sha256).unwrap();
     let q = query(c.lookup(&caps256, &full("a@x/1"), &bare("a@x"), now));
     assert!(
@@ -142,17 +157,17 @@ fn timeouts_and_the_pending_bound() {
         caps_of(&info(&["urn:2"])),
         caps_of(&info(&["urn:3"])),
     );
-    let (a, b) = (full("a@x/1"), full("b@x/1"));
+    let (a, b, d) = (full("a@x/1"), full("b@x/1"), full("d@x/1"));
     let q1 = query(c.lookup(&c1, &a, &bare("a@x"), now));
-    query(c.lookup(&c2, &a, &bare("a@x"), now));
-    assert_eq!(c.lookup(&c3, &a, &bare("a@x"), now), Lookup::Ignored);
+    query(c.lookup(&c2, &d, &bare("d@x"), now));
+    assert_eq!(c.lookup(&c3, &d, &bare("d@x"), now), Lookup::Ignored);
     // Unanswered past the timeout: the next one to advertise it is asked.
     let later = now + t + Duration::from_secs(1);
     let q1b = query(c.lookup(&c1, &b, &bare("b@x"), later));
     assert_eq!(q1b.to, b);
     assert!(c.answered(&q1.id, &a, Some(&i1), later).is_none());
     // The expired query for c2 makes room for c3.
-    query(c.lookup(&c3, &a, &bare("a@x"), later));
+    query(c.lookup(&c3, &d, &bare("d@x"), later));
     assert_eq!(c.pending(), 2);
     let ans = c.answered(&q1b.id, &b, Some(&i1), later).unwrap();
     assert_eq!(ans.waiters, vec![a, b]);
@@ -222,4 +237,32 @@ fn least_recently_used_entries_go_first() {
         assert!(c.usage().1 <= 64 << 10);
     }
     assert!(c.usage().0 < 40);
+}
+
+#[test]
+fn a_jid_that_changed_its_caps_does_not_get_the_old_answer() {
+    let mut c = CapsCache::new(CapsConfig::default());
+    let now = Instant::now();
+    let (i1, i2) = (info(&["urn:1"]), info(&["urn:2"]));
+    let (a, b) = (full("a@x/1"), full("b@x/2"));
+    let q1 = query(c.lookup(&caps_of(&i1), &a, &bare("a@x"), now));
+    assert_eq!(
+        c.lookup(&caps_of(&i1), &b, &bare("b@x"), now),
+        Lookup::Waiting
+    );
+    // b now advertises another string: it waits for that one only.
+    let q2 = query(c.lookup(&caps_of(&i2), &b, &bare("b@x"), now));
+    assert_eq!(
+        c.answered(&q1.id, &a, Some(&i1), now).unwrap().waiters,
+        vec![a.clone()]
+    );
+    assert_eq!(
+        c.answered(&q2.id, &b, Some(&i2), now).unwrap().waiters,
+        vec![b.clone()]
+    );
+    // Nothing is left waiting: forgetting is a no-op.
+    c.forget(&a);
+    c.forget(&b);
+    assert_eq!(c.pending(), 0);
+    assert!(c.waiting.is_empty());
 }

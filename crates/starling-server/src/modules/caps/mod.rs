@@ -189,16 +189,22 @@ impl Module for CapsModule {
     async fn routing(&self, hub: &Hub, st: Routed, to: Option<&BareJid>) -> Flow {
         // Local senders are seen in `client_stanza`; a contact's caps are
         // worth asking only when the account it writes to is online.
-        let from = st.from().filter(|f| !hub.serves(f.domain()));
-        let online = |to: &BareJid| hub.sessions().with_sessions(to, |h| !h.is_empty());
-        let to = to.filter(|to| {
-            matches!(
-                st.kind(),
-                StanzaKind::Presence(PresenceType::Unavailable, _)
-            ) || online(to)
-        });
-        if let (Some(to), Some(Ok(from))) = (to, from.cloned().map(Jid::try_into_full)) {
-            self.presence(hub, &from, to, &st).await;
+        let (Some(to), Some(from)) = (to, st.from()) else {
+            return Flow::Continue(st);
+        };
+        if hub.serves(from.domain()) {
+            return Flow::Continue(st);
+        }
+        let (available, unavailable) = match st.kind() {
+            StanzaKind::Presence(PresenceType::Available, _) => (true, false),
+            StanzaKind::Presence(PresenceType::Unavailable, _) => (false, true),
+            _ => (false, false),
+        };
+        let online = || hub.sessions().with_sessions(to, |h| !h.is_empty());
+        if unavailable || (available && online()) {
+            if let Ok(from) = from.clone().try_into_full() {
+                self.presence(hub, &from, to, &st).await;
+            }
         }
         Flow::Continue(st)
     }
