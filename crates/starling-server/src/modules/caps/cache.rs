@@ -268,11 +268,16 @@ impl CapsCache {
                 unverified: None,
             });
         }
-        // Wrong or no answer: the one asked gets nothing; ask the next.
+        // Wrong or no answer: nothing is cached; what the one asked said
+        // of itself is for it alone; ask the next.
+        let unverified = result.map(|info| Arc::new(CapsInfo::new(info)));
         p.waiters.retain(|(w, _)| w != from);
         self.waiting.remove(from);
         if p.waiters.is_empty() {
-            return Some(Answered::default());
+            return Some(Answered {
+                unverified,
+                ..Answered::default()
+            });
         }
         let next = p.waiters.first().cloned();
         let next = next.map(|(to, via)| self.ask(p, to, via, now));
@@ -280,7 +285,7 @@ impl CapsCache {
             info: None,
             waiters: Vec::new(),
             next,
-            unverified: result.map(|info| Arc::new(CapsInfo::new(info))),
+            unverified,
         })
     }
 

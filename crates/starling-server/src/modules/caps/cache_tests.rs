@@ -94,7 +94,11 @@ fn a_wrong_answer_is_not_cached_and_the_next_waiter_is_asked() {
     let ans = c.answered(&next.id, &b, None, now).unwrap();
     assert!(ans.info.is_none() && ans.next.is_none() && ans.unverified.is_none());
     assert_eq!(c.pending(), 0);
-    // The next sighting queries again.
+    // The next sighting queries again; a wrong answer from a lone asker
+    // is still its own.
+    let q = query(c.lookup(&caps, &a, &bare("a@x"), now));
+    let ans = c.answered(&q.id, &a, Some(&lie), now).unwrap();
+    assert!(ans.next.is_none() && ans.unverified.is_some());
     assert!(matches!(
         c.lookup(&caps, &a, &bare("a@x"), now),
         Lookup::Query(_)
