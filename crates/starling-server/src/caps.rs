@@ -56,6 +56,15 @@ impl CapsInfo {
             .filter_map(|f| f.strip_suffix("+notify"))
     }
 
+    /// The caps of an entity advertising `features` (tests).
+    #[cfg(test)]
+    pub(crate) fn of_features(features: &[&str]) -> Arc<CapsInfo> {
+        Arc::new(CapsInfo::new(&DiscoInfo {
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            ..DiscoInfo::default()
+        }))
+    }
+
     /// An estimate of the memory it holds, in bytes.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -160,10 +169,7 @@ mod tests {
     use super::*;
 
     fn caps(features: &[&str]) -> Arc<CapsInfo> {
-        Arc::new(CapsInfo::new(&DiscoInfo {
-            features: features.iter().map(|f| (*f).to_owned()).collect(),
-            ..DiscoInfo::default()
-        }))
+        CapsInfo::of_features(features)
     }
 
     #[test]

@@ -124,13 +124,9 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use starling_stanza::DiscoInfo;
 
     fn caps(features: &[&str]) -> Arc<CapsInfo> {
-        Arc::new(CapsInfo::new(&DiscoInfo {
-            features: features.iter().map(|f| (*f).to_owned()).collect(),
-            ..DiscoInfo::default()
-        }))
+        CapsInfo::of_features(features)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use starling_jid::{BareJid, FullJid};
-use starling_stanza::{DiscoInfo, ns};
+use starling_stanza::ns;
 
 use crate::caps::CapsInfo;
 use crate::config::{Config, PepConfig};
@@ -39,10 +39,17 @@ fn st(xml: &str) -> Routed {
 }
 
 fn caps(features: &[&str]) -> Arc<CapsInfo> {
-    Arc::new(CapsInfo::new(&DiscoInfo {
-        features: features.iter().map(|f| (*f).to_owned()).collect(),
-        ..DiscoInfo::default()
-    }))
+    CapsInfo::of_features(features)
+}
+
+/// A `<publish-options/>` form setting `var` to `value`.
+fn publish_options(var: &str, value: &str) -> String {
+    format!(
+        "<publish-options><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>{}</value></field>\
+         <field var='{var}'><value>{value}</value></field></x></publish-options>",
+        ns::PUBSUB_PUBLISH_OPTIONS
+    )
 }
 
 impl World {
@@ -249,9 +256,7 @@ async fn retrieval_respects_access_models() {
         )
     );
     // A whitelist node (XEP-0223): only the owner.
-    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
-        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-        <field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+    let opts = &publish_options("pubsub#access_model", "whitelist");
     let p = format!(
         "<pubsub xmlns='{}'><publish node='private'><item id='current'><secret xmlns='urn:x'/></item></publish>{opts}</pubsub>",
         ns::PUBSUB
@@ -281,9 +286,7 @@ async fn retrieval_respects_access_models() {
 async fn publish_options_are_preconditions_on_an_existing_node() {
     let mut w = World::new(PepConfig::default()).await;
     w.publish("t1", "a", "").await;
-    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
-        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-        <field var='pubsub#access_model'><value>open</value></field></x></publish-options>";
+    let opts = &publish_options("pubsub#access_model", "open");
     let r = w.publish("t2", "b", opts).await;
     assert_eq!(
         error_of(&r),
@@ -398,9 +401,7 @@ async fn only_the_owner_publishes_and_configures() {
 async fn retract_purge_delete_and_max_items() {
     let mut w = World::new(PepConfig::default()).await;
     w.online("bob@localhost/pc").await;
-    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
-        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-        <field var='pubsub#max_items'><value>2</value></field></x></publish-options>";
+    let opts = &publish_options("pubsub#max_items", "2");
     for i in 1..=3 {
         w.publish(&format!("t{i}"), &format!("v{i}"), opts).await;
     }
@@ -546,9 +547,7 @@ async fn account_disco_shows_pep() {
 async fn notifications_without_payload_when_configured() {
     let mut w = World::new(PepConfig::default()).await;
     w.online("bob@localhost/pc").await;
-    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
-        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-        <field var='pubsub#deliver_payloads'><value>0</value></field></x></publish-options>";
+    let opts = &publish_options("pubsub#deliver_payloads", "0");
     let r = w.publish("t1", "secret-title", opts).await;
     assert_eq!(r.element().attr("type"), Some("result"));
     let ev = w.events("bob@localhost/pc");
@@ -574,9 +573,7 @@ async fn notifications_without_payload_when_configured() {
 async fn nodes_are_listed_to_those_who_may_read_them() {
     let mut w = World::new(PepConfig::default()).await;
     w.publish("t1", "a", "").await;
-    let opts = "<publish-options><x xmlns='jabber:x:data' type='submit'>\
-        <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-        <field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+    let opts = &publish_options("pubsub#access_model", "whitelist");
     let p = format!(
         "<pubsub xmlns='{}'><publish node='private'><item id='current'><secret xmlns='urn:x'/></item></publish>{opts}</pubsub>",
         ns::PUBSUB
